@@ -1,0 +1,383 @@
+//! `tracehound`: ingest chains into columnar tables, query them with SQL, export and simulate.
+
+mod demo;
+mod progress;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use progress::IngestProgress;
+use std::path::{Path, PathBuf};
+use tracehound_core::UtxoChain;
+use tracehound_ingest::bitcoin::blk::{ingest_blk_files, BlkOptions};
+use tracehound_ingest::bitcoin::rpc::{ingest_rpc, RpcOptions};
+use tracehound_ingest::bitcoin::IngestReport;
+use tracehound_tables::export::{export_table, ExportFormat};
+use tracehound_tables::sql::OutputFormat;
+use tracehound_tables::Store;
+
+/// Open-source crypto-crime intelligence: follow stolen funds on-chain, with SQL over real chain data.
+#[derive(Parser)]
+#[command(name = "tracehound", version, about, long_about = None, after_help = "Start with `tracehound demo`: it simulates a chain with a heist, ingests it and follows the loot with SQL.\nData lives in --data-dir (env TRACEHOUND_DATA_DIR, default ./tracehound-data).")]
+struct Cli {
+    /// Data directory: Parquet tables and their manifest.
+    #[arg(long, global = true, env = "TRACEHOUND_DATA_DIR", default_value = "tracehound-data")]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read chain data into the tables (resumes where the last run stopped).
+    #[command(subcommand)]
+    Ingest(IngestCmd),
+    /// Run SQL over the tables (each chain is a schema; the only or --chain chain needs no prefix).
+    ///
+    /// Example: tracehound sql "SELECT block_number, count(*) FROM transactions GROUP BY 1 ORDER BY 1 DESC LIMIT 5"
+    Sql {
+        /// The SQL statement.
+        query: String,
+        /// Chain whose tables answer to unqualified names (default: the only chain stored).
+        #[arg(long)]
+        chain: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
+        format: SqlFormat,
+        /// Same as --format json.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a table to a file: csv, json (lines) or parquet.
+    ///
+    /// Example: tracehound export transactions --format json --out txs.jsonl
+    Export {
+        /// Table: blocks, transactions, inputs, outputs.
+        table: String,
+        /// Chain (default: the only chain stored).
+        #[arg(long)]
+        chain: Option<String>,
+        /// File format.
+        #[arg(long, value_enum, default_value_t = ExportFmt::Csv)]
+        format: ExportFmt,
+        /// Output file (`-` for standard output).
+        #[arg(long, default_value = "-")]
+        out: PathBuf,
+        /// Row layout: tracehound's tables, or bitcoin-etl's (transactions with nested inputs and outputs; json only).
+        #[arg(long, value_enum, default_value_t = Layout::Tables)]
+        layout: Layout,
+    },
+    /// What is stored: chains, heights, rows and bytes per table.
+    Status {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a realistic synthetic chain with ground truth.
+    #[command(subcommand)]
+    Simulate(SimulateCmd),
+    /// The main job: simulate a chain with a heist, ingest it, and follow the stolen coins with SQL.
+    Demo {
+        /// Blocks to simulate.
+        #[arg(long, default_value_t = 600)]
+        blocks: u64,
+        /// Random seed.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum IngestCmd {
+    /// From Bitcoin Core's block files (blk*.dat), the fast path.
+    ///
+    /// Reads the best chain (stale blocks skipped), XOR-obfuscated files (Core 28+), pruned data
+    /// directories, and resolves every input to the output it spends.
+    Bitcoin {
+        /// Bitcoin Core's data directory or its blocks/ folder.
+        #[arg(long)]
+        blocks_dir: PathBuf,
+        /// Network, when not detected from the files (bitcoin, bitcoin_testnet, bitcoin_testnet4, bitcoin_signet, bitcoin_regtest).
+        #[arg(long)]
+        chain: Option<String>,
+        /// Last height to ingest (default: the tip).
+        #[arg(long)]
+        to: Option<u64>,
+        /// Skip corrupt records with a warning instead of stopping.
+        #[arg(long)]
+        skip_corrupt: bool,
+        /// Blocks per committed chunk.
+        #[arg(long, default_value_t = 1000)]
+        chunk_blocks: u64,
+        /// Transactions per committed chunk (whichever limit comes first).
+        #[arg(long, default_value_t = 250_000)]
+        chunk_transactions: u64,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// From a node's JSON-RPC (Bitcoin Core; Litecoin, Dogecoin, Bitcoin Cash with --chain).
+    BitcoinRpc {
+        /// Node URL, e.g. http://user:pass@127.0.0.1:8332
+        #[arg(long)]
+        rpc: String,
+        /// Bitcoin Core's .cookie file (when the URL has no user:password).
+        #[arg(long)]
+        cookie: Option<PathBuf>,
+        /// Chain (default: asked from the node with getblockchaininfo).
+        #[arg(long)]
+        chain: Option<String>,
+        /// First height.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Last height (default: the node's tip).
+        #[arg(long)]
+        to: Option<u64>,
+        /// Blocks per batched request.
+        #[arg(long, default_value_t = 10)]
+        batch_size: usize,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Retries of a failed request (exponential backoff).
+        #[arg(long, default_value_t = 5)]
+        retries: u32,
+        /// Blocks per committed chunk.
+        #[arg(long, default_value_t = 1000)]
+        chunk_blocks: u64,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SimulateCmd {
+    /// A regtest chain in blk*.dat format plus ground_truth.json (wallets, exchanges, a heist).
+    Bitcoin {
+        /// Blocks after genesis.
+        #[arg(long, default_value_t = 2000)]
+        blocks: u64,
+        /// Output directory (blocks/ and ground_truth.json are written in it).
+        #[arg(long)]
+        out: PathBuf,
+        /// Random seed (same seed, same bytes).
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Average transactions per block.
+        #[arg(long, default_value_t = 50)]
+        txs_per_block: u32,
+        /// XOR-obfuscate the files like Bitcoin Core 28+.
+        #[arg(long)]
+        xor: bool,
+        /// Height of the heist (default: two fifths into the chain).
+        #[arg(long, default_value_t = 0)]
+        heist_at: u64,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SqlFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum ExportFmt {
+    Csv,
+    Json,
+    Parquet,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum Layout {
+    Tables,
+    BitcoinEtl,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn chain_arg(name: Option<&str>) -> Result<Option<UtxoChain>> {
+    name.map(UtxoChain::from_name).transpose().map_err(Into::into)
+}
+
+fn print_report(r: &IngestReport, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(r)?);
+        return Ok(());
+    }
+    match r.resumed_after {
+        Some(h) if r.blocks == 0 => println!("{}: already up to date at height {h}", r.chain),
+        _ => println!(
+            "{}: wrote {} blocks ({} transactions, {} inputs, {} outputs) in {} chunks; tip {}",
+            r.chain,
+            r.blocks,
+            r.transactions,
+            r.inputs,
+            r.outputs,
+            r.chunks,
+            r.tip.map_or("-".into(), |t| t.to_string())
+        ),
+    }
+    if r.unresolved_inputs > 0 {
+        println!("  {} inputs spend outputs not in the data (pruned source): their value is left unresolved", r.unresolved_inputs);
+    }
+    if r.stale_blocks > 0 {
+        println!("  {} stale blocks (not on the best chain) skipped", r.stale_blocks);
+    }
+    for s in &r.skipped {
+        println!("  skipped corrupt record: {s}");
+    }
+    Ok(())
+}
+
+/// Runs a future on a fresh runtime (SQL and exports).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime").block_on(f)
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let data_dir = cli.data_dir;
+    match cli.command {
+        Command::Ingest(IngestCmd::Bitcoin { blocks_dir, chain, to, skip_corrupt, chunk_blocks, chunk_transactions, json }) => {
+            let mut store = Store::open_for_write(&data_dir)?;
+            let opts = BlkOptions { blocks_dir, chain: chain_arg(chain.as_deref())?, to, skip_corrupt, chunk_blocks, chunk_transactions };
+            let p = IngestProgress::new();
+            let r = ingest_blk_files(&mut store, &opts, &|e| p.handle(e));
+            p.finish();
+            print_report(&r?, json)
+        }
+        Command::Ingest(IngestCmd::BitcoinRpc { rpc, cookie, chain, from, to, batch_size, concurrency, retries, chunk_blocks, json }) => {
+            let mut store = Store::open_for_write(&data_dir)?;
+            let opts = RpcOptions { url: rpc, cookie, chain: chain_arg(chain.as_deref())?, from, to, batch_size, concurrency, retries, chunk_blocks };
+            let p = IngestProgress::new();
+            let r = ingest_rpc(&mut store, &opts, &|e| p.handle(e));
+            p.finish();
+            print_report(&r?, json)
+        }
+        Command::Sql { query, chain, format, json } => {
+            let store = open_existing(&data_dir)?;
+            let format = if json { OutputFormat::Json } else { match format { SqlFormat::Table => OutputFormat::Table, SqlFormat::Csv => OutputFormat::Csv, SqlFormat::Json => OutputFormat::Json } };
+            let batches = block_on(async {
+                let ctx = tracehound_tables::sql::session(&store, chain.as_deref()).await?;
+                tracehound_tables::sql::query(&ctx, &query).await
+            })
+            .map_err(|e| sql_hint(e, &store))?;
+            let stdout = std::io::stdout();
+            tracehound_tables::sql::write_results(&batches, format, &mut stdout.lock())?;
+            Ok(())
+        }
+        Command::Export { table, chain, format, out, layout } => {
+            let store = open_existing(&data_dir)?;
+            let chain = tracehound_tables::sql::default_chain(&store, chain.as_deref())?
+                .with_context(|| format!("several chains are stored ({}); give --chain", store.manifest().chains.keys().cloned().collect::<Vec<_>>().join(", ")))?;
+            let rows = if layout == Layout::BitcoinEtl {
+                if format != ExportFmt::Json {
+                    bail!("the bitcoin-etl layout is JSON lines: use --format json");
+                }
+                let mut sink: Box<dyn std::io::Write> = if out == Path::new("-") { Box::new(std::io::stdout().lock()) } else { Box::new(std::io::BufWriter::new(std::fs::File::create(&out).with_context(|| format!("cannot create {}", out.display()))?)) };
+                let n = tracehound_tables::etl::export_etl(&store, &chain, &table, &mut sink)?;
+                sink.flush()?;
+                n
+            } else {
+                let f = match format { ExportFmt::Csv => ExportFormat::Csv, ExportFmt::Json => ExportFormat::Json, ExportFmt::Parquet => ExportFormat::Parquet };
+                export_table(&store, &chain, &table, f, &out)?
+            };
+            if out != Path::new("-") {
+                eprintln!("wrote {rows} rows of {chain}.{table} to {}", out.display());
+            }
+            Ok(())
+        }
+        Command::Status { json } => status(&data_dir, json),
+        Command::Simulate(SimulateCmd::Bitcoin { blocks, out, seed, txs_per_block, xor, heist_at, json }) => {
+            let cfg = tracehound_simulate::SimConfig { blocks, seed, txs_per_block, xor, heist_at, ..Default::default() };
+            let spinner = indicatif::ProgressBar::new_spinner();
+            spinner.set_message(format!("simulating {blocks} blocks"));
+            spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+            let started = std::time::Instant::now();
+            let truth = tracehound_simulate::simulate(&cfg, &out);
+            spinner.finish_and_clear();
+            let truth = truth?;
+            let secs = started.elapsed().as_secs_f64();
+            if json {
+                let h = truth.heist.as_ref();
+                println!("{}", serde_json::json!({"out": out, "tip_height": truth.tip_height, "transactions": truth.transactions, "files": truth.files, "bytes": truth.bytes, "stale_blocks": truth.stale_blocks, "heist_txid": h.map(|h| &h.txid), "stolen_sat": h.map(|h| h.stolen_sat), "seconds": secs}));
+            } else {
+                println!("wrote {} blocks, {} transactions ({:.0} tx/s) to {} in {} files ({} bytes); {} stale blocks", truth.tip_height + 1, truth.transactions, truth.transactions as f64 / secs, out.join("blocks").display(), truth.files, truth.bytes, truth.stale_blocks);
+                if let Some(h) = &truth.heist {
+                    println!("heist at height {}: {} sat stolen from {} in {}", h.height, h.stolen_sat, h.victim, h.txid);
+                }
+                println!("ground truth: {}", out.join("ground_truth.json").display());
+            }
+            Ok(())
+        }
+        Command::Demo { blocks, seed } => demo::run(&data_dir, blocks, seed),
+    }
+}
+
+fn open_existing(data_dir: &Path) -> Result<Store> {
+    let store = Store::open(data_dir)?;
+    if store.manifest().chains.is_empty() {
+        bail!("no data in {} yet: run `tracehound ingest ...` or `tracehound demo` first (or point --data-dir / TRACEHOUND_DATA_DIR at your data)", data_dir.display());
+    }
+    Ok(store)
+}
+
+fn sql_hint(e: tracehound_tables::Error, store: &Store) -> anyhow::Error {
+    let msg = e.to_string();
+    if msg.contains("not found") && store.manifest().chains.len() > 1 {
+        let chains: Vec<_> = store.manifest().chains.keys().cloned().collect();
+        return anyhow::anyhow!("{msg}\nhint: several chains are stored ({}); prefix tables with the chain (e.g. {}.transactions) or give --chain", chains.join(", "), chains[0]);
+    }
+    e.into()
+}
+
+fn status(data_dir: &Path, json: bool) -> Result<()> {
+    let store = Store::open(data_dir)?;
+    let m = store.manifest();
+    if json {
+        let chains: serde_json::Map<String, serde_json::Value> = m
+            .chains
+            .iter()
+            .map(|(name, c)| {
+                let tables: serde_json::Map<String, serde_json::Value> = c.table_names().into_iter().map(|t| {
+                    let (rows, bytes) = c.table_totals(&t);
+                    (t, serde_json::json!({"rows": rows, "bytes": bytes}))
+                }).collect();
+                (name.clone(), serde_json::json!({
+                    "first_height": c.chunks.first().map(|x| x.first),
+                    "tip_height": c.tip().map(|t| t.0),
+                    "tip_hash": c.tip().map(|t| t.1),
+                    "chunks": c.chunks.len(),
+                    "tables": tables,
+                    "info": c.info,
+                }))
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"data_dir": data_dir, "chains": chains}))?);
+        return Ok(());
+    }
+    if m.chains.is_empty() {
+        println!("{}: nothing ingested yet (try `tracehound demo`)", data_dir.display());
+        return Ok(());
+    }
+    println!("data directory: {}", data_dir.display());
+    for (name, c) in &m.chains {
+        let (tip, hash) = c.tip().expect("chunks");
+        println!("{name}: heights {}..={tip} in {} chunks, tip {hash}", c.chunks[0].first, c.chunks.len());
+        for t in c.table_names() {
+            let (rows, bytes) = c.table_totals(&t);
+            println!("  {t:<14} {rows:>12} rows {:>12} bytes", bytes);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! End-to-end tests of the `tracehound` binary: crash safety under `kill -9`, SQL, export,
+//! status, and errors a user sees.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tracehound"))
+}
+
+fn run(data: &Path, args: &[&str]) -> Output {
+    let out = bin().arg("--data-dir").arg(data).args(args).output().unwrap();
+    out
+}
+
+fn ok(data: &Path, args: &[&str]) -> String {
+    let out = run(data, args);
+    assert!(out.status.success(), "tracehound {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn simulate(dir: &Path, blocks: u64, txs: u32) {
+    let out = bin().args(["simulate", "bitcoin", "--blocks", &blocks.to_string(), "--txs-per-block", &txs.to_string(), "--seed", "21", "--out"]).arg(dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn dump(data: &Path) -> Vec<String> {
+    let mut all = vec![];
+    for (t, order) in [("blocks", "number"), ("transactions", "block_number, index"), ("inputs", "block_number, transaction_hash, index"), ("outputs", "block_number, transaction_hash, index")] {
+        all.push(ok(data, &["sql", &format!("SELECT * FROM {t} ORDER BY {order}"), "--format", "csv"]));
+    }
+    all
+}
+
+fn tip(data: &Path) -> Option<u64> {
+    let s = std::fs::read_to_string(data.join("manifest.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&s).ok()?;
+    v["chains"]["bitcoin_regtest"]["chunks"].as_array()?.last()?["last"].as_u64()
+}
+
+#[test]
+fn kill_9_at_any_moment_then_rerun_gives_exactly_the_same_tables() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    simulate(&sim, 900, 40);
+    let args = |_: ()| vec!["ingest".to_string(), "bitcoin".into(), "--blocks-dir".into(), sim.to_string_lossy().into_owned(), "--chunk-blocks".into(), "15".into()];
+    let reference = tmp.path().join("reference");
+    let started = Instant::now();
+    ok(&reference, &args(()).iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    let full = started.elapsed();
+    let final_tip = tip(&reference).unwrap();
+
+    let victim = tmp.path().join("victim");
+    let mut partial_states = std::collections::BTreeSet::new();
+    for fraction in [0.15, 0.3, 0.45, 0.6, 0.75, 0.9, 0.5, 0.95] {
+        let mut child = bin().arg("--data-dir").arg(&victim).args(args(())).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+        std::thread::sleep(full.mul_f64(fraction));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        if let Some(t) = tip(&victim) {
+            if t < final_tip {
+                partial_states.insert(t);
+            }
+        }
+    }
+    assert!(partial_states.len() >= 2, "the kills should land mid-ingest at least twice (tips seen: {partial_states:?}, full run {full:?})");
+    ok(&victim, &args(()).iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    assert_eq!(tip(&victim), Some(final_tip));
+    let (a, b) = (dump(&reference), dump(&victim));
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.lines().count(), y.lines().count(), "row counts differ");
+        assert!(x == y, "tables differ after kill -9 and rerun");
+    }
+    // Leftovers of interrupted commits are gone.
+    let stray = walk(&victim).into_iter().filter(|p| p.extension().is_some_and(|e| e == "tmp")).count();
+    assert_eq!(stray, 0);
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn sql_export_and_status_work_on_an_ingested_chain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    simulate(&sim, 180, 10);
+    let data = tmp.path().join("data");
+    let report = ok(&data, &["ingest", "bitcoin", "--blocks-dir", sim.to_str().unwrap(), "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["tip"], 180);
+    let again = ok(&data, &["ingest", "bitcoin", "--blocks-dir", sim.to_str().unwrap()]);
+    assert!(again.contains("already up to date"), "{again}");
+
+    let top = ok(&data, &["sql", "SELECT block_number, count(*) AS n FROM transactions GROUP BY 1 ORDER BY 1 DESC LIMIT 5"]);
+    assert!(top.contains("block_number") && top.contains("| 180"), "{top}");
+    let j = ok(&data, &["sql", "SELECT count(*) AS n FROM bitcoin_regtest.blocks", "--json"]);
+    assert_eq!(j.trim(), r#"{"n":181}"#);
+
+    for (fmt, file) in [("csv", "t.csv"), ("json", "t.jsonl"), ("parquet", "t.parquet")] {
+        let out = tmp.path().join(file);
+        let o = run(&data, &["export", "transactions", "--format", fmt, "--out", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(std::fs::metadata(&out).unwrap().len() > 0);
+    }
+    let n_tx: usize = ok(&data, &["sql", "SELECT count(*) AS n FROM transactions", "--format", "csv"]).lines().nth(1).unwrap().parse().unwrap();
+    assert_eq!(std::fs::read_to_string(tmp.path().join("t.jsonl")).unwrap().lines().count(), n_tx);
+    assert_eq!(std::fs::read_to_string(tmp.path().join("t.csv")).unwrap().lines().count(), n_tx + 1);
+    let outputs_csv = tmp.path().join("o.csv");
+    ok(&data, &["export", "outputs", "--format", "csv", "--out", outputs_csv.to_str().unwrap()]);
+    assert!(std::fs::read_to_string(&outputs_csv).unwrap().lines().next().unwrap().contains("addresses"));
+
+    let status: serde_json::Value = serde_json::from_str(&ok(&data, &["status", "--json"])).unwrap();
+    let chain = &status["chains"]["bitcoin_regtest"];
+    assert_eq!(chain["tip_height"], 181 - 1);
+    assert_eq!(chain["tables"]["transactions"]["rows"].as_u64().unwrap() as usize, n_tx);
+    assert!(ok(&data, &["status"]).contains("bitcoin_regtest: heights 0..=180"));
+}
+
+#[test]
+fn errors_are_clear_and_exit_non_zero() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    let o = run(&empty, &["sql", "SELECT 1"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no data in"));
+
+    let o = run(&empty, &["ingest", "bitcoin", "--blocks-dir", tmp.path().to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no blk*.dat files"), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let sim = tmp.path().join("sim");
+    simulate(&sim, 20, 2);
+    let data = tmp.path().join("data");
+    ok(&data, &["ingest", "bitcoin", "--blocks-dir", sim.to_str().unwrap()]);
+    let o = run(&data, &["sql", "SELECT nope FROM transactions"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nope"));
+    let o = run(&data, &["export", "nonsense", "--out", tmp.path().join("x").to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no table \"nonsense\""));
+    let o = run(&data, &["ingest", "bitcoin-rpc", "--rpc", "http://127.0.0.1:9", "--retries", "0", "--chain", "bitcoin"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("RPC getblockcount"), "{}", String::from_utf8_lossy(&o.stderr));
+    let _ = Duration::from_secs(0);
+}
+
+#[test]
+fn demo_runs_end_to_end_and_matches_its_ground_truth() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = ok(&data, &["demo", "--blocks", "300"]);
+    assert!(out.contains("The theft transaction"), "{out}");
+    assert!(out.contains("(0 sat unaccounted)"), "{out}");
+    // Running it again resumes instead of duplicating.
+    let again = ok(&data, &["demo", "--blocks", "300"]);
+    assert!(again.contains("already ingested"), "{again}");
+}

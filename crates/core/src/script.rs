@@ -1,0 +1,252 @@
+//! Output script classification and addresses, following Bitcoin Core's `Solver` and the
+//! bitcoin-etl / BigQuery `crypto_bitcoin` conventions:
+//! P2PK outputs get the P2PKH address of their key; bare multisig gets the P2PKH address of every
+//! key; scripts without an address (OP_RETURN, nonstandard) get `nonstandard` + the first 40 hex
+//! digits of the script's SHA-256, so every output has a stable address-like key.
+
+use crate::chain::AddressParams;
+use bitcoin::hashes::{hash160, sha256, Hash};
+use bitcoin::opcodes::all::{OP_CHECKMULTISIG, OP_CHECKSIG, OP_RETURN};
+use bitcoin::script::{Instruction, Script};
+
+/// The kind of an output script, named as Bitcoin Core's `scriptPubKey.type` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScriptType {
+    /// Pay to public key (`<pubkey> OP_CHECKSIG`).
+    PubKey,
+    /// Pay to public key hash (P2PKH).
+    PubKeyHash,
+    /// Pay to script hash (P2SH).
+    ScriptHash,
+    /// Bare `m`-of-`n` multisig.
+    Multisig,
+    /// `OP_RETURN` data carrier.
+    NullData,
+    /// Segwit v0 key hash (P2WPKH).
+    WitnessV0KeyHash,
+    /// Segwit v0 script hash (P2WSH).
+    WitnessV0ScriptHash,
+    /// Taproot (P2TR).
+    WitnessV1Taproot,
+    /// Pay-to-anchor (`OP_1 0x4e73`).
+    Anchor,
+    /// A witness program of a version or length with no meaning yet.
+    WitnessUnknown,
+    /// Anything else.
+    NonStandard,
+}
+
+impl ScriptType {
+    /// Bitcoin Core's name of the type (`pubkeyhash`, `witness_v0_keyhash`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScriptType::PubKey => "pubkey",
+            ScriptType::PubKeyHash => "pubkeyhash",
+            ScriptType::ScriptHash => "scripthash",
+            ScriptType::Multisig => "multisig",
+            ScriptType::NullData => "nulldata",
+            ScriptType::WitnessV0KeyHash => "witness_v0_keyhash",
+            ScriptType::WitnessV0ScriptHash => "witness_v0_scripthash",
+            ScriptType::WitnessV1Taproot => "witness_v1_taproot",
+            ScriptType::Anchor => "anchor",
+            ScriptType::WitnessUnknown => "witness_unknown",
+            ScriptType::NonStandard => "nonstandard",
+        }
+    }
+}
+
+/// What an output script says about who can spend it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptInfo {
+    /// Kind of script.
+    pub kind: ScriptType,
+    /// Addresses in the chain's own encoding (see the module docs for P2PK, multisig, nonstandard).
+    pub addresses: Vec<String>,
+    /// Signatures needed to spend (`m` of a multisig, 1 for single-key types), unknown for nonstandard.
+    pub required_signatures: Option<u32>,
+}
+
+/// Classifies `script` and derives its addresses with `params`.
+pub fn classify(script: &Script, params: &AddressParams) -> ScriptInfo {
+    let b = script.as_bytes();
+    let single = |kind, address: String| ScriptInfo { kind, addresses: vec![address], required_signatures: Some(1) };
+    if script.is_p2pkh() {
+        return single(ScriptType::PubKeyHash, base58(params.pubkey_hash, &b[3..23]));
+    }
+    if script.is_p2sh() {
+        return single(ScriptType::ScriptHash, base58(params.script_hash, &b[2..22]));
+    }
+    if let Some((version, program)) = witness_program(b) {
+        let kind = match (version, program.len()) {
+            (0, 20) => ScriptType::WitnessV0KeyHash,
+            (0, 32) => ScriptType::WitnessV0ScriptHash,
+            (0, _) => return nonstandard(ScriptType::NonStandard, b),
+            (1, 32) => ScriptType::WitnessV1Taproot,
+            (1, 2) if program == [0x4e, 0x73] => ScriptType::Anchor,
+            _ => ScriptType::WitnessUnknown,
+        };
+        return match params.bech32_hrp.and_then(|hrp| segwit(hrp, version, program)) {
+            Some(a) => single(kind, a),
+            None => nonstandard(kind, b),
+        };
+    }
+    if let Some(pk) = p2pk_key(b) {
+        return single(ScriptType::PubKey, base58(params.pubkey_hash, hash160::Hash::hash(pk).as_byte_array()));
+    }
+    if let Some((m, keys)) = multisig(script) {
+        let addresses = keys.iter().map(|k| base58(params.pubkey_hash, hash160::Hash::hash(k).as_byte_array())).collect();
+        return ScriptInfo { kind: ScriptType::Multisig, addresses, required_signatures: Some(m) };
+    }
+    if b.first() == Some(&OP_RETURN.to_u8()) && Script::from_bytes(&b[1..]).is_push_only() {
+        return nonstandard(ScriptType::NullData, b);
+    }
+    nonstandard(ScriptType::NonStandard, b)
+}
+
+/// bitcoin-etl's address for a script that has none: `nonstandard` + sha256(script)[..20] in hex.
+pub fn nonstandard_address(script: &[u8]) -> String {
+    let h = sha256::Hash::hash(script);
+    let mut s = String::with_capacity(51);
+    s.push_str("nonstandard");
+    for byte in &h.as_byte_array()[..20] {
+        s.push_str(&format!("{byte:02x}"));
+    }
+    s
+}
+
+fn nonstandard(kind: ScriptType, script: &[u8]) -> ScriptInfo {
+    ScriptInfo { kind, addresses: vec![nonstandard_address(script)], required_signatures: None }
+}
+
+fn base58(version: u8, hash: &[u8]) -> String {
+    let mut payload = [0u8; 21];
+    payload[0] = version;
+    payload[1..].copy_from_slice(hash);
+    bitcoin::base58::encode_check(&payload)
+}
+
+fn segwit(hrp: &str, version: u8, program: &[u8]) -> Option<String> {
+    use bitcoin::bech32::{segwit, Fe32, Hrp};
+    let hrp = Hrp::parse(hrp).ok()?;
+    segwit::encode(hrp, Fe32::try_from(version).ok()?, program).ok()
+}
+
+/// A witness program as BIP141 defines it: a version opcode then one push of 2 to 40 bytes.
+fn witness_program(b: &[u8]) -> Option<(u8, &[u8])> {
+    if b.len() < 4 || b.len() > 42 || b[1] as usize != b.len() - 2 || !(2..=40).contains(&b[1]) {
+        return None;
+    }
+    let version = match b[0] {
+        0x00 => 0,
+        0x51..=0x60 => b[0] - 0x50,
+        _ => return None,
+    };
+    Some((version, &b[2..]))
+}
+
+/// Public key sizes Bitcoin Core accepts (`CPubKey::ValidSize`).
+fn valid_pubkey(k: &[u8]) -> bool {
+    match k.first() {
+        Some(0x02 | 0x03) => k.len() == 33,
+        Some(0x04 | 0x06 | 0x07) => k.len() == 65,
+        _ => false,
+    }
+}
+
+fn p2pk_key(b: &[u8]) -> Option<&[u8]> {
+    let n = b.len();
+    if (n == 35 && b[0] == 33 || n == 67 && b[0] == 65) && b[n - 1] == OP_CHECKSIG.to_u8() && valid_pubkey(&b[1..n - 1]) {
+        Some(&b[1..n - 1])
+    } else {
+        None
+    }
+}
+
+fn small_int(i: &Instruction) -> Option<u32> {
+    match i {
+        Instruction::Op(op) => {
+            let v = op.to_u8();
+            (0x51..=0x60).contains(&v).then(|| (v - 0x50) as u32)
+        }
+        _ => None,
+    }
+}
+
+fn multisig(script: &Script) -> Option<(u32, Vec<&[u8]>)> {
+    let ins: Vec<Instruction> = script.instructions().collect::<Result<_, _>>().ok()?;
+    if ins.len() < 4 || ins.last() != Some(&Instruction::Op(OP_CHECKMULTISIG)) {
+        return None;
+    }
+    let m = small_int(&ins[0])?;
+    let n = small_int(&ins[ins.len() - 2])?;
+    let keys: Vec<&[u8]> = ins[1..ins.len() - 2]
+        .iter()
+        .map(|i| match i {
+            Instruction::PushBytes(p) if valid_pubkey(p.as_bytes()) => Some(p.as_bytes()),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    (m >= 1 && m <= n && keys.len() == n as usize).then_some((m, keys))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::UtxoChain;
+    use bitcoin::ScriptBuf;
+
+    fn info(hex: &str, chain: UtxoChain) -> ScriptInfo {
+        let s = ScriptBuf::from_bytes((0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect());
+        classify(&s, &chain.address_params())
+    }
+
+    #[test]
+    fn p2pk_gets_its_p2pkh_address_like_bitcoin_etl() {
+        // Output of block 50001's coinbase (bitcoin-etl expected_transactions.json).
+        let i = info("4104c1b5671c8975087cc796d6ea73d2407591528b5c669106f9b6ab6ef6e373a57553e14866aaeffc44a9f58e5ee0c7faa7add7474f0a2c55a22cb40b949fdc933cac", UtxoChain::Bitcoin);
+        assert_eq!(i.kind, ScriptType::PubKey);
+        assert_eq!(i.addresses, ["1PkqKGbNLDdDJGveCcNUMV9CEFH77ADrPQ"]);
+        assert_eq!(i.required_signatures, Some(1));
+    }
+
+    #[test]
+    fn standard_types_encode_in_the_network_format() {
+        let i = info("76a914b5cd7aaed869cd5ccb45868e8666e7e934a2373688ac", UtxoChain::Bitcoin);
+        assert_eq!((i.kind, i.addresses[0].as_str()), (ScriptType::PubKeyHash, "1HaHTfmvoUW6i6nhJf8jJs6tU4cHNmBQHQ"));
+        // BIP173 / BIP350 test vectors.
+        let i = info("0014751e76e8199196d454941c45d1b3a323f1433bd6", UtxoChain::Bitcoin);
+        assert_eq!((i.kind, i.addresses[0].as_str()), (ScriptType::WitnessV0KeyHash, "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"));
+        let i = info("00201863143c14c5166804bd19203356da136c985678cd4d27a1b8c6329604903262", UtxoChain::BitcoinTestnet);
+        assert_eq!((i.kind, i.addresses[0].as_str()), (ScriptType::WitnessV0ScriptHash, "tb1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3q0sl5k7"));
+        let i = info("512079be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798", UtxoChain::Bitcoin);
+        assert_eq!((i.kind, i.addresses[0].as_str()), (ScriptType::WitnessV1Taproot, "bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0"));
+        let i = info("a914748284390f9e263a4b766a75d0633c50426eb87587", UtxoChain::Bitcoin);
+        assert_eq!((i.kind, i.addresses[0].as_str()), (ScriptType::ScriptHash, "3CK4fEwbMP7heJarmU4eqA3sMbVJyEnU3V"));
+        let i = info("0014751e76e8199196d454941c45d1b3a323f1433bd6", UtxoChain::BitcoinRegtest);
+        assert_eq!(i.addresses[0], "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080");
+    }
+
+    #[test]
+    fn multisig_lists_each_key_and_m() {
+        let k1 = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
+        let k2 = "02c6047f9441ed7d6d3045406e95c07cd85c778e4b8cef3ca7abac09b95c709ee5";
+        let i = info(&format!("5121{k1}21{k2}52ae"), UtxoChain::Bitcoin);
+        assert_eq!(i.kind, ScriptType::Multisig);
+        assert_eq!(i.required_signatures, Some(1));
+        assert_eq!(i.addresses, ["1BgGZ9tcN4rm9KBzDn7KprQz87SZ26SAMH", "1cMh228HTCiwS8ZsaakH8A8wze1JR5ZsP"]);
+    }
+
+    #[test]
+    fn data_and_garbage_get_nonstandard_keys() {
+        let i = info("6a0b68656c6c6f20776f726c64", UtxoChain::Bitcoin);
+        assert_eq!(i.kind, ScriptType::NullData);
+        assert!(i.addresses[0].starts_with("nonstandard") && i.addresses[0].len() == 51);
+        assert_eq!(i.required_signatures, None);
+        assert_eq!(info("ff", UtxoChain::Bitcoin).kind, ScriptType::NonStandard);
+        assert_eq!(info("", UtxoChain::Bitcoin).kind, ScriptType::NonStandard);
+        // A witness v0 program of the wrong length is nonstandard, v2 is unknown.
+        assert_eq!(info("0003aabbcc", UtxoChain::Bitcoin).kind, ScriptType::NonStandard);
+        assert_eq!(info("5202aabb", UtxoChain::Bitcoin).kind, ScriptType::WitnessUnknown);
+        assert_eq!(info("51024e73", UtxoChain::Bitcoin).kind, ScriptType::Anchor);
+    }
+}

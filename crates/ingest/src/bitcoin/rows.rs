@@ -1,0 +1,322 @@
+//! Turns decoded blocks into rows of the `blocks`, `transactions`, `inputs` and `outputs` tables.
+//! Both ingest paths (block files and JSON-RPC) go through [`RowBuilder`], so they give identical rows.
+
+use super::utxo::PrevoutSource;
+use bitcoin::{Block, Txid};
+use datafusion::arrow::array::{ArrayRef, BooleanBuilder, Int32Builder, Int64Builder, ListBuilder, StringBuilder, UInt32Builder, UInt64Builder};
+use datafusion::arrow::record_batch::RecordBatch;
+use std::sync::Arc;
+use tracehound_core::chain::AddressParams;
+use tracehound_core::script::classify;
+use tracehound_tables::schema;
+
+/// Counts of what a block contributed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BlockCounts {
+    /// Transactions.
+    pub transactions: u64,
+    /// Inputs, the coinbase input included.
+    pub inputs: u64,
+    /// Outputs.
+    pub outputs: u64,
+    /// Inputs whose spent output was not found (pruned data).
+    pub unresolved: u64,
+}
+
+/// Arrow builders for the four UTXO tables.
+pub struct RowBuilder {
+    params: AddressParams,
+    blocks: BlockCols,
+    txs: TxCols,
+    ins: InputCols,
+    outs: OutputCols,
+    tx_rows: u64,
+}
+
+#[derive(Default)]
+struct BlockCols {
+    hash: StringBuilder,
+    number: UInt64Builder,
+    prev_hash: StringBuilder,
+    timestamp: Int64Builder,
+    merkle_root: StringBuilder,
+    version: Int32Builder,
+    bits: StringBuilder,
+    nonce: StringBuilder,
+    size: UInt64Builder,
+    stripped_size: UInt64Builder,
+    weight: UInt64Builder,
+    transaction_count: UInt64Builder,
+    coinbase_param: StringBuilder,
+}
+
+#[derive(Default)]
+struct TxCols {
+    hash: StringBuilder,
+    block_number: UInt64Builder,
+    block_hash: StringBuilder,
+    block_timestamp: Int64Builder,
+    index: UInt32Builder,
+    is_coinbase: BooleanBuilder,
+    version: Int32Builder,
+    lock_time: UInt32Builder,
+    size: UInt64Builder,
+    virtual_size: UInt64Builder,
+    input_count: UInt32Builder,
+    output_count: UInt32Builder,
+    input_value: UInt64Builder,
+    output_value: UInt64Builder,
+    fee: UInt64Builder,
+}
+
+#[derive(Default)]
+struct InputCols {
+    transaction_hash: StringBuilder,
+    block_number: UInt64Builder,
+    block_timestamp: Int64Builder,
+    index: UInt32Builder,
+    spent_transaction_hash: StringBuilder,
+    spent_output_index: UInt32Builder,
+    value: UInt64Builder,
+    kind: StringBuilder,
+    addresses: ListBuilder<StringBuilder>,
+    required_signatures: UInt32Builder,
+    sequence: UInt32Builder,
+    script_hex: StringBuilder,
+}
+
+#[derive(Default)]
+struct OutputCols {
+    transaction_hash: StringBuilder,
+    block_number: UInt64Builder,
+    block_timestamp: Int64Builder,
+    index: UInt32Builder,
+    value: UInt64Builder,
+    kind: StringBuilder,
+    addresses: ListBuilder<StringBuilder>,
+    required_signatures: UInt32Builder,
+    script_hex: StringBuilder,
+}
+
+/// Size of the block without witness data (header, transaction count, transactions' base sizes).
+fn stripped_size(block: &Block) -> u64 {
+    let txs: usize = block.txdata.iter().map(|t| t.base_size()).sum();
+    (80 + bitcoin::consensus::encode::VarInt(block.txdata.len() as u64).size() + txs) as u64
+}
+
+fn hex_str(bytes: &[u8]) -> String {
+    hex::encode(bytes)
+}
+
+impl RowBuilder {
+    /// An empty builder for a chain with address encoding `params`.
+    pub fn new(params: AddressParams) -> RowBuilder {
+        RowBuilder { params, blocks: BlockCols::default(), txs: TxCols::default(), ins: InputCols::default(), outs: OutputCols::default(), tx_rows: 0 }
+    }
+
+    /// Transactions buffered since the last [`RowBuilder::finish`].
+    pub fn buffered_transactions(&self) -> u64 {
+        self.tx_rows
+    }
+
+    /// Appends the rows of `block` at `height`. `txids` are the block's transaction ids in order.
+    /// Inputs are resolved through `prevouts`, which also receives the block's new outputs.
+    /// With `emit` false the prevout map is updated but no row is written (replay after a restart).
+    pub fn push_block(&mut self, block: &Block, txids: &[Txid], height: u64, prevouts: &mut dyn PrevoutSource, emit: bool) -> BlockCounts {
+        let mut counts = BlockCounts::default();
+        let block_hash = block.block_hash().to_string();
+        let time = block.header.time as i64;
+        if emit {
+            let b = &mut self.blocks;
+            let h = &block.header;
+            b.hash.append_value(&block_hash);
+            b.number.append_value(height);
+            b.prev_hash.append_value(h.prev_blockhash.to_string());
+            b.timestamp.append_value(time);
+            b.merkle_root.append_value(h.merkle_root.to_string());
+            b.version.append_value(h.version.to_consensus());
+            b.bits.append_value(format!("{:08x}", h.bits.to_consensus()));
+            b.nonce.append_value(format!("{:x}", h.nonce));
+            b.size.append_value(block.total_size() as u64);
+            b.stripped_size.append_value(stripped_size(block));
+            b.weight.append_value(block.weight().to_wu());
+            b.transaction_count.append_value(block.txdata.len() as u64);
+            let coinbase_param = block.txdata.first().and_then(|t| t.input.first()).map(|i| hex_str(i.script_sig.as_bytes())).unwrap_or_default();
+            b.coinbase_param.append_value(coinbase_param);
+        }
+        for (tx_index, (tx, txid)) in block.txdata.iter().zip(txids).enumerate() {
+            let is_coinbase = tx.is_coinbase();
+            let txid_hex = txid.to_string();
+            let mut input_value: Option<u64> = Some(0);
+            for (i, input) in tx.input.iter().enumerate() {
+                counts.inputs += 1;
+                let prevout = if is_coinbase { None } else { prevouts.spend(&input.previous_output) };
+                if !is_coinbase {
+                    match &prevout {
+                        Some(p) => input_value = input_value.map(|v| v + p.value),
+                        None => {
+                            input_value = None;
+                            counts.unresolved += 1;
+                        }
+                    }
+                }
+                if !emit {
+                    continue;
+                }
+                let c = &mut self.ins;
+                c.transaction_hash.append_value(&txid_hex);
+                c.block_number.append_value(height);
+                c.block_timestamp.append_value(time);
+                c.index.append_value(i as u32);
+                if is_coinbase {
+                    c.spent_transaction_hash.append_null();
+                    c.spent_output_index.append_null();
+                } else {
+                    c.spent_transaction_hash.append_value(input.previous_output.txid.to_string());
+                    c.spent_output_index.append_value(input.previous_output.vout);
+                }
+                match &prevout {
+                    Some(p) => {
+                        let info = classify(&p.script, &self.params);
+                        c.value.append_value(p.value);
+                        c.kind.append_value(info.kind.as_str());
+                        for a in &info.addresses {
+                            c.addresses.values().append_value(a);
+                        }
+                        c.addresses.append(true);
+                        c.required_signatures.append_option(info.required_signatures);
+                    }
+                    None => {
+                        c.value.append_null();
+                        c.kind.append_null();
+                        c.addresses.append(false);
+                        c.required_signatures.append_null();
+                    }
+                }
+                c.sequence.append_value(input.sequence.0);
+                c.script_hex.append_value(hex_str(input.script_sig.as_bytes()));
+            }
+            let mut output_value = 0u64;
+            for (vout, out) in tx.output.iter().enumerate() {
+                counts.outputs += 1;
+                let value = out.value.to_sat();
+                output_value += value;
+                prevouts.add(txid, vout as u32, value, &out.script_pubkey);
+                if !emit {
+                    continue;
+                }
+                let info = classify(&out.script_pubkey, &self.params);
+                let c = &mut self.outs;
+                c.transaction_hash.append_value(&txid_hex);
+                c.block_number.append_value(height);
+                c.block_timestamp.append_value(time);
+                c.index.append_value(vout as u32);
+                c.value.append_value(value);
+                c.kind.append_value(info.kind.as_str());
+                for a in &info.addresses {
+                    c.addresses.values().append_value(a);
+                }
+                c.addresses.append(true);
+                c.required_signatures.append_option(info.required_signatures);
+                c.script_hex.append_value(hex_str(out.script_pubkey.as_bytes()));
+            }
+            counts.transactions += 1;
+            if !emit {
+                continue;
+            }
+            self.tx_rows += 1;
+            let t = &mut self.txs;
+            t.hash.append_value(&txid_hex);
+            t.block_number.append_value(height);
+            t.block_hash.append_value(&block_hash);
+            t.block_timestamp.append_value(time);
+            t.index.append_value(tx_index as u32);
+            t.is_coinbase.append_value(is_coinbase);
+            t.version.append_value(tx.version.0);
+            t.lock_time.append_value(tx.lock_time.to_consensus_u32());
+            t.size.append_value(tx.total_size() as u64);
+            t.virtual_size.append_value(tx.vsize() as u64);
+            t.input_count.append_value(tx.input.len() as u32);
+            t.output_count.append_value(tx.output.len() as u32);
+            t.input_value.append_option(input_value);
+            t.output_value.append_value(output_value);
+            // A coinbase pays no fee; otherwise fee is only known when every input is resolved.
+            let fee = if is_coinbase { Some(0) } else { input_value.and_then(|iv| iv.checked_sub(output_value)) };
+            t.fee.append_option(fee);
+        }
+        counts
+    }
+
+    /// Takes the buffered rows as one batch per table, in [`schema::UTXO_TABLES`] order.
+    pub fn finish(&mut self) -> Vec<(&'static str, Vec<RecordBatch>)> {
+        self.tx_rows = 0;
+        let b = &mut self.blocks;
+        let blocks: Vec<ArrayRef> = vec![
+            Arc::new(b.hash.finish()),
+            Arc::new(b.number.finish()),
+            Arc::new(b.prev_hash.finish()),
+            Arc::new(b.timestamp.finish()),
+            Arc::new(b.merkle_root.finish()),
+            Arc::new(b.version.finish()),
+            Arc::new(b.bits.finish()),
+            Arc::new(b.nonce.finish()),
+            Arc::new(b.size.finish()),
+            Arc::new(b.stripped_size.finish()),
+            Arc::new(b.weight.finish()),
+            Arc::new(b.transaction_count.finish()),
+            Arc::new(b.coinbase_param.finish()),
+        ];
+        let t = &mut self.txs;
+        let txs: Vec<ArrayRef> = vec![
+            Arc::new(t.hash.finish()),
+            Arc::new(t.block_number.finish()),
+            Arc::new(t.block_hash.finish()),
+            Arc::new(t.block_timestamp.finish()),
+            Arc::new(t.index.finish()),
+            Arc::new(t.is_coinbase.finish()),
+            Arc::new(t.version.finish()),
+            Arc::new(t.lock_time.finish()),
+            Arc::new(t.size.finish()),
+            Arc::new(t.virtual_size.finish()),
+            Arc::new(t.input_count.finish()),
+            Arc::new(t.output_count.finish()),
+            Arc::new(t.input_value.finish()),
+            Arc::new(t.output_value.finish()),
+            Arc::new(t.fee.finish()),
+        ];
+        let i = &mut self.ins;
+        let ins: Vec<ArrayRef> = vec![
+            Arc::new(i.transaction_hash.finish()),
+            Arc::new(i.block_number.finish()),
+            Arc::new(i.block_timestamp.finish()),
+            Arc::new(i.index.finish()),
+            Arc::new(i.spent_transaction_hash.finish()),
+            Arc::new(i.spent_output_index.finish()),
+            Arc::new(i.value.finish()),
+            Arc::new(i.kind.finish()),
+            Arc::new(i.addresses.finish()),
+            Arc::new(i.required_signatures.finish()),
+            Arc::new(i.sequence.finish()),
+            Arc::new(i.script_hex.finish()),
+        ];
+        let o = &mut self.outs;
+        let outs: Vec<ArrayRef> = vec![
+            Arc::new(o.transaction_hash.finish()),
+            Arc::new(o.block_number.finish()),
+            Arc::new(o.block_timestamp.finish()),
+            Arc::new(o.index.finish()),
+            Arc::new(o.value.finish()),
+            Arc::new(o.kind.finish()),
+            Arc::new(o.addresses.finish()),
+            Arc::new(o.required_signatures.finish()),
+            Arc::new(o.script_hex.finish()),
+        ];
+        let batch = |s, cols| RecordBatch::try_new(s, cols).expect("builders follow the schema");
+        vec![
+            ("blocks", vec![batch(schema::blocks(), blocks)]),
+            ("transactions", vec![batch(schema::transactions(), txs)]),
+            ("inputs", vec![batch(schema::inputs(), ins)]),
+            ("outputs", vec![batch(schema::outputs(), outs)]),
+        ]
+    }
+}

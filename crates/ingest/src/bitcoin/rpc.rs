@@ -1,0 +1,369 @@
+//! Ingest from a node's JSON-RPC: Bitcoin Core, and Litecoin, Dogecoin and Bitcoin Cash nodes,
+//! which answer the same calls. Blocks come from `getblockhash` + `getblock <hash> 2`; each
+//! transaction's raw `hex` is decoded with the same code as the block-file path, so both paths
+//! give identical rows. Inputs spending outputs from before the range are resolved with
+//! `getrawtransaction <txid> true` (value parsed exactly from the node's decimal string).
+//!
+//! Requests are batched (JSON-RPC arrays), run `concurrency` at a time, and retried with
+//! exponential backoff on transport errors and HTTP 5xx/429.
+
+use super::rows::RowBuilder;
+use super::utxo::{Prevout, PrevoutSource};
+use super::{commit_info, resume_point, IngestReport};
+use crate::{Error, Event};
+use base64::Engine;
+use bitcoin::block::{Header, Version};
+use bitcoin::consensus::deserialize;
+use bitcoin::hashes::Hash;
+use bitcoin::{Block, BlockHash, CompactTarget, OutPoint, ScriptBuf, Transaction, TxMerkleNode, Txid};
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+use tracehound_core::{amount::parse_btc, UtxoChain};
+use tracehound_tables::Store;
+
+/// Options of a JSON-RPC ingest.
+#[derive(Debug, Clone)]
+pub struct RpcOptions {
+    /// Node URL, optionally with `user:password@`.
+    pub url: String,
+    /// Bitcoin Core's `.cookie` file, used when the URL has no credentials.
+    pub cookie: Option<PathBuf>,
+    /// The chain; asked from `getblockchaininfo` when `None` (Bitcoin networks only).
+    pub chain: Option<UtxoChain>,
+    /// First height.
+    pub from: u64,
+    /// Last height (the node's tip when `None`).
+    pub to: Option<u64>,
+    /// Blocks per batched request.
+    pub batch_size: usize,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Retries of a failed request.
+    pub retries: u32,
+    /// Close a chunk after this many blocks.
+    pub chunk_blocks: u64,
+}
+
+impl RpcOptions {
+    /// Defaults: batches of 10 blocks, 4 requests in flight, 5 retries, chunks of 1,000 blocks.
+    pub fn new(url: impl Into<String>) -> RpcOptions {
+        RpcOptions { url: url.into(), cookie: None, chain: None, from: 0, to: None, batch_size: 10, concurrency: 4, retries: 5, chunk_blocks: 1000 }
+    }
+}
+
+/// A JSON-RPC client with batching and retries.
+pub struct RpcClient {
+    agent: ureq::Agent,
+    url: String,
+    auth: Option<String>,
+    retries: u32,
+}
+
+impl RpcClient {
+    /// Connects to `url` (credentials from the URL or the cookie file).
+    pub fn new(url: &str, cookie: Option<&std::path::Path>, retries: u32) -> Result<RpcClient, Error> {
+        let (url, mut auth) = split_credentials(url);
+        if auth.is_none() {
+            if let Some(c) = cookie {
+                let text = std::fs::read_to_string(c).map_err(|e| Error::io(c, e))?;
+                auth = Some(text.trim().to_string());
+            }
+        }
+        let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(120))).http_status_as_error(false).build().into();
+        let auth = auth.map(|a| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(a)));
+        Ok(RpcClient { agent, url, auth, retries })
+    }
+
+    /// One call.
+    pub fn call(&self, method: &str, params: Value) -> Result<Value, Error> {
+        let mut r = self.batch(method, vec![params])?;
+        Ok(r.remove(0))
+    }
+
+    /// Many calls of one method in one request; results in the order of `params`.
+    pub fn batch(&self, method: &str, params: Vec<Value>) -> Result<Vec<Value>, Error> {
+        if params.is_empty() {
+            return Ok(vec![]);
+        }
+        let body: Vec<Value> = params.iter().enumerate().map(|(i, p)| json!({"jsonrpc": "1.0", "id": i, "method": method, "params": p})).collect();
+        let body = serde_json::to_string(&body).expect("json");
+        let text = self.post_with_retries(method, &body)?;
+        let replies: Vec<Value> = serde_json::from_str(&text).map_err(|e| Error::Rpc { method: method.into(), reason: format!("unreadable reply ({e}): {}", snippet(&text)) })?;
+        let mut out = vec![Value::Null; params.len()];
+        for r in replies {
+            let id = r.get("id").and_then(Value::as_u64).filter(|i| (*i as usize) < out.len()).ok_or_else(|| Error::Rpc { method: method.into(), reason: format!("reply without a known id: {}", snippet(&r.to_string())) })?;
+            if let Some(err) = r.get("error").filter(|e| !e.is_null()) {
+                return Err(Error::Rpc { method: method.into(), reason: format!("params {}: {err}", params[id as usize]) });
+            }
+            out[id as usize] = r.get("result").cloned().unwrap_or(Value::Null);
+        }
+        Ok(out)
+    }
+
+    fn post_with_retries(&self, method: &str, body: &str) -> Result<String, Error> {
+        let mut delay = Duration::from_millis(200);
+        let mut attempt = 0;
+        loop {
+            let mut req = self.agent.post(&self.url).header("Content-Type", "application/json");
+            if let Some(a) = &self.auth {
+                req = req.header("Authorization", a);
+            }
+            let result = req.send(body);
+            let retry_reason = match result {
+                Ok(mut resp) => {
+                    let status = resp.status().as_u16();
+                    let text = resp.body_mut().read_to_string().unwrap_or_default();
+                    match status {
+                        200 => return Ok(text),
+                        401 | 403 => return Err(Error::Rpc { method: method.into(), reason: format!("HTTP {status}: the node refused the credentials (give user:password@ in the URL or --cookie)") }),
+                        429 | 500..=599 if !text.trim_start().starts_with('[') => format!("HTTP {status}: {}", snippet(&text)),
+                        _ if text.trim_start().starts_with('[') => return Ok(text),
+                        _ => return Err(Error::Rpc { method: method.into(), reason: format!("HTTP {status}: {}", snippet(&text)) }),
+                    }
+                }
+                Err(e) => e.to_string(),
+            };
+            attempt += 1;
+            if attempt > self.retries {
+                return Err(Error::Rpc { method: method.into(), reason: format!("{retry_reason} (after {} attempts to {})", attempt, self.url) });
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_secs(10));
+        }
+    }
+}
+
+fn snippet(s: &str) -> String {
+    s.chars().take(200).collect()
+}
+
+/// Splits `http://user:pass@host:port/` into the URL without credentials and `user:pass`.
+fn split_credentials(url: &str) -> (String, Option<String>) {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((creds, host)) = rest.rsplit_once('@') {
+            if !creds.contains('/') {
+                return (format!("{scheme}://{host}"), Some(creds.to_string()));
+            }
+        }
+    }
+    (url.to_string(), None)
+}
+
+/// Maps `getblockchaininfo`'s `chain` to a Bitcoin network.
+fn chain_from_info(name: &str) -> Option<UtxoChain> {
+    UtxoChain::from_name(name).ok()
+}
+
+/// Rebuilds a block from `getblock <hash> 2` and checks that its hash is the node's.
+pub fn block_from_json(v: &Value) -> Result<(u64, Block), Error> {
+    let bad = |reason: String| Error::Rpc { method: "getblock".into(), reason };
+    let field = |k: &str| v.get(k).ok_or_else(|| bad(format!("reply has no {k:?}")));
+    let hex_u32 = |k: &str| -> Result<u32, Error> { u32::from_str_radix(field(k)?.as_str().unwrap_or_default(), 16).map_err(|e| bad(format!("{k}: {e}"))) };
+    let hash_field = |k: &str| -> Result<String, Error> { Ok(field(k)?.as_str().ok_or_else(|| bad(format!("{k} is not a string")))?.to_string()) };
+    let height = field("height")?.as_u64().ok_or_else(|| bad("height is not a number".into()))?;
+    let prev = match v.get("previousblockhash").and_then(Value::as_str) {
+        Some(h) => BlockHash::from_str(h).map_err(|e| bad(format!("previousblockhash: {e}")))?,
+        None => BlockHash::all_zeros(),
+    };
+    let header = Header {
+        version: Version::from_consensus(field("version")?.as_i64().ok_or_else(|| bad("version".into()))? as i32),
+        prev_blockhash: prev,
+        merkle_root: TxMerkleNode::from_str(&hash_field("merkleroot")?).map_err(|e| bad(format!("merkleroot: {e}")))?,
+        time: field("time")?.as_u64().ok_or_else(|| bad("time".into()))? as u32,
+        bits: CompactTarget::from_consensus(hex_u32("bits")?),
+        nonce: field("nonce")?.as_u64().ok_or_else(|| bad("nonce".into()))? as u32,
+    };
+    let expected = hash_field("hash")?;
+    if header.block_hash().to_string() != expected {
+        return Err(bad(format!("block {expected} at height {height}: header fields hash to {}, not to the block's hash", header.block_hash())));
+    }
+    let txs = field("tx")?.as_array().ok_or_else(|| bad("tx is not a list (use getblock verbosity 2)".into()))?;
+    let mut txdata = Vec::with_capacity(txs.len());
+    for t in txs {
+        let hex = t.get("hex").and_then(Value::as_str).ok_or_else(|| bad(format!("block {expected}: a transaction has no hex")))?;
+        let bytes = hex::decode(hex).map_err(|e| bad(format!("block {expected}: tx hex: {e}")))?;
+        let tx: Transaction = deserialize(&bytes).map_err(|e| bad(format!("block {expected}: transaction does not decode: {e}")))?;
+        txdata.push(tx);
+    }
+    Ok((height, Block { header, txdata }))
+}
+
+/// Prevouts seen in this run, plus the ones fetched with `getrawtransaction`.
+#[derive(Default)]
+struct RpcPrevouts {
+    known: HashMap<OutPoint, Prevout>,
+}
+
+impl PrevoutSource for RpcPrevouts {
+    fn spend(&mut self, outpoint: &OutPoint) -> Option<Prevout> {
+        self.known.remove(outpoint)
+    }
+    fn add(&mut self, txid: &Txid, vout: u32, value: u64, script: &bitcoin::Script) {
+        self.known.insert(OutPoint { txid: *txid, vout }, Prevout { value, script: script.to_owned() });
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct RawVout<'a> {
+    #[serde(borrow)]
+    value: &'a RawValue,
+    n: u32,
+    #[serde(rename = "scriptPubKey")]
+    script_pub_key: ScriptPubKey,
+}
+#[derive(serde::Deserialize)]
+struct ScriptPubKey {
+    hex: String,
+}
+#[derive(serde::Deserialize)]
+struct RawTx<'a> {
+    #[serde(borrow)]
+    vout: Vec<RawVout<'a>>,
+}
+
+impl RpcPrevouts {
+    /// Fetches the outputs that `block`'s inputs spend and that this run has not seen.
+    fn fetch_missing(&mut self, client: &RpcClient, block: &Block, batch: usize) -> Result<(), Error> {
+        let created: HashSet<Txid> = block.txdata.iter().map(|t| t.compute_txid()).collect();
+        let mut wanted: Vec<Txid> = block
+            .txdata
+            .iter()
+            .filter(|t| !t.is_coinbase())
+            .flat_map(|t| t.input.iter().map(|i| i.previous_output))
+            .filter(|o| !self.known.contains_key(o) && !created.contains(&o.txid))
+            .map(|o| o.txid)
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        for ids in wanted.chunks(batch.max(1) * 10) {
+            let replies = client.batch("getrawtransaction", ids.iter().map(|t| json!([t.to_string(), true])).collect())?;
+            for (txid, reply) in ids.iter().zip(replies) {
+                let text = reply.to_string();
+                let raw: RawTx = serde_json::from_str(&text).map_err(|e| Error::Rpc { method: "getrawtransaction".into(), reason: format!("{txid}: {e}") })?;
+                for o in raw.vout {
+                    let value = parse_btc(o.value.get()).map_err(|e| Error::Rpc { method: "getrawtransaction".into(), reason: format!("{txid} output {}: {e}", o.n) })?;
+                    let script = ScriptBuf::from_bytes(hex::decode(&o.script_pub_key.hex).map_err(|e| Error::Rpc { method: "getrawtransaction".into(), reason: format!("{txid}: {e}") })?);
+                    self.known.insert(OutPoint { txid: *txid, vout: o.n }, Prevout { value, script });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Fetches blocks `heights` with `concurrency` batched requests in flight; results in height order.
+fn fetch_blocks(client: &RpcClient, heights: &[u64], batch: usize, concurrency: usize) -> Result<Vec<(u64, Block)>, Error> {
+    let per_thread = heights.len().div_ceil(concurrency.max(1)).max(1);
+    let results: Vec<Result<Vec<(u64, Block)>, Error>> = std::thread::scope(|s| {
+        let handles: Vec<_> = heights
+            .chunks(per_thread)
+            .map(|hs| {
+                s.spawn(move || -> Result<Vec<(u64, Block)>, Error> {
+                    let mut out = vec![];
+                    for part in hs.chunks(batch.max(1)) {
+                        let hashes = client.batch("getblockhash", part.iter().map(|h| json!([h])).collect())?;
+                        let blocks = client.batch("getblock", hashes.into_iter().map(|h| json!([h, 2])).collect())?;
+                        for (h, b) in part.iter().zip(blocks) {
+                            let (height, block) = block_from_json(&b)?;
+                            if height != *h {
+                                return Err(Error::Rpc { method: "getblock".into(), reason: format!("asked for height {h}, got {height}") });
+                            }
+                            out.push((height, block));
+                        }
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("fetch thread")).collect()
+    });
+    let mut all = vec![];
+    for r in results {
+        all.extend(r?);
+    }
+    Ok(all)
+}
+
+/// Ingests blocks `from..=to` from a node into `store`, resuming after what it already holds.
+pub fn ingest_rpc(store: &mut Store, opts: &RpcOptions, progress: &dyn Fn(Event)) -> Result<IngestReport, Error> {
+    let client = RpcClient::new(&opts.url, opts.cookie.as_deref(), opts.retries)?;
+    let chain = match opts.chain {
+        Some(c) => c,
+        None => {
+            let info = client.call("getblockchaininfo", json!([])).map_err(|e| Error::Input(format!("cannot ask the node which chain it serves ({e}); give --chain")))?;
+            let name = info.get("chain").and_then(Value::as_str).unwrap_or_default();
+            chain_from_info(name).ok_or_else(|| Error::Input(format!("the node serves chain {name:?}; give --chain (bitcoin, litecoin, dogecoin, bitcoin_cash, …)")))?
+        }
+    };
+    let to = match opts.to {
+        Some(t) => t,
+        None => client.call("getblockcount", json!([]))?.as_u64().ok_or_else(|| Error::Rpc { method: "getblockcount".into(), reason: "not a number".into() })?,
+    };
+    if to < opts.from {
+        return Err(Error::Input(format!("--to {to} is below --from {}", opts.from)));
+    }
+    let mut report = IngestReport { chain: chain.name().to_string(), first: Some(opts.from), tip: Some(to), ..Default::default() };
+    // Compare stored chunk tips with the node's blocks to resume (or roll back after a reorg).
+    let stored_tips: Vec<u64> = store.chain(chain.name()).map(|c| c.chunks.iter().map(|ch| ch.last).filter(|h| (opts.from..=to).contains(h)).collect()).unwrap_or_default();
+    let tip_hashes: HashMap<u64, String> = stored_tips
+        .iter()
+        .zip(client.batch("getblockhash", stored_tips.iter().map(|h| json!([h])).collect())?)
+        .map(|(h, v)| (*h, v.as_str().unwrap_or_default().to_string()))
+        .collect();
+    let start = resume_point(store, chain.name(), opts.from, &|h| tip_hashes.get(&h).cloned(), progress)?;
+    report.resumed_after = start.checked_sub(1).filter(|_| start > opts.from);
+    if start > to {
+        return Ok(report);
+    }
+    progress(Event::Planned { from: start, to });
+    let mut rows = RowBuilder::new(chain.address_params());
+    let mut prevouts = RpcPrevouts::default();
+    let info = commit_info("rpc", &split_credentials(&opts.url).0, 0);
+    let window = (opts.batch_size.max(1) * opts.concurrency.max(1)) as u64;
+    let mut open: Option<(u64, u64, String)> = None;
+    let mut h = start;
+    while h <= to {
+        let heights: Vec<u64> = (h..=to.min(h + window - 1)).collect();
+        h += heights.len() as u64;
+        for (height, block) in fetch_blocks(&client, &heights, opts.batch_size, opts.concurrency)? {
+            prevouts.fetch_missing(&client, &block, opts.batch_size)?;
+            let txids: Vec<Txid> = block.txdata.iter().map(|t| t.compute_txid()).collect();
+            let counts = rows.push_block(&block, &txids, height, &mut prevouts, true);
+            report.blocks += 1;
+            report.transactions += counts.transactions;
+            report.inputs += counts.inputs;
+            report.outputs += counts.outputs;
+            report.unresolved_inputs += counts.unresolved;
+            let first = open.as_ref().map_or(height, |o| o.0);
+            open = Some((first, height, block.block_hash().to_string()));
+            progress(Event::Block { height, transactions: counts.transactions });
+            if height + 1 - first >= opts.chunk_blocks.max(1) || height == to {
+                let (first, last, hash) = open.take().expect("open chunk");
+                let tables: Vec<(&str, Vec<_>)> = rows.finish();
+                store.commit_chunk(chain.name(), first, last, &hash, &tables, info.clone())?;
+                report.chunks += 1;
+            }
+        }
+        // Keep the cache of this run's outputs bounded: what is evicted is fetched again if spent.
+        if prevouts.known.len() > 4_000_000 {
+            prevouts.known.clear();
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_come_out_of_the_url() {
+        assert_eq!(split_credentials("http://u:p@127.0.0.1:8332"), ("http://127.0.0.1:8332".into(), Some("u:p".into())));
+        assert_eq!(split_credentials("http://127.0.0.1:8332/wallet/a@b"), ("http://127.0.0.1:8332/wallet/a@b".into(), None));
+        assert_eq!(split_credentials("127.0.0.1:8332"), ("127.0.0.1:8332".into(), None));
+    }
+}

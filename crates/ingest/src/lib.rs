@@ -1,0 +1,88 @@
+//! Reads chain data into tracehound's tables.
+//!
+//! * [`bitcoin::blk`]: Bitcoin Core's `blk*.dat` files, the fast path (best chain, XOR
+//!   obfuscation, pruned directories, input resolution with a compact UTXO map).
+//! * [`bitcoin::rpc`]: any node answering Bitcoin Core's JSON-RPC (`getblockhash`, `getblock`,
+//!   `getrawtransaction`), batched, with retries.
+//!
+//! Both write through [`bitcoin::rows::RowBuilder`] and commit chunks atomically to a
+//! [`tracehound_tables::Store`], so a run killed at any moment resumes with no row lost or
+//! duplicated.
+//!
+//! ```no_run
+//! use tracehound_ingest::bitcoin::blk::{ingest_blk_files, BlkOptions};
+//! let mut store = tracehound_tables::Store::open_for_write("tracehound-data")?;
+//! let report = ingest_blk_files(&mut store, &BlkOptions::new("/home/me/.bitcoin/blocks"), &|_| {})?;
+//! println!("{} blocks", report.blocks);
+//! # Ok::<(), tracehound_ingest::Error>(())
+//! ```
+
+pub mod bitcoin;
+
+use std::path::{Path, PathBuf};
+
+/// Errors while reading sources or committing their rows.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A source file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A source file holds something that is not what it should be.
+    #[error("{file} at byte offset {offset}: {reason}")]
+    Corrupt {
+        /// The file.
+        file: PathBuf,
+        /// Byte offset of the bad record.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The node answered with an error or something unreadable.
+    #[error("RPC {method}: {reason}")]
+    Rpc {
+        /// The call.
+        method: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The request itself cannot be done.
+    #[error("{0}")]
+    Input(String),
+    /// The store refused a commit.
+    #[error(transparent)]
+    Store(#[from] tracehound_tables::Error),
+}
+
+impl Error {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Error {
+        Error::Io { path: path.to_path_buf(), source }
+    }
+}
+
+/// What ingest reports while it runs, for progress bars and warnings.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The work ahead is known: blocks to process (from, to inclusive).
+    Planned {
+        /// First height to write.
+        from: u64,
+        /// Last height to write.
+        to: u64,
+    },
+    /// A block was processed.
+    Block {
+        /// Its height.
+        height: u64,
+        /// Transactions in it.
+        transactions: u64,
+    },
+    /// Something was skipped or looks wrong, but ingest goes on.
+    Warning(String),
+    /// A phase started (scan, replay, …).
+    Phase(String),
+}

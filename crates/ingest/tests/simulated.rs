@@ -1,0 +1,59 @@
+//! The simulator's chain read back through the block-file path: counts, best chain, stale
+//! blocks, and the heist's ground truth found again with SQL.
+
+use tracehound_ingest::bitcoin::blk::{ingest_blk_files, BlkOptions};
+use tracehound_simulate::{simulate, SimConfig};
+use tracehound_tables::Store;
+use tracehound_testing::table_rows;
+
+#[test]
+fn simulated_chain_round_trips_with_its_ground_truth() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = SimConfig { blocks: 400, txs_per_block: 30, seed: 3, xor: true, stale_every: 50, out_of_order_every: 10, ..Default::default() };
+    let truth = simulate(&cfg, &tmp.path().join("sim")).unwrap();
+    let heist = truth.heist.clone().expect("a heist in 400 blocks");
+    assert_eq!(heist.unaccounted(), 0, "every stolen satoshi is deposited, paid as fee or held");
+    assert!(!heist.deposits.is_empty() && !heist.held.is_empty() && !heist.peel_chain_txids.is_empty() && !heist.coinjoin_txids.is_empty(), "{heist:?}");
+    assert!(truth.stale_blocks > 0 && truth.out_of_order_blocks > 0);
+
+    let data = tmp.path().join("data");
+    let mut store = Store::open_for_write(&data).unwrap();
+    let mut opts = BlkOptions::new(tmp.path().join("sim"));
+    opts.chunk_blocks = 100;
+    let r = ingest_blk_files(&mut store, &opts, &|_| {}).unwrap();
+    drop(store);
+    assert_eq!(r.stale_blocks, truth.stale_blocks);
+    assert_eq!(r.tip, Some(truth.tip_height));
+    assert_eq!(r.transactions, truth.transactions);
+    assert_eq!(r.unresolved_inputs, 0);
+    assert_eq!(table_rows(&data, "SELECT hash FROM blocks ORDER BY number DESC LIMIT 1")[0]["hash"], truth.tip_hash.as_str());
+    // No negative fee can exist (u64), and no transaction lacks one when all inputs resolve.
+    assert_eq!(table_rows(&data, "SELECT count(*) AS n FROM transactions WHERE fee IS NULL")[0]["n"], 0);
+    // Value is conserved: all outputs ever = all coinbase outputs + ... ; per transaction: in = out + fee.
+    assert_eq!(table_rows(&data, "SELECT count(*) AS n FROM transactions WHERE NOT is_coinbase AND input_value <> output_value + fee")[0]["n"], 0);
+
+    let theft = &table_rows(&data, &format!("SELECT output_value FROM transactions WHERE hash = '{}'", heist.txid))[0];
+    assert_eq!(theft["output_value"], heist.stolen_sat);
+    for (exchange, sat) in &heist.deposited_by_exchange {
+        let addrs: Vec<String> = heist.deposits.iter().filter(|d| &d.exchange == exchange).map(|d| format!("'{}'", d.address)).collect();
+        let got = &table_rows(&data, &format!("SELECT sum(value) AS v FROM outputs WHERE addresses[1] IN ({})", addrs.join(",")))[0];
+        assert_eq!(got["v"], *sat, "deposits at {exchange}");
+    }
+    let attacker: Vec<String> = truth.wallets[heist.attacker_wallet as usize].addresses.iter().map(|a| format!("'{a}'")).collect();
+    let held = &table_rows(&data, &format!("SELECT sum(o.value) AS v FROM outputs o LEFT JOIN inputs i ON i.spent_transaction_hash = o.transaction_hash AND i.spent_output_index = o.index WHERE o.addresses[1] IN ({}) AND i.transaction_hash IS NULL", attacker.join(",")))[0];
+    assert_eq!(held["v"], heist.held_sat);
+}
+
+#[test]
+fn same_seed_same_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = SimConfig { blocks: 160, txs_per_block: 10, seed: 5, ..Default::default() };
+    simulate(&cfg, &tmp.path().join("a")).unwrap();
+    simulate(&cfg, &tmp.path().join("b")).unwrap();
+    let a = std::fs::read(tmp.path().join("a/blocks/blk00000.dat")).unwrap();
+    let b = std::fs::read(tmp.path().join("b/blocks/blk00000.dat")).unwrap();
+    assert!(a == b, "simulation is deterministic");
+    let other = simulate(&SimConfig { seed: 6, ..cfg }, &tmp.path().join("c")).unwrap();
+    assert_ne!(std::fs::read(tmp.path().join("c/blocks/blk00000.dat")).unwrap(), a);
+    assert!(other.transactions > 160);
+}

@@ -1,0 +1,108 @@
+//! SQL over the stored tables with Apache DataFusion.
+//!
+//! Every chain is a schema (`bitcoin_regtest.transactions`); the tables of the default chain
+//! (the one asked for, or the only one stored) are also reachable without a prefix.
+
+use crate::{schema, Error, Result, Store};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::{MemTable, TableProvider};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use std::sync::Arc;
+
+/// The chain whose tables answer to unqualified names: `requested`, or the only chain stored.
+pub fn default_chain(store: &Store, requested: Option<&str>) -> Result<Option<String>> {
+    let chains: Vec<&String> = store.manifest().chains.keys().collect();
+    match requested {
+        Some(c) if store.chain(c).is_some() => Ok(Some(c.to_string())),
+        Some(c) => Err(Error::NotFound(format!(
+            "chain {c:?} has no data in {}; stored chains: {}",
+            store.root().display(),
+            if chains.is_empty() { "none (run `tracehound ingest` or `tracehound demo`)".into() } else { chains.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ") }
+        ))),
+        None if chains.len() == 1 => Ok(Some(chains[0].clone())),
+        None => Ok(None),
+    }
+}
+
+/// A DataFusion session with every stored table registered.
+pub async fn session(store: &Store, default: Option<&str>) -> Result<SessionContext> {
+    let config = SessionConfig::new().with_information_schema(true).with_default_catalog_and_schema("datafusion", "public");
+    let ctx = SessionContext::new_with_config(config);
+    let default = default_chain(store, default)?;
+    let catalog = ctx.catalog("datafusion").expect("default catalog exists");
+    for (chain, manifest) in &store.manifest().chains {
+        let chain_schema = Arc::new(MemorySchemaProvider::new());
+        for table in manifest.table_names() {
+            let provider = table_provider(&ctx, store, chain, &table).await?;
+            chain_schema.register_table(table.clone(), provider.clone())?;
+            if default.as_deref() == Some(chain.as_str()) {
+                ctx.register_table(table.as_str(), provider)?;
+            }
+        }
+        catalog.register_schema(chain, chain_schema)?;
+    }
+    Ok(ctx)
+}
+
+async fn table_provider(ctx: &SessionContext, store: &Store, chain: &str, table: &str) -> Result<Arc<dyn TableProvider>> {
+    let files = store.table_files(chain, table);
+    let known = schema::utxo_table(table);
+    if files.is_empty() {
+        let s: SchemaRef = known.ok_or_else(|| Error::NotFound(format!("table {chain}.{table} has no files")))?;
+        return Ok(Arc::new(MemTable::try_new(s, vec![vec![]])?));
+    }
+    let urls = files.iter().map(|p| ListingTableUrl::parse(p.to_string_lossy())).collect::<Result<Vec<_>, _>>()?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options);
+    let config = match known {
+        Some(s) => config.with_schema(s),
+        None => config.infer_schema(&ctx.state()).await?,
+    };
+    Ok(Arc::new(ListingTable::try_new(config)?))
+}
+
+/// Runs one SQL statement and collects its result.
+pub async fn query(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
+    Ok(ctx.sql(sql).await?.collect().await?)
+}
+
+/// How query results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// An aligned text table.
+    Table,
+    /// CSV with a header row (lists joined with `,`).
+    Csv,
+    /// One JSON object per row (JSON lines).
+    Json,
+}
+
+/// Writes query results to `out` in `format`.
+pub fn write_results(batches: &[RecordBatch], format: OutputFormat, out: &mut dyn std::io::Write) -> Result<()> {
+    use datafusion::arrow::{csv, json, util::pretty};
+    let io = |e: std::io::Error| Error::Io { path: "<output>".into(), source: e };
+    match format {
+        OutputFormat::Table => {
+            let text = pretty::pretty_format_batches(batches).map_err(|e| Error::Query(e.into()))?;
+            writeln!(out, "{text}").map_err(io)?;
+        }
+        OutputFormat::Csv => {
+            let mut w = csv::WriterBuilder::new().with_header(true).build(out);
+            for b in batches {
+                w.write(&crate::export::lists_to_strings(b)?).map_err(|e| Error::Query(e.into()))?;
+            }
+        }
+        OutputFormat::Json => {
+            let mut w = json::LineDelimitedWriter::new(out);
+            for b in batches {
+                w.write(b).map_err(|e| Error::Query(e.into()))?;
+            }
+            w.finish().map_err(|e| Error::Query(e.into()))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,293 @@
+//! The chunk store: Parquet files in chunks of consecutive blocks under the data directory, and a
+//! manifest that says which chunks exist.
+//!
+//! Commit protocol (crash safe at any instant):
+//! 1. every table file of the chunk is written to `<name>.parquet.tmp`, fsynced and renamed;
+//! 2. the manifest is rewritten to `manifest.json.tmp`, fsynced and renamed over `manifest.json`;
+//! 3. the directory is fsynced.
+//!
+//! Readers see only files named in the manifest. A crash before step 2 leaves files that no
+//! manifest names; the next writer deletes them and writes the chunk again. Only one writer may
+//! hold a data directory at a time (an exclusive lock on `<data-dir>/.lock`).
+
+use crate::{Error, Result};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::Compression;
+use datafusion::parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Version of the manifest format this code writes and reads.
+pub const MANIFEST_FORMAT: u32 = 1;
+const MANIFEST: &str = "manifest.json";
+
+/// The manifest: every committed chunk of every chain.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    /// Format version ([`MANIFEST_FORMAT`]).
+    pub format: u32,
+    /// Chains by name.
+    pub chains: BTreeMap<String, ChainManifest>,
+}
+
+/// What is stored of one chain.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ChainManifest {
+    /// Committed chunks, in block order, without gaps or overlaps.
+    pub chunks: Vec<Chunk>,
+    /// Facts about the ingest (source, blocks skipped as stale, …), updated with each commit.
+    #[serde(default)]
+    pub info: BTreeMap<String, serde_json::Value>,
+}
+
+/// One committed chunk: blocks `first..=last` of every table.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Chunk {
+    /// First block height in the chunk.
+    pub first: u64,
+    /// Last block height in the chunk.
+    pub last: u64,
+    /// Hash of the last block, to detect reorgs below the tip.
+    pub last_hash: String,
+    /// The chunk's file of each table.
+    pub tables: BTreeMap<String, ChunkFile>,
+}
+
+/// One Parquet file of a chunk.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChunkFile {
+    /// Path relative to the data directory.
+    pub path: String,
+    /// Number of rows.
+    pub rows: u64,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+impl ChainManifest {
+    /// Height and hash of the last committed block.
+    pub fn tip(&self) -> Option<(u64, &str)> {
+        self.chunks.last().map(|c| (c.last, c.last_hash.as_str()))
+    }
+    /// Total rows and bytes of a table.
+    pub fn table_totals(&self, table: &str) -> (u64, u64) {
+        self.chunks.iter().filter_map(|c| c.tables.get(table)).fold((0, 0), |(r, b), f| (r + f.rows, b + f.bytes))
+    }
+    /// Names of the tables this chain has.
+    pub fn table_names(&self) -> BTreeSet<String> {
+        self.chunks.iter().flat_map(|c| c.tables.keys().cloned()).collect()
+    }
+}
+
+/// A data directory: the manifest and the chunk files it names.
+pub struct Store {
+    root: PathBuf,
+    manifest: Manifest,
+    lock: Option<File>,
+}
+
+impl Store {
+    /// Opens a data directory for reading. A missing directory reads as empty.
+    pub fn open(root: impl AsRef<Path>) -> Result<Store> {
+        let root = root.as_ref().to_path_buf();
+        let manifest = read_manifest(&root)?;
+        Ok(Store { root, manifest, lock: None })
+    }
+
+    /// Opens (creating if needed) a data directory for writing: takes the writer lock and removes
+    /// files left by an interrupted commit.
+    pub fn open_for_write(root: impl AsRef<Path>) -> Result<Store> {
+        let root = root.as_ref().to_path_buf();
+        fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
+        let lock_path = root.join(".lock");
+        let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(Error::Locked(root)),
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
+        }
+        let manifest = read_manifest(&root)?;
+        let store = Store { root, manifest, lock: Some(lock) };
+        store.remove_unreferenced_files()?;
+        Ok(store)
+    }
+
+    /// The data directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The manifest as last committed.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// What is stored of `chain`, if anything.
+    pub fn chain(&self, chain: &str) -> Option<&ChainManifest> {
+        self.manifest.chains.get(chain)
+    }
+
+    /// Absolute paths of the committed files of `table` of `chain`, in block order.
+    pub fn table_files(&self, chain: &str, table: &str) -> Vec<PathBuf> {
+        self.chain(chain)
+            .map(|c| c.chunks.iter().filter_map(|ch| ch.tables.get(table)).map(|f| self.root.join(&f.path)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Atomically adds a chunk of blocks `first..=last` to `chain`, with one file per table.
+    /// `info` entries are merged into the chain's info in the same commit.
+    pub fn commit_chunk(
+        &mut self,
+        chain: &str,
+        first: u64,
+        last: u64,
+        last_hash: &str,
+        tables: &[(&str, Vec<RecordBatch>)],
+        info: BTreeMap<String, serde_json::Value>,
+    ) -> Result<()> {
+        self.check_writable()?;
+        let expected_first = self.chain(chain).and_then(|c| c.tip()).map(|(h, _)| h + 1);
+        if let Some(expected) = expected_first {
+            if first != expected {
+                return Err(Error::Manifest {
+                    path: self.root.join(MANIFEST),
+                    reason: format!("chunk {first}..={last} of {chain} does not follow the committed tip (next is {expected})"),
+                });
+            }
+        }
+        let mut files = BTreeMap::new();
+        for (table, batches) in tables {
+            let rel = format!("chains/{chain}/{table}/{first:010}-{last:010}.parquet");
+            let (rows, bytes) = write_parquet_atomically(&self.root.join(&rel), batches)?;
+            files.insert(table.to_string(), ChunkFile { path: rel, rows, bytes });
+        }
+        for (table, _) in tables {
+            sync_dir(&self.root.join(format!("chains/{chain}/{table}")))?;
+        }
+        let mut next = self.manifest.clone();
+        let entry = next.chains.entry(chain.to_string()).or_default();
+        entry.chunks.push(Chunk { first, last, last_hash: last_hash.to_string(), tables: files });
+        entry.info.extend(info);
+        self.write_manifest(next)
+    }
+
+    /// Removes every chunk holding a block above `height` (all chunks with `None`), so ingest can
+    /// resume from the new tip after a reorg. Returns the new tip height.
+    pub fn rollback(&mut self, chain: &str, height: Option<u64>) -> Result<Option<u64>> {
+        self.check_writable()?;
+        let mut next = self.manifest.clone();
+        let Some(entry) = next.chains.get_mut(chain) else { return Ok(None) };
+        entry.chunks.retain(|c| height.is_some_and(|h| c.last <= h));
+        let tip = entry.tip().map(|(h, _)| h);
+        if entry.chunks.is_empty() {
+            next.chains.remove(chain);
+        }
+        self.write_manifest(next)?;
+        self.remove_unreferenced_files()?;
+        Ok(tip)
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        match self.lock {
+            Some(_) => Ok(()),
+            None => Err(Error::ReadOnly(self.root.clone())),
+        }
+    }
+
+    fn write_manifest(&mut self, mut next: Manifest) -> Result<()> {
+        next.format = MANIFEST_FORMAT;
+        let path = self.root.join(MANIFEST);
+        let tmp = self.root.join("manifest.json.tmp");
+        let text = serde_json::to_vec_pretty(&next).expect("manifest serializes");
+        let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        f.write_all(&text).and_then(|_| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
+        fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        sync_dir(&self.root)?;
+        self.manifest = next;
+        Ok(())
+    }
+
+    fn remove_unreferenced_files(&self) -> Result<()> {
+        let referenced: BTreeSet<PathBuf> = self
+            .manifest
+            .chains
+            .values()
+            .flat_map(|c| c.chunks.iter().flat_map(|ch| ch.tables.values().map(|f| self.root.join(&f.path))))
+            .collect();
+        let chains = self.root.join("chains");
+        for chain_dir in read_dirs(&chains)? {
+            for table_dir in read_dirs(&chain_dir)? {
+                let entries = fs::read_dir(&table_dir).map_err(|e| Error::io(&table_dir, e))?;
+                for entry in entries {
+                    let path = entry.map_err(|e| Error::io(&table_dir, e))?.path();
+                    if path.is_file() && !referenced.contains(&path) {
+                        fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    if !dir.exists() {
+        return Ok(vec![]);
+    }
+    let mut out = vec![];
+    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let p = entry.map_err(|e| Error::io(dir, e))?.path();
+        if p.is_dir() {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+fn read_manifest(root: &Path) -> Result<Manifest> {
+    let path = root.join(MANIFEST);
+    let text = match fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Manifest { format: MANIFEST_FORMAT, ..Default::default() }),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let m: Manifest = serde_json::from_slice(&text).map_err(|e| Error::Manifest { path: path.clone(), reason: e.to_string() })?;
+    if m.format != MANIFEST_FORMAT {
+        return Err(Error::Manifest { path, reason: format!("format {} is not the supported format {MANIFEST_FORMAT}", m.format) });
+    }
+    Ok(m)
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
+}
+
+/// Writes `batches` as one Parquet file: to a temporary name, fsynced, then renamed.
+/// Returns (rows, bytes).
+pub fn write_parquet_atomically(path: &Path, batches: &[RecordBatch]) -> Result<(u64, u64)> {
+    let dir = path.parent().expect("chunk files live in a directory");
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let tmp = path.with_extension("parquet.tmp");
+    let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let schema = batches.first().map(|b| b.schema()).ok_or_else(|| Error::Manifest {
+        path: path.to_path_buf(),
+        reason: "a chunk file needs at least one (possibly empty) batch for its schema".into(),
+    })?;
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let mut writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::parquet(&tmp, e))?;
+    let mut rows = 0u64;
+    for b in batches {
+        rows += b.num_rows() as u64;
+        writer.write(b).map_err(|e| Error::parquet(&tmp, e))?;
+    }
+    let file = writer.into_inner().map_err(|e| Error::parquet(&tmp, e))?;
+    file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    let bytes = file.metadata().map_err(|e| Error::io(&tmp, e))?.len();
+    drop(file);
+    fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    Ok((rows, bytes))
+}
