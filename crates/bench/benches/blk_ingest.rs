@@ -10,16 +10,7 @@ use std::process::ExitCode;
 use tracehound_bench::{Counts, Tool};
 
 fn main() -> ExitCode {
-    tracehound_bench::main(&[
-        Tool {
-            name: "bitcoin-block-parser",
-            run: run_bitcoin_block_parser,
-        },
-        Tool {
-            name: "blocks_iterator",
-            run: run_blocks_iterator,
-        },
-    ])
+    tracehound_bench::main(&[Tool { name: "bitcoin-block-parser", run: run_bitcoin_block_parser }, Tool { name: "blocks_iterator", run: run_blocks_iterator }])
 }
 
 /// bitcoin-block-parser's `UtxoParser`: a first pass over the chain writes a cuckoo filter of the
@@ -29,13 +20,9 @@ fn main() -> ExitCode {
 fn run_bitcoin_block_parser(blocks_dir: &Path, scratch: &Path) -> Result<Counts, String> {
     use bitcoin_block_parser::utxos::{UtxoBlock, UtxoParser};
 
-    let dir = blocks_dir
-        .to_str()
-        .ok_or("the blocks directory's path is not UTF-8")?;
+    let dir = blocks_dir.to_str().ok_or("the blocks directory's path is not UTF-8")?;
     let filter = scratch.join("filter.bin");
-    let filter = filter
-        .to_str()
-        .ok_or("the scratch directory's path is not UTF-8")?;
+    let filter = filter.to_str().ok_or("the scratch directory's path is not UTF-8")?;
     // Initial capacity of the filter (it grows); the default, 250 million, is sized for mainnet.
     let estimated_utxos = (tracehound_bench::blk_bytes(blocks_dir)? / 128).max(1 << 16) as usize;
     let per_block = UtxoParser::new(dir, filter)

@@ -75,29 +75,13 @@ impl Measurement {
 
     /// Reads a child's JSON line.
     pub fn from_json(line: &str) -> Result<Measurement, String> {
-        let v: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| format!("{e}: {line}"))?;
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("{e}: {line}"))?;
         let missing = |k: &str| format!("no {k} in {line}");
-        let num = |k: &str| {
-            v.get(k)
-                .and_then(serde_json::Value::as_u64)
-                .ok_or_else(|| missing(k))
-        };
+        let num = |k: &str| v.get(k).and_then(serde_json::Value::as_u64).ok_or_else(|| missing(k));
         Ok(Measurement {
-            tool: v
-                .get("tool")
-                .and_then(serde_json::Value::as_str)
-                .ok_or_else(|| missing("tool"))?
-                .to_string(),
-            seconds: v
-                .get("seconds")
-                .and_then(serde_json::Value::as_f64)
-                .ok_or_else(|| missing("seconds"))?,
-            counts: Counts {
-                blocks: num("blocks")?,
-                transactions: num("transactions")?,
-                inputs_resolved: num("inputs_resolved")?,
-            },
+            tool: v.get("tool").and_then(serde_json::Value::as_str).ok_or_else(|| missing("tool"))?.to_string(),
+            seconds: v.get("seconds").and_then(serde_json::Value::as_f64).ok_or_else(|| missing("seconds"))?,
+            counts: Counts { blocks: num("blocks")?, transactions: num("transactions")?, inputs_resolved: num("inputs_resolved")? },
             bytes: num("bytes")?,
             peak_rss_kb: num("peak_rss_kb")?,
         })
@@ -136,10 +120,7 @@ impl Args {
 /// The benchmark's `main`: tracehound first, then `peers`.
 pub fn main(peers: &[Tool]) -> ExitCode {
     let args = Args::parse(std::env::args().skip(1));
-    let mut tools = vec![Tool {
-        name: TRACEHOUND,
-        run: run_tracehound,
-    }];
+    let mut tools = vec![Tool { name: TRACEHOUND, run: run_tracehound }];
     tools.extend_from_slice(peers);
     let result = match &args.tool {
         Some(name) => child(&tools, name, args.dir.as_deref()),
@@ -157,31 +138,19 @@ pub fn main(peers: &[Tool]) -> ExitCode {
 /// tracehound: the whole best chain into a fresh store (Parquet tables), inputs resolved.
 fn run_tracehound(blocks_dir: &Path, scratch: &Path) -> Result<Counts, String> {
     let mut store = Store::open_for_write(scratch.join("data")).map_err(|e| e.to_string())?;
-    let r = ingest_blk_files(&mut store, &BlkOptions::new(blocks_dir), &|_| {})
-        .map_err(|e| e.to_string())?;
+    let r = ingest_blk_files(&mut store, &BlkOptions::new(blocks_dir), &|_| {}).map_err(|e| e.to_string())?;
     drop(store);
     // `inputs` counts the coinbase input of every block too.
     let spending = r.inputs.saturating_sub(r.blocks);
-    Ok(Counts {
-        blocks: r.blocks,
-        transactions: r.transactions,
-        inputs_resolved: spending.saturating_sub(r.unresolved_inputs),
-    })
+    Ok(Counts { blocks: r.blocks, transactions: r.transactions, inputs_resolved: spending.saturating_sub(r.unresolved_inputs) })
 }
 
 fn child(tools: &[Tool], name: &str, dir: Option<&Path>) -> Result<(), String> {
-    let tool = tools
-        .iter()
-        .find(|t| t.name == name)
-        .ok_or_else(|| format!("unknown tool {name}"))?;
+    let tool = tools.iter().find(|t| t.name == name).ok_or_else(|| format!("unknown tool {name}"))?;
     let dir = dir.ok_or("--tool needs --dir")?;
     let blocks_dir = dir.join("blocks");
     let bytes = blk_bytes(&blocks_dir)?;
-    let scratch = target_dir().join(format!(
-        "bench-scratch-{}-{}",
-        tool.name,
-        std::process::id()
-    ));
+    let scratch = target_dir().join(format!("bench-scratch-{}-{}", tool.name, std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
     let start = Instant::now();
@@ -189,13 +158,7 @@ fn child(tools: &[Tool], name: &str, dir: Option<&Path>) -> Result<(), String> {
     let seconds = start.elapsed().as_secs_f64();
     let peak_rss_kb = peak_rss_kb();
     let _ = std::fs::remove_dir_all(&scratch);
-    let m = Measurement {
-        tool: tool.name.to_string(),
-        seconds,
-        counts: counts?,
-        bytes,
-        peak_rss_kb,
-    };
+    let m = Measurement { tool: tool.name.to_string(), seconds, counts: counts?, bytes, peak_rss_kb };
     println!("{}", m.to_json());
     Ok(())
 }
@@ -206,8 +169,7 @@ fn parent(tools: &[Tool], bench: bool) -> Result<(), String> {
         eprintln!("no --bench argument (not run by `cargo bench`): smoke run on a small chain");
     }
     let blocks = env_u64("BENCH_BLOCKS", default_blocks)?;
-    let txs = u32::try_from(env_u64("BENCH_TXS_PER_BLOCK", default_txs)?)
-        .map_err(|_| "BENCH_TXS_PER_BLOCK is too large")?;
+    let txs = u32::try_from(env_u64("BENCH_TXS_PER_BLOCK", default_txs)?).map_err(|_| "BENCH_TXS_PER_BLOCK is too large")?;
     let dir = prepare_chain(blocks, txs)?;
     let wanted = std::env::var("BENCH_TOOLS").ok();
     let exe = std::env::current_exe().map_err(|e| format!("current executable: {e}"))?;
@@ -228,10 +190,7 @@ fn parent(tools: &[Tool], bench: bool) -> Result<(), String> {
             .output()
             .map_err(|e| format!("{}: {e}", exe.display()))?;
         let stdout = String::from_utf8_lossy(&out.stdout);
-        let line = stdout
-            .lines()
-            .rev()
-            .find(|l| l.trim_start().starts_with('{'));
+        let line = stdout.lines().rev().find(|l| l.trim_start().starts_with('{'));
         match (out.status.success(), line) {
             (true, Some(line)) => results.push(Measurement::from_json(line.trim())?),
             _ => {
@@ -240,10 +199,7 @@ fn parent(tools: &[Tool], bench: bool) -> Result<(), String> {
             }
         }
     }
-    println!(
-        "\nblk*.dat → tables: {blocks} blocks × ~{txs} transactions, {}\n",
-        dir.display()
-    );
+    println!("\nblk*.dat → tables: {blocks} blocks × ~{txs} transactions, {}\n", dir.display());
     println!("{}", markdown_table(&results));
     if results.iter().any(|m| m.counts != results[0].counts) {
         println!("Counts differ between tools (blocks_iterator holds back the last `max_reorg` = 6 blocks): compare the rates.");
@@ -273,23 +229,11 @@ pub fn prepare_chain(blocks: u64, txs_per_block: u32) -> Result<PathBuf, String>
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    eprintln!(
-        "simulating {blocks} blocks × ~{txs_per_block} transactions into {} (once)",
-        dir.display()
-    );
-    let cfg = SimConfig {
-        blocks,
-        txs_per_block,
-        seed: 7,
-        ..Default::default()
-    };
+    eprintln!("simulating {blocks} blocks × ~{txs_per_block} transactions into {} (once)", dir.display());
+    let cfg = SimConfig { blocks, txs_per_block, seed: 7, ..Default::default() };
     let start = Instant::now();
     let truth = simulate(&cfg, &dir).map_err(|e| e.to_string())?;
-    eprintln!(
-        "simulated {} transactions in {:.1} s",
-        truth.transactions,
-        start.elapsed().as_secs_f64()
-    );
+    eprintln!("simulated {} transactions in {:.1} s", truth.transactions, start.elapsed().as_secs_f64());
     Ok(dir)
 }
 
@@ -297,10 +241,7 @@ pub fn prepare_chain(blocks: u64, txs_per_block: u32) -> Result<PathBuf, String>
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().ok();
     exe.as_deref()
-        .and_then(|e| {
-            e.ancestors()
-                .find(|a| a.file_name() == Some(OsStr::new("deps")))
-        })
+        .and_then(|e| e.ancestors().find(|a| a.file_name() == Some(OsStr::new("deps"))))
         .and_then(|deps| deps.parent()?.parent())
         .map(Path::to_path_buf)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
@@ -323,11 +264,7 @@ pub fn blk_bytes(blocks_dir: &Path) -> Result<u64, String> {
 
 /// This process's peak resident memory in KiB (0 where `/proc` is missing).
 pub fn peak_rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .as_deref()
-        .and_then(parse_vm_hwm)
-        .unwrap_or(0)
+    std::fs::read_to_string("/proc/self/status").ok().as_deref().and_then(parse_vm_hwm).unwrap_or(0)
 }
 
 /// The `VmHWM` line of `/proc/<pid>/status`, in KiB.
@@ -371,40 +308,13 @@ mod tests {
     use super::*;
 
     fn m(tool: &str, seconds: f64, rss: u64) -> Measurement {
-        Measurement {
-            tool: tool.into(),
-            seconds,
-            counts: Counts {
-                blocks: 10,
-                transactions: 1000,
-                inputs_resolved: 1500,
-            },
-            bytes: 2_000_000,
-            peak_rss_kb: rss,
-        }
+        Measurement { tool: tool.into(), seconds, counts: Counts { blocks: 10, transactions: 1000, inputs_resolved: 1500 }, bytes: 2_000_000, peak_rss_kb: rss }
     }
 
     #[test]
     fn args_keep_ours_and_ignore_libtest_flags() {
-        let a = Args::parse(
-            [
-                "--bench",
-                "--tool",
-                "blocks_iterator",
-                "--dir",
-                "/c",
-                "filter",
-            ]
-            .map(String::from),
-        );
-        assert_eq!(
-            a,
-            Args {
-                tool: Some("blocks_iterator".into()),
-                dir: Some("/c".into()),
-                bench: true
-            }
-        );
+        let a = Args::parse(["--bench", "--tool", "blocks_iterator", "--dir", "/c", "filter"].map(String::from));
+        assert_eq!(a, Args { tool: Some("blocks_iterator".into()), dir: Some("/c".into()), bench: true });
         assert_eq!(Args::parse(Vec::new()), Args::default());
     }
 
@@ -417,24 +327,15 @@ mod tests {
 
     #[test]
     fn vm_hwm_is_read_from_status() {
-        assert_eq!(
-            parse_vm_hwm("Name:\tx\nVmPeak:\t 900 kB\nVmHWM:\t   12345 kB\nVmRSS:\t 1 kB\n"),
-            Some(12345)
-        );
+        assert_eq!(parse_vm_hwm("Name:\tx\nVmPeak:\t 900 kB\nVmHWM:\t   12345 kB\nVmRSS:\t 1 kB\n"), Some(12345));
         assert_eq!(parse_vm_hwm("Name:\tx\n"), None);
     }
 
     #[test]
     fn table_has_rates_and_ratios() {
         let t = markdown_table(&[m("tracehound", 2.0, 1024), m("peer", 4.0, 4096)]);
-        assert!(
-            t.contains("| tracehound | 10 | 1000 | 1500 | 2.00 | 1.0 | 500 | 1 | 1.00× | 1.00× |"),
-            "{t}"
-        );
-        assert!(
-            t.contains("| peer | 10 | 1000 | 1500 | 4.00 | 0.5 | 250 | 4 | 2.00× | 4.00× |"),
-            "{t}"
-        );
+        assert!(t.contains("| tracehound | 10 | 1000 | 1500 | 2.00 | 1.0 | 500 | 1 | 1.00× | 1.00× |"), "{t}");
+        assert!(t.contains("| peer | 10 | 1000 | 1500 | 4.00 | 0.5 | 250 | 4 | 2.00× | 4.00× |"), "{t}");
         assert!(markdown_table(&[m("peer", 1.0, 1)]).contains("| – | – |"));
     }
 }

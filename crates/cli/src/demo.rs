@@ -19,7 +19,10 @@ pub fn run(data_dir: &Path, blocks: u64, seed: u64) -> Result<()> {
     let cfg = tracehound_simulate::SimConfig { blocks, seed, ..Default::default() };
     let truth = tracehound_simulate::simulate(&cfg, &sim_dir).context("simulating the demo chain")?;
     let heist = truth.heist.clone().context("the demo chain is too short for a heist: use --blocks 150 or more")?;
-    println!("   {} transactions, {} stale blocks, heist of {} sat from {} at height {}\n", truth.transactions, truth.stale_blocks, heist.stolen_sat, heist.victim, heist.height);
+    println!(
+        "   {} transactions, {} stale blocks, heist of {} sat from {} at height {}\n",
+        truth.transactions, truth.stale_blocks, heist.stolen_sat, heist.victim, heist.height
+    );
 
     println!("2. Ingesting its blk*.dat files into {}", data_dir.display());
     {
@@ -31,7 +34,15 @@ pub fn run(data_dir: &Path, blocks: u64, seed: u64) -> Result<()> {
         if r.blocks == 0 {
             println!("   already ingested (tip {})\n", r.tip.unwrap_or(0));
         } else {
-            println!("   {} blocks, {} transactions, {} inputs (all resolved: {}), {} outputs, {} stale blocks skipped\n", r.blocks, r.transactions, r.inputs, r.unresolved_inputs == 0, r.outputs, r.stale_blocks);
+            println!(
+                "   {} blocks, {} transactions, {} inputs (all resolved: {}), {} outputs, {} stale blocks skipped\n",
+                r.blocks,
+                r.transactions,
+                r.inputs,
+                r.unresolved_inputs == 0,
+                r.outputs,
+                r.stale_blocks
+            );
         }
     }
 
@@ -61,7 +72,14 @@ pub fn run(data_dir: &Path, blocks: u64, seed: u64) -> Result<()> {
         Ok::<_, tracehound_tables::Error>(())
     })?;
     let deposited: u64 = heist.deposited_by_exchange.values().sum();
-    println!("Ground truth of the simulator: stolen {} sat = deposited {} + fees {} + still held {} ({} sat unaccounted).", heist.stolen_sat, deposited, heist.fees_sat, heist.held_sat, heist.unaccounted());
+    println!(
+        "Ground truth of the simulator: stolen {} sat = deposited {} + fees {} + still held {} ({} sat unaccounted).",
+        heist.stolen_sat,
+        deposited,
+        heist.fees_sat,
+        heist.held_sat,
+        heist.unaccounted()
+    );
     println!("Explore further: tracehound --data-dir {} sql \"SELECT type, count(*), sum(value) FROM outputs GROUP BY type\"", data_dir.display());
     Ok(())
 }

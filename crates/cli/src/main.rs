@@ -266,7 +266,15 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Sql { query, chain, format, json } => {
             let store = open_existing(&data_dir)?;
-            let format = if json { OutputFormat::Json } else { match format { SqlFormat::Table => OutputFormat::Table, SqlFormat::Csv => OutputFormat::Csv, SqlFormat::Json => OutputFormat::Json } };
+            let format = if json {
+                OutputFormat::Json
+            } else {
+                match format {
+                    SqlFormat::Table => OutputFormat::Table,
+                    SqlFormat::Csv => OutputFormat::Csv,
+                    SqlFormat::Json => OutputFormat::Json,
+                }
+            };
             let batches = block_on(async {
                 let ctx = tracehound_tables::sql::session(&store, chain.as_deref()).await?;
                 tracehound_tables::sql::query(&ctx, &query).await
@@ -278,18 +286,27 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Export { table, chain, format, out, layout } => {
             let store = open_existing(&data_dir)?;
-            let chain = tracehound_tables::sql::default_chain(&store, chain.as_deref())?
-                .with_context(|| format!("several chains are stored ({}); give --chain", store.manifest().chains.keys().cloned().collect::<Vec<_>>().join(", ")))?;
+            let chain = tracehound_tables::sql::default_chain(&store, chain.as_deref())?.with_context(|| {
+                format!("several chains are stored ({}); give --chain", store.manifest().chains.keys().cloned().collect::<Vec<_>>().join(", "))
+            })?;
             let rows = if layout == Layout::BitcoinEtl {
                 if format != ExportFmt::Json {
                     bail!("the bitcoin-etl layout is JSON lines: use --format json");
                 }
-                let mut sink: Box<dyn std::io::Write> = if out == Path::new("-") { Box::new(std::io::stdout().lock()) } else { Box::new(std::io::BufWriter::new(std::fs::File::create(&out).with_context(|| format!("cannot create {}", out.display()))?)) };
+                let mut sink: Box<dyn std::io::Write> = if out == Path::new("-") {
+                    Box::new(std::io::stdout().lock())
+                } else {
+                    Box::new(std::io::BufWriter::new(std::fs::File::create(&out).with_context(|| format!("cannot create {}", out.display()))?))
+                };
                 let n = tracehound_tables::etl::export_etl(&store, &chain, &table, &mut sink)?;
                 sink.flush()?;
                 n
             } else {
-                let f = match format { ExportFmt::Csv => ExportFormat::Csv, ExportFmt::Json => ExportFormat::Json, ExportFmt::Parquet => ExportFormat::Parquet };
+                let f = match format {
+                    ExportFmt::Csv => ExportFormat::Csv,
+                    ExportFmt::Json => ExportFormat::Json,
+                    ExportFmt::Parquet => ExportFormat::Parquet,
+                };
                 export_table(&store, &chain, &table, f, &out)?
             };
             if out != Path::new("-") {
@@ -310,9 +327,21 @@ fn run(cli: Cli) -> Result<()> {
             let secs = started.elapsed().as_secs_f64();
             if json {
                 let h = truth.heist.as_ref();
-                println!("{}", serde_json::json!({"out": out, "tip_height": truth.tip_height, "transactions": truth.transactions, "files": truth.files, "bytes": truth.bytes, "stale_blocks": truth.stale_blocks, "heist_txid": h.map(|h| &h.txid), "stolen_sat": h.map(|h| h.stolen_sat), "seconds": secs}));
+                println!(
+                    "{}",
+                    serde_json::json!({"out": out, "tip_height": truth.tip_height, "transactions": truth.transactions, "files": truth.files, "bytes": truth.bytes, "stale_blocks": truth.stale_blocks, "heist_txid": h.map(|h| &h.txid), "stolen_sat": h.map(|h| h.stolen_sat), "seconds": secs})
+                );
             } else {
-                println!("wrote {} blocks, {} transactions ({:.0} tx/s) to {} in {} files ({} bytes); {} stale blocks", truth.tip_height + 1, truth.transactions, truth.transactions as f64 / secs, out.join("blocks").display(), truth.files, truth.bytes, truth.stale_blocks);
+                println!(
+                    "wrote {} blocks, {} transactions ({:.0} tx/s) to {} in {} files ({} bytes); {} stale blocks",
+                    truth.tip_height + 1,
+                    truth.transactions,
+                    truth.transactions as f64 / secs,
+                    out.join("blocks").display(),
+                    truth.files,
+                    truth.bytes,
+                    truth.stale_blocks
+                );
                 if let Some(h) = &truth.heist {
                     println!("heist at height {}: {} sat stolen from {} in {}", h.height, h.stolen_sat, h.victim, h.txid);
                 }
@@ -327,7 +356,10 @@ fn run(cli: Cli) -> Result<()> {
 fn open_existing(data_dir: &Path) -> Result<Store> {
     let store = Store::open(data_dir)?;
     if store.manifest().chains.is_empty() {
-        bail!("no data in {} yet: run `tracehound ingest ...` or `tracehound demo` first (or point --data-dir / TRACEHOUND_DATA_DIR at your data)", data_dir.display());
+        bail!(
+            "no data in {} yet: run `tracehound ingest ...` or `tracehound demo` first (or point --data-dir / TRACEHOUND_DATA_DIR at your data)",
+            data_dir.display()
+        );
     }
     Ok(store)
 }
@@ -336,7 +368,11 @@ fn sql_hint(e: tracehound_tables::Error, store: &Store) -> anyhow::Error {
     let msg = e.to_string();
     if msg.contains("not found") && store.manifest().chains.len() > 1 {
         let chains: Vec<_> = store.manifest().chains.keys().cloned().collect();
-        return anyhow::anyhow!("{msg}\nhint: several chains are stored ({}); prefix tables with the chain (e.g. {}.transactions) or give --chain", chains.join(", "), chains[0]);
+        return anyhow::anyhow!(
+            "{msg}\nhint: several chains are stored ({}); prefix tables with the chain (e.g. {}.transactions) or give --chain",
+            chains.join(", "),
+            chains[0]
+        );
     }
     e.into()
 }
@@ -349,18 +385,25 @@ fn status(data_dir: &Path, json: bool) -> Result<()> {
             .chains
             .iter()
             .map(|(name, c)| {
-                let tables: serde_json::Map<String, serde_json::Value> = c.table_names().into_iter().map(|t| {
-                    let (rows, bytes) = c.table_totals(&t);
-                    (t, serde_json::json!({"rows": rows, "bytes": bytes}))
-                }).collect();
-                (name.clone(), serde_json::json!({
-                    "first_height": c.chunks.first().map(|x| x.first),
-                    "tip_height": c.tip().map(|t| t.0),
-                    "tip_hash": c.tip().map(|t| t.1),
-                    "chunks": c.chunks.len(),
-                    "tables": tables,
-                    "info": c.info,
-                }))
+                let tables: serde_json::Map<String, serde_json::Value> = c
+                    .table_names()
+                    .into_iter()
+                    .map(|t| {
+                        let (rows, bytes) = c.table_totals(&t);
+                        (t, serde_json::json!({"rows": rows, "bytes": bytes}))
+                    })
+                    .collect();
+                (
+                    name.clone(),
+                    serde_json::json!({
+                        "first_height": c.chunks.first().map(|x| x.first),
+                        "tip_height": c.tip().map(|t| t.0),
+                        "tip_hash": c.tip().map(|t| t.1),
+                        "chunks": c.chunks.len(),
+                        "tables": tables,
+                        "info": c.info,
+                    }),
+                )
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({"data_dir": data_dir, "chains": chains}))?);

@@ -21,13 +21,22 @@ fn ok(data: &Path, args: &[&str]) -> String {
 }
 
 fn simulate(dir: &Path, blocks: u64, txs: u32) {
-    let out = bin().args(["simulate", "bitcoin", "--blocks", &blocks.to_string(), "--txs-per-block", &txs.to_string(), "--seed", "21", "--out"]).arg(dir).output().unwrap();
+    let out = bin()
+        .args(["simulate", "bitcoin", "--blocks", &blocks.to_string(), "--txs-per-block", &txs.to_string(), "--seed", "21", "--out"])
+        .arg(dir)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 fn dump(data: &Path) -> Vec<String> {
     let mut all = vec![];
-    for (t, order) in [("blocks", "number"), ("transactions", "block_number, index"), ("inputs", "block_number, transaction_hash, index"), ("outputs", "block_number, transaction_hash, index")] {
+    for (t, order) in [
+        ("blocks", "number"),
+        ("transactions", "block_number, index"),
+        ("inputs", "block_number, transaction_hash, index"),
+        ("outputs", "block_number, transaction_hash, index"),
+    ] {
         all.push(ok(data, &["sql", &format!("SELECT * FROM {t} ORDER BY {order}"), "--format", "csv"]));
     }
     all
@@ -44,7 +53,8 @@ fn kill_9_at_any_moment_then_rerun_gives_exactly_the_same_tables() {
     let tmp = tempfile::tempdir().unwrap();
     let sim = tmp.path().join("sim");
     simulate(&sim, 900, 40);
-    let args = |_: ()| vec!["ingest".to_string(), "bitcoin".into(), "--blocks-dir".into(), sim.to_string_lossy().into_owned(), "--chunk-blocks".into(), "15".into()];
+    let args =
+        |_: ()| vec!["ingest".to_string(), "bitcoin".into(), "--blocks-dir".into(), sim.to_string_lossy().into_owned(), "--chunk-blocks".into(), "15".into()];
     let reference = tmp.path().join("reference");
     let started = Instant::now();
     ok(&reference, &args(()).iter().map(|s| s.as_str()).collect::<Vec<_>>());
@@ -54,7 +64,8 @@ fn kill_9_at_any_moment_then_rerun_gives_exactly_the_same_tables() {
     let victim = tmp.path().join("victim");
     let mut partial_states = std::collections::BTreeSet::new();
     for fraction in [0.15, 0.3, 0.45, 0.6, 0.75, 0.9, 0.5, 0.95] {
-        let mut child = bin().arg("--data-dir").arg(&victim).args(args(())).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+        let mut child =
+            bin().arg("--data-dir").arg(&victim).args(args(())).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
         std::thread::sleep(full.mul_f64(fraction));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();

@@ -8,10 +8,7 @@ pub const SATS_PER_COIN: u64 = 100_000_000;
 /// Parses a decimal coin amount as a node's JSON-RPC writes it (`"50.00000000"`, `0.1`, `21e-8`
 /// is refused) into an exact number of satoshi. At most 8 decimals; no sign, no exponent.
 pub fn parse_btc(text: &str) -> Result<u64, Error> {
-    let bad = |reason| Error::Amount {
-        text: text.to_string(),
-        reason,
-    };
+    let bad = |reason| Error::Amount { text: text.to_string(), reason };
     let t = text.trim();
     let (whole, frac) = match t.split_once('.') {
         Some((w, f)) => (w, f),
@@ -27,19 +24,12 @@ pub fn parse_btc(text: &str) -> Result<u64, Error> {
     if frac.len() > 8 {
         return Err(bad("more than 8 decimals is not a whole number of satoshi"));
     }
-    let whole: u64 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().map_err(|_| bad("too large"))?
-    };
+    let whole: u64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| bad("too large"))? };
     let mut frac_sats: u64 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| bad("bad decimals"))? };
     for _ in frac.len()..8 {
         frac_sats *= 10;
     }
-    whole
-        .checked_mul(SATS_PER_COIN)
-        .and_then(|w| w.checked_add(frac_sats))
-        .ok_or_else(|| bad("too large"))
+    whole.checked_mul(SATS_PER_COIN).and_then(|w| w.checked_add(frac_sats)).ok_or_else(|| bad("too large"))
 }
 
 /// Formats satoshi as a decimal coin amount with 8 decimals (`5000000000` → `"50.00000000"`).

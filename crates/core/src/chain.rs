@@ -47,16 +47,8 @@ impl UtxoChain {
         UtxoChain::BitcoinCash,
     ];
     /// The names of [`UtxoChain::ALL`].
-    pub const ALL_NAMES: [&'static str; 8] = [
-        "bitcoin",
-        "bitcoin_testnet",
-        "bitcoin_testnet4",
-        "bitcoin_signet",
-        "bitcoin_regtest",
-        "litecoin",
-        "dogecoin",
-        "bitcoin_cash",
-    ];
+    pub const ALL_NAMES: [&'static str; 8] =
+        ["bitcoin", "bitcoin_testnet", "bitcoin_testnet4", "bitcoin_signet", "bitcoin_regtest", "litecoin", "dogecoin", "bitcoin_cash"];
 
     /// The chain's name as used in the data directory and in SQL (`bitcoin`, `bitcoin_regtest`, …).
     pub fn name(self) -> &'static str {
@@ -80,12 +72,7 @@ impl UtxoChain {
         if let Some(c) = alias {
             return Ok(c);
         }
-        Self::ALL
-            .iter()
-            .zip(Self::ALL_NAMES)
-            .find(|(_, nm)| *nm == n)
-            .map(|(c, _)| *c)
-            .ok_or_else(|| Error::UnknownChain(name.to_string()))
+        Self::ALL.iter().zip(Self::ALL_NAMES).find(|(_, nm)| *nm == n).map(|(c, _)| *c).ok_or_else(|| Error::UnknownChain(name.to_string()))
     }
 
     /// The 4 bytes that start every block record in this chain's `blk*.dat` files.

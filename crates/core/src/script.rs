@@ -203,7 +203,10 @@ mod tests {
     #[test]
     fn p2pk_gets_its_p2pkh_address_like_bitcoin_etl() {
         // Output of block 50001's coinbase (bitcoin-etl expected_transactions.json).
-        let i = info("4104c1b5671c8975087cc796d6ea73d2407591528b5c669106f9b6ab6ef6e373a57553e14866aaeffc44a9f58e5ee0c7faa7add7474f0a2c55a22cb40b949fdc933cac", UtxoChain::Bitcoin);
+        let i = info(
+            "4104c1b5671c8975087cc796d6ea73d2407591528b5c669106f9b6ab6ef6e373a57553e14866aaeffc44a9f58e5ee0c7faa7add7474f0a2c55a22cb40b949fdc933cac",
+            UtxoChain::Bitcoin,
+        );
         assert_eq!(i.kind, ScriptType::PubKey);
         assert_eq!(i.addresses, ["1PkqKGbNLDdDJGveCcNUMV9CEFH77ADrPQ"]);
         assert_eq!(i.required_signatures, Some(1));

@@ -43,7 +43,9 @@ fn assert_same(ours: &Value, expected: &Value, path: &str) {
 
 fn recorded_case(case: &str) {
     let dir = testdata().join("bitcoin/bitcoin-etl-rpc/test_export_blocks_job/bitcoin").join(case);
-    let read = |f: &str| -> Vec<Value> { std::fs::read_to_string(dir.join(f)).unwrap().lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect() };
+    let read = |f: &str| -> Vec<Value> {
+        std::fs::read_to_string(dir.join(f)).unwrap().lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
     let expected_blocks = read("expected_blocks.json");
     let expected_txs = read("expected_transactions.json");
     let heights: Vec<u64> = expected_blocks.iter().map(|b| b["number"].as_u64().unwrap()).collect();
@@ -130,7 +132,9 @@ fn rpc_and_block_files_give_identical_rows() {
         assert_eq!(r.chain, "bitcoin_regtest", "chain detected with getblockchaininfo");
         assert_eq!(r.unresolved_inputs, 0);
     }
-    for (table, order) in [("blocks", "number"), ("transactions", "block_number, index"), ("inputs", "transaction_hash, index"), ("outputs", "transaction_hash, index")] {
+    for (table, order) in
+        [("blocks", "number"), ("transactions", "block_number, index"), ("inputs", "transaction_hash, index"), ("outputs", "transaction_hash, index")]
+    {
         let sql = format!("SELECT * FROM {table} ORDER BY {order}");
         let a = table_rows(&from_files, &sql);
         let b = table_rows(&from_rpc, &sql);

@@ -43,7 +43,18 @@ pub struct SimConfig {
 
 impl Default for SimConfig {
     fn default() -> Self {
-        SimConfig { blocks: 2000, seed: 7, txs_per_block: 50, users: 0, exchanges: 4, xor: false, stale_every: 150, out_of_order_every: 40, heist_at: 0, max_file_bytes: 128 << 20 }
+        SimConfig {
+            blocks: 2000,
+            seed: 7,
+            txs_per_block: 50,
+            users: 0,
+            exchanges: 4,
+            xor: false,
+            stale_every: 150,
+            out_of_order_every: 40,
+            heist_at: 0,
+            max_file_bytes: 128 << 20,
+        }
     }
 }
 
@@ -226,6 +237,7 @@ struct Sim {
     exchanges: Vec<Exchange>,
     miners: Vec<u32>,
     users: u32,
+    first_user: u32,
     deposit_addrs: HashMap<(u32, u32), u32>,
     height: u64,
     block_txs: Vec<Transaction>,
@@ -257,9 +269,19 @@ impl Sim {
         let mut h = [0u8; 32];
         self.rng.fill(&mut h);
         let script = match t {
-            AddrType::P2pkh => Builder::new().push_opcode(bitcoin::opcodes::all::OP_DUP).push_opcode(bitcoin::opcodes::all::OP_HASH160).push_slice(<[u8; 20]>::try_from(&h[..20]).unwrap()).push_opcode(bitcoin::opcodes::all::OP_EQUALVERIFY).push_opcode(bitcoin::opcodes::all::OP_CHECKSIG).into_script(),
+            AddrType::P2pkh => Builder::new()
+                .push_opcode(bitcoin::opcodes::all::OP_DUP)
+                .push_opcode(bitcoin::opcodes::all::OP_HASH160)
+                .push_slice(<[u8; 20]>::try_from(&h[..20]).unwrap())
+                .push_opcode(bitcoin::opcodes::all::OP_EQUALVERIFY)
+                .push_opcode(bitcoin::opcodes::all::OP_CHECKSIG)
+                .into_script(),
             AddrType::P2wpkh => Builder::new().push_int(0).push_slice(<[u8; 20]>::try_from(&h[..20]).unwrap()).into_script(),
-            AddrType::P2shP2wpkh => Builder::new().push_opcode(bitcoin::opcodes::all::OP_HASH160).push_slice(<[u8; 20]>::try_from(&h[..20]).unwrap()).push_opcode(bitcoin::opcodes::all::OP_EQUAL).into_script(),
+            AddrType::P2shP2wpkh => Builder::new()
+                .push_opcode(bitcoin::opcodes::all::OP_HASH160)
+                .push_slice(<[u8; 20]>::try_from(&h[..20]).unwrap())
+                .push_opcode(bitcoin::opcodes::all::OP_EQUAL)
+                .into_script(),
             AddrType::P2tr => Builder::new().push_int(1).push_slice(h).into_script(),
         };
         self.addrs.push((script, w, t));
@@ -343,7 +365,13 @@ impl Sim {
         self.block_fees += fee;
         for (vout, (a, v)) in outputs.iter().enumerate() {
             let w = self.addrs[*a as usize].1;
-            self.wallets[w as usize].utxos.push(Utxo { outpoint: OutPoint { txid, vout: vout as u32 }, value: *v, addr: *a, height: self.height, coinbase: false });
+            self.wallets[w as usize].utxos.push(Utxo {
+                outpoint: OutPoint { txid, vout: vout as u32 },
+                value: *v,
+                addr: *a,
+                height: self.height,
+                coinbase: false,
+            });
         }
         self.block_txs.push(tx.clone());
         tx
@@ -371,7 +399,7 @@ impl Sim {
     }
 
     fn random_user(&mut self, min_balance_hint: bool) -> u32 {
-        let first_user = self.wallets.len() as u32 - self.users;
+        let first_user = self.first_user;
         for _ in 0..8 {
             let u = first_user + self.rng.random_range(0..self.users);
             if !min_balance_hint || !self.wallets[u as usize].utxos.is_empty() {
@@ -564,7 +592,8 @@ impl Sim {
         let Some(inputs) = self.select(wallet, 1, 60, |u| u.addr == hot) else { return false };
         // Drain every hot-wallet coin the attacker can reach in one transaction.
         let mut inputs = inputs;
-        let more: Vec<usize> = (0..self.wallets[wallet as usize].utxos.len()).filter(|&i| self.wallets[wallet as usize].utxos[i].addr == hot).take(59).collect();
+        let more: Vec<usize> =
+            (0..self.wallets[wallet as usize].utxos.len()).filter(|&i| self.wallets[wallet as usize].utxos[i].addr == hot).take(59).collect();
         for i in more.into_iter().rev() {
             inputs.push(self.wallets[wallet as usize].utxos.swap_remove(i));
         }
@@ -727,11 +756,23 @@ fn make_block(prev: BlockHash, time: u32, height: u64, coinbase_to: ScriptBuf, v
     let coinbase = Transaction {
         version: TxVersion::TWO,
         lock_time: LockTime::ZERO,
-        input: vec![TxIn { previous_output: OutPoint::null(), script_sig: bip34_script(height, extra), sequence: Sequence::MAX, witness: Witness::from_slice(&[[0u8; 32]]) }],
+        input: vec![TxIn {
+            previous_output: OutPoint::null(),
+            script_sig: bip34_script(height, extra),
+            sequence: Sequence::MAX,
+            witness: Witness::from_slice(&[[0u8; 32]]),
+        }],
         output: vec![TxOut { value: Amount::from_sat(value), script_pubkey: coinbase_to }],
     };
     txs.insert(0, coinbase);
-    let header = Header { version: Version::from_consensus(0x2000_0000), prev_blockhash: prev, merkle_root: TxMerkleNode::all_zeros(), time, bits: CompactTarget::from_consensus(0x207f_ffff), nonce: 0 };
+    let header = Header {
+        version: Version::from_consensus(0x2000_0000),
+        prev_blockhash: prev,
+        merkle_root: TxMerkleNode::all_zeros(),
+        time,
+        bits: CompactTarget::from_consensus(0x207f_ffff),
+        nonce: 0,
+    };
     let mut block = Block { header, txdata: txs };
     let witness_root = block.witness_root().expect("has coinbase");
     let commitment = Block::compute_witness_commitment(&witness_root, &[0u8; 32]);
@@ -759,7 +800,24 @@ pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<GroundTruth, Error> {
     rng.fill(&mut pubkey[..]);
     pubkey[0] = 0x02;
     let users = if cfg.users > 0 { cfg.users } else { ((cfg.blocks * cfg.txs_per_block as u64 / 20) as u32).clamp(200, 500_000) };
-    let mut sim = Sim { rng, chain, wallets: vec![], addrs: vec![], exchanges: vec![], miners: vec![], users, deposit_addrs: HashMap::new(), height: 0, block_txs: vec![], block_fees: 0, coinjoins: vec![], attacker: None, sig, pubkey };
+    let mut sim = Sim {
+        rng,
+        chain,
+        wallets: vec![],
+        addrs: vec![],
+        exchanges: vec![],
+        miners: vec![],
+        users,
+        first_user: 0,
+        deposit_addrs: HashMap::new(),
+        height: 0,
+        block_txs: vec![],
+        block_fees: 0,
+        coinjoins: vec![],
+        attacker: None,
+        sig,
+        pubkey,
+    };
     let exchange_names = ["Bitfront", "Coinvault", "Krakenly", "Hashbase", "Satoshex", "Blockmart", "Tradewell", "Orbitex"];
     for i in 0..cfg.exchanges {
         let name = exchange_names.get(i as usize).map(|s| s.to_string()).unwrap_or(format!("Exchange{i}"));
@@ -772,6 +830,7 @@ pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<GroundTruth, Error> {
         sim.fresh_addr(w);
         sim.miners.push(w);
     }
+    sim.first_user = sim.wallets.len() as u32;
     for i in 0..users {
         sim.new_wallet(Kind::User, format!("user{i}"));
     }
@@ -840,7 +899,10 @@ pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<GroundTruth, Error> {
         let mut h = st.heist;
         let mut held: Vec<Utxo> = sim.wallets[st.wallet as usize].utxos.clone();
         held.sort_by_key(|u| (u.height, u.outpoint));
-        h.held = held.iter().map(|u| HeldOutput { txid: u.outpoint.txid.to_string(), vout: u.outpoint.vout, address: sim.addr_string(u.addr), value_sat: u.value }).collect();
+        h.held = held
+            .iter()
+            .map(|u| HeldOutput { txid: u.outpoint.txid.to_string(), vout: u.outpoint.vout, address: sim.addr_string(u.addr), value_sat: u.value })
+            .collect();
         h.held_sat = held.iter().map(|u| u.value).sum();
         h
     });
@@ -854,7 +916,12 @@ pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<GroundTruth, Error> {
         .wallets
         .iter()
         .enumerate()
-        .map(|(i, w)| WalletTruth { id: i as u32, kind: kind_name(w.kind).into(), name: w.name.clone(), addresses: w.addrs.iter().map(|a| sim.addr_string(*a)).collect() })
+        .map(|(i, w)| WalletTruth {
+            id: i as u32,
+            kind: kind_name(w.kind).into(),
+            name: w.name.clone(),
+            addresses: w.addrs.iter().map(|a| sim.addr_string(*a)).collect(),
+        })
         .collect();
     let exchange_hot_wallets = sim.exchanges.iter().map(|e| (sim.wallets[e.wallet as usize].name.clone(), sim.addr_string(e.hot))).collect();
     let truth = GroundTruth {
@@ -878,4 +945,3 @@ pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<GroundTruth, Error> {
     serde_json::to_writer(std::io::BufWriter::new(f), &truth).map_err(|e| Error::Io { path, source: e.into() })?;
     Ok(truth)
 }
-

@@ -30,7 +30,18 @@ impl BlkWriter {
             None if xor_path.exists() => std::fs::remove_file(&xor_path).map_err(|e| Error::Io { path: xor_path, source: e })?,
             None => {}
         }
-        Ok(BlkWriter { dir: dir.into(), magic, xor, max_file_bytes, file_no: 0, file: None, pos: 0, buf: Vec::with_capacity(1 << 20), bytes_written: 0, files: 0 })
+        Ok(BlkWriter {
+            dir: dir.into(),
+            magic,
+            xor,
+            max_file_bytes,
+            file_no: 0,
+            file: None,
+            pos: 0,
+            buf: Vec::with_capacity(1 << 20),
+            bytes_written: 0,
+            files: 0,
+        })
     }
 
     pub(crate) fn write(&mut self, block: &Block) -> Result<(), Error> {

@@ -11,8 +11,19 @@ use std::collections::HashMap;
 use std::io::Write;
 
 const BLOCK_FIELDS: [&str; 13] = [
-    "hash", "size", "stripped_size", "weight", "number", "version", "merkle_root", "timestamp", "nonce", "bits",
-    "coinbase_param", "transaction_count", "prev_hash",
+    "hash",
+    "size",
+    "stripped_size",
+    "weight",
+    "number",
+    "version",
+    "merkle_root",
+    "timestamp",
+    "nonce",
+    "bits",
+    "coinbase_param",
+    "transaction_count",
+    "prev_hash",
 ];
 const TX_FIELDS: [&str; 11] =
     ["hash", "size", "virtual_size", "version", "lock_time", "block_number", "block_hash", "block_timestamp", "is_coinbase", "index", "input_count"];

@@ -21,7 +21,11 @@ pub fn default_chain(store: &Store, requested: Option<&str>) -> Result<Option<St
         Some(c) => Err(Error::NotFound(format!(
             "chain {c:?} has no data in {}; stored chains: {}",
             store.root().display(),
-            if chains.is_empty() { "none (run `tracehound ingest` or `tracehound demo`)".into() } else { chains.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ") }
+            if chains.is_empty() {
+                "none (run `tracehound ingest` or `tracehound demo`)".into()
+            } else {
+                chains.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            }
         ))),
         None if chains.len() == 1 => Ok(Some(chains[0].clone())),
         None => Ok(None),

@@ -133,9 +133,7 @@ impl Store {
 
     /// Absolute paths of the committed files of `table` of `chain`, in block order.
     pub fn table_files(&self, chain: &str, table: &str) -> Vec<PathBuf> {
-        self.chain(chain)
-            .map(|c| c.chunks.iter().filter_map(|ch| ch.tables.get(table)).map(|f| self.root.join(&f.path)).collect())
-            .unwrap_or_default()
+        self.chain(chain).map(|c| c.chunks.iter().filter_map(|ch| ch.tables.get(table)).map(|f| self.root.join(&f.path)).collect()).unwrap_or_default()
     }
 
     /// Atomically adds a chunk of blocks `first..=last` to `chain`, with one file per table.
@@ -212,12 +210,8 @@ impl Store {
     }
 
     fn remove_unreferenced_files(&self) -> Result<()> {
-        let referenced: BTreeSet<PathBuf> = self
-            .manifest
-            .chains
-            .values()
-            .flat_map(|c| c.chunks.iter().flat_map(|ch| ch.tables.values().map(|f| self.root.join(&f.path))))
-            .collect();
+        let referenced: BTreeSet<PathBuf> =
+            self.manifest.chains.values().flat_map(|c| c.chunks.iter().flat_map(|ch| ch.tables.values().map(|f| self.root.join(&f.path)))).collect();
         let chains = self.root.join("chains");
         for chain_dir in read_dirs(&chains)? {
             for table_dir in read_dirs(&chain_dir)? {
@@ -273,10 +267,10 @@ pub fn write_parquet_atomically(path: &Path, batches: &[RecordBatch]) -> Result<
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let tmp = path.with_extension("parquet.tmp");
     let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let schema = batches.first().map(|b| b.schema()).ok_or_else(|| Error::Manifest {
-        path: path.to_path_buf(),
-        reason: "a chunk file needs at least one (possibly empty) batch for its schema".into(),
-    })?;
+    let schema = batches
+        .first()
+        .map(|b| b.schema())
+        .ok_or_else(|| Error::Manifest { path: path.to_path_buf(), reason: "a chunk file needs at least one (possibly empty) batch for its schema".into() })?;
     let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
     let mut writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::parquet(&tmp, e))?;
     let mut rows = 0u64;

@@ -83,7 +83,8 @@ impl RpcServer {
                     Ok(call) => answer(&call),
                     Err(e) => json!({"error": e.to_string()}),
                 };
-                let resp = tiny_http::Response::from_string(reply.to_string()).with_header("Content-Type: application/json".parse::<tiny_http::Header>().unwrap());
+                let resp =
+                    tiny_http::Response::from_string(reply.to_string()).with_header("Content-Type: application/json".parse::<tiny_http::Header>().unwrap());
                 let _ = req.respond(resp);
             }
         });
@@ -109,10 +110,16 @@ impl RecordedNode {
     pub fn start(dirs: &[PathBuf]) -> RpcServer {
         let dirs = dirs.to_vec();
         RpcServer::start(Arc::new(move |method: &str, params: &Value| {
-            let ps: Vec<String> = params.as_array().cloned().unwrap_or_default().iter().map(|p| match p {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            }).collect();
+            let ps: Vec<String> = params
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|p| match p {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect();
             let mut names = vec![format!("rpc_response_{method}_{}.json", ps.join("_"))];
             if let Some(first) = ps.first() {
                 names.push(format!("rpc_response_{method}_{first}.json"));
@@ -142,7 +149,12 @@ fn btc_decimal(sat: u64) -> Value {
 fn tx_json(tx: &bitcoin::Transaction) -> Value {
     let mut hex_bytes = vec![];
     tx.consensus_encode(&mut hex_bytes).unwrap();
-    let vout: Vec<Value> = tx.output.iter().enumerate().map(|(n, o)| json!({"value": btc_decimal(o.value.to_sat()), "n": n, "scriptPubKey": {"hex": hex::encode(o.script_pubkey.as_bytes())}})).collect();
+    let vout: Vec<Value> = tx
+        .output
+        .iter()
+        .enumerate()
+        .map(|(n, o)| json!({"value": btc_decimal(o.value.to_sat()), "n": n, "scriptPubKey": {"hex": hex::encode(o.script_pubkey.as_bytes())}}))
+        .collect();
     json!({"txid": tx.compute_txid().to_string(), "hash": tx.compute_wtxid().to_string(), "hex": hex::encode(hex_bytes), "vout": vout})
 }
 

@@ -67,22 +67,40 @@ pub fn ingest_blk_files(store: &mut Store, opts: &BlkOptions, progress: &dyn Fn(
     for s in &scan.skipped {
         progress(Event::Warning(format!("skipped corrupt record: {s}")));
     }
-    let best = best_chain(&scan.blocks);
-    let mut report = IngestReport { chain: chain.name().to_string(), stale_blocks: best.stale, bytes_read: scan.bytes, skipped: scan.skipped.clone(), ..Default::default() };
-    let Some(root) = best.blocks.first() else {
-        return Err(Error::Input(format!("no blocks found in {}", files.dir.display())));
-    };
+    let mut indexed = scan.blocks;
+    let mut skipped = scan.skipped;
     let mut buf = Vec::new();
-    let root_height = if best.starts_at_genesis {
-        0
-    } else {
-        let block = files.read_block(root.location, &mut buf)?;
-        block.bip34_block_height().map_err(|e| Error::Corrupt {
-            file: files.files[root.location.file as usize].clone(),
-            offset: root.location.offset - 8,
-            reason: format!("the first stored block is not the genesis block (pruned data?) and its height cannot be read from the coinbase (BIP34): {e}"),
-        })?
+    // The height of a chain that does not start at genesis comes from its first block's coinbase.
+    let (best, root_height) = loop {
+        let best = best_chain(&indexed);
+        let Some(root) = best.blocks.first().copied() else {
+            if !skipped.is_empty() {
+                return Ok(IngestReport { chain: chain.name().to_string(), bytes_read: scan.bytes, skipped, ..Default::default() });
+            }
+            return Err(Error::Input(format!("no blocks found in {}", files.dir.display())));
+        };
+        if best.starts_at_genesis {
+            break (best, 0);
+        }
+        let height = files.read_block(root.location, &mut buf).and_then(|block| {
+            block.bip34_block_height().map_err(|e| Error::Corrupt {
+                file: files.files[root.location.file as usize].clone(),
+                offset: root.location.offset - 8,
+                reason: format!("the first stored block is not the genesis block (pruned data?) and its height cannot be read from the coinbase (BIP34): {e}"),
+            })
+        });
+        match height {
+            Ok(h) => break (best, h),
+            Err(e @ Error::Corrupt { .. }) if opts.skip_corrupt => {
+                progress(Event::Warning(format!("skipped: {e}")));
+                skipped.push(e.to_string());
+                indexed.retain(|b| b.hash != root.hash);
+            }
+            Err(e) => return Err(e),
+        }
     };
+    let report_stale = best.stale;
+    let mut report = IngestReport { chain: chain.name().to_string(), stale_blocks: report_stale, bytes_read: scan.bytes, skipped, ..Default::default() };
     let mut blocks: Vec<IndexedBlock> = best.blocks;
     if let Some(to) = opts.to {
         if to < root_height {
@@ -126,7 +144,14 @@ pub fn ingest_blk_files(store: &mut Store, opts: &BlkOptions, progress: &dyn Fn(
     Ok(report)
 }
 
-fn read_blocks(files: &mut BlockFiles, blocks: &[IndexedBlock], root_height: u64, start: u64, skip_corrupt: bool, out: SyncSender<ReadMsg>) -> Result<(), Error> {
+fn read_blocks(
+    files: &mut BlockFiles,
+    blocks: &[IndexedBlock],
+    root_height: u64,
+    start: u64,
+    skip_corrupt: bool,
+    out: SyncSender<ReadMsg>,
+) -> Result<(), Error> {
     let mut buf = Vec::with_capacity(4 << 20);
     for (i, b) in blocks.iter().enumerate() {
         let height = root_height + i as u64;

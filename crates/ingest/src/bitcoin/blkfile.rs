@@ -93,7 +93,11 @@ impl BlockFiles {
         let mut xor_key = [0u8; 8];
         if xor_path.exists() {
             let key = std::fs::read(&xor_path).map_err(|e| Error::io(&xor_path, e))?;
-            xor_key = key.as_slice().try_into().map_err(|_| Error::Corrupt { file: xor_path.clone(), offset: 0, reason: format!("xor.dat must hold 8 bytes, it holds {}", key.len()) })?;
+            xor_key = key.as_slice().try_into().map_err(|_| Error::Corrupt {
+                file: xor_path.clone(),
+                offset: 0,
+                reason: format!("xor.dat must hold 8 bytes, it holds {}", key.len()),
+            })?;
         }
         let files: Vec<PathBuf> = files.into_iter().map(|(_, p)| p).collect();
         let chain = match chain {
@@ -196,7 +200,11 @@ impl BlockFiles {
     /// Reads and decodes a block; a block that does not decode is reported with file and offset.
     pub fn read_block(&mut self, loc: BlockLocation, buf: &mut Vec<u8>) -> Result<Block, Error> {
         self.read_raw(loc, buf)?;
-        deserialize(buf).map_err(|e| Error::Corrupt { file: self.files[loc.file as usize].clone(), offset: loc.offset - 8, reason: format!("block does not decode: {e}") })
+        deserialize(buf).map_err(|e| Error::Corrupt {
+            file: self.files[loc.file as usize].clone(),
+            offset: loc.offset - 8,
+            reason: format!("block does not decode: {e}"),
+        })
     }
 }
 

@@ -3,9 +3,9 @@
 //! blocks off the best chain (stale forks, orphans) are skipped and counted.
 
 use super::blkfile::IndexedBlock;
+use bitcoin::hashes::Hash;
 use bitcoin::pow::Work;
 use bitcoin::{BlockHash, Target};
-use bitcoin::hashes::Hash;
 use std::collections::HashMap;
 
 /// The best chain, from its first stored block to its tip.
@@ -70,10 +70,19 @@ mod tests {
     use bitcoin::CompactTarget;
 
     fn h(n: u8) -> BlockHash {
-        if n == 0 { BlockHash::all_zeros() } else { BlockHash::from_byte_array([n; 32]) }
+        if n == 0 {
+            BlockHash::all_zeros()
+        } else {
+            BlockHash::from_byte_array([n; 32])
+        }
     }
     fn b(hash: u8, prev: u8, bits: u32) -> IndexedBlock {
-        IndexedBlock { hash: h(hash), prev: h(prev), bits: CompactTarget::from_consensus(bits), location: BlockLocation { file: 0, offset: hash as u64, len: 80 } }
+        IndexedBlock {
+            hash: h(hash),
+            prev: h(prev),
+            bits: CompactTarget::from_consensus(bits),
+            location: BlockLocation { file: 0, offset: hash as u64, len: 80 },
+        }
     }
 
     #[test]

@@ -92,10 +92,15 @@ impl RpcClient {
         let body: Vec<Value> = params.iter().enumerate().map(|(i, p)| json!({"jsonrpc": "1.0", "id": i, "method": method, "params": p})).collect();
         let body = serde_json::to_string(&body).expect("json");
         let text = self.post_with_retries(method, &body)?;
-        let replies: Vec<Value> = serde_json::from_str(&text).map_err(|e| Error::Rpc { method: method.into(), reason: format!("unreadable reply ({e}): {}", snippet(&text)) })?;
+        let replies: Vec<Value> =
+            serde_json::from_str(&text).map_err(|e| Error::Rpc { method: method.into(), reason: format!("unreadable reply ({e}): {}", snippet(&text)) })?;
         let mut out = vec![Value::Null; params.len()];
         for r in replies {
-            let id = r.get("id").and_then(Value::as_u64).filter(|i| (*i as usize) < out.len()).ok_or_else(|| Error::Rpc { method: method.into(), reason: format!("reply without a known id: {}", snippet(&r.to_string())) })?;
+            let id = r
+                .get("id")
+                .and_then(Value::as_u64)
+                .filter(|i| (*i as usize) < out.len())
+                .ok_or_else(|| Error::Rpc { method: method.into(), reason: format!("reply without a known id: {}", snippet(&r.to_string())) })?;
             if let Some(err) = r.get("error").filter(|e| !e.is_null()) {
                 return Err(Error::Rpc { method: method.into(), reason: format!("params {}: {err}", params[id as usize]) });
             }
@@ -119,7 +124,12 @@ impl RpcClient {
                     let text = resp.body_mut().read_to_string().unwrap_or_default();
                     match status {
                         200 => return Ok(text),
-                        401 | 403 => return Err(Error::Rpc { method: method.into(), reason: format!("HTTP {status}: the node refused the credentials (give user:password@ in the URL or --cookie)") }),
+                        401 | 403 => {
+                            return Err(Error::Rpc {
+                                method: method.into(),
+                                reason: format!("HTTP {status}: the node refused the credentials (give user:password@ in the URL or --cookie)"),
+                            })
+                        }
                         429 | 500..=599 if !text.trim_start().starts_with('[') => format!("HTTP {status}: {}", snippet(&text)),
                         _ if text.trim_start().starts_with('[') => return Ok(text),
                         _ => return Err(Error::Rpc { method: method.into(), reason: format!("HTTP {status}: {}", snippet(&text)) }),
@@ -245,8 +255,11 @@ impl RpcPrevouts {
                 let text = reply.to_string();
                 let raw: RawTx = serde_json::from_str(&text).map_err(|e| Error::Rpc { method: "getrawtransaction".into(), reason: format!("{txid}: {e}") })?;
                 for o in raw.vout {
-                    let value = parse_btc(o.value.get()).map_err(|e| Error::Rpc { method: "getrawtransaction".into(), reason: format!("{txid} output {}: {e}", o.n) })?;
-                    let script = ScriptBuf::from_bytes(hex::decode(&o.script_pub_key.hex).map_err(|e| Error::Rpc { method: "getrawtransaction".into(), reason: format!("{txid}: {e}") })?);
+                    let value = parse_btc(o.value.get())
+                        .map_err(|e| Error::Rpc { method: "getrawtransaction".into(), reason: format!("{txid} output {}: {e}", o.n) })?;
+                    let script = ScriptBuf::from_bytes(
+                        hex::decode(&o.script_pub_key.hex).map_err(|e| Error::Rpc { method: "getrawtransaction".into(), reason: format!("{txid}: {e}") })?,
+                    );
                     self.known.insert(OutPoint { txid: *txid, vout: o.n }, Prevout { value, script });
                 }
             }
@@ -294,21 +307,27 @@ pub fn ingest_rpc(store: &mut Store, opts: &RpcOptions, progress: &dyn Fn(Event)
     let chain = match opts.chain {
         Some(c) => c,
         None => {
-            let info = client.call("getblockchaininfo", json!([])).map_err(|e| Error::Input(format!("cannot ask the node which chain it serves ({e}); give --chain")))?;
+            let info = client
+                .call("getblockchaininfo", json!([]))
+                .map_err(|e| Error::Input(format!("cannot ask the node which chain it serves ({e}); give --chain")))?;
             let name = info.get("chain").and_then(Value::as_str).unwrap_or_default();
-            chain_from_info(name).ok_or_else(|| Error::Input(format!("the node serves chain {name:?}; give --chain (bitcoin, litecoin, dogecoin, bitcoin_cash, …)")))?
+            chain_from_info(name)
+                .ok_or_else(|| Error::Input(format!("the node serves chain {name:?}; give --chain (bitcoin, litecoin, dogecoin, bitcoin_cash, …)")))?
         }
     };
     let to = match opts.to {
         Some(t) => t,
-        None => client.call("getblockcount", json!([]))?.as_u64().ok_or_else(|| Error::Rpc { method: "getblockcount".into(), reason: "not a number".into() })?,
+        None => {
+            client.call("getblockcount", json!([]))?.as_u64().ok_or_else(|| Error::Rpc { method: "getblockcount".into(), reason: "not a number".into() })?
+        }
     };
     if to < opts.from {
         return Err(Error::Input(format!("--to {to} is below --from {}", opts.from)));
     }
     let mut report = IngestReport { chain: chain.name().to_string(), first: Some(opts.from), tip: Some(to), ..Default::default() };
     // Compare stored chunk tips with the node's blocks to resume (or roll back after a reorg).
-    let stored_tips: Vec<u64> = store.chain(chain.name()).map(|c| c.chunks.iter().map(|ch| ch.last).filter(|h| (opts.from..=to).contains(h)).collect()).unwrap_or_default();
+    let stored_tips: Vec<u64> =
+        store.chain(chain.name()).map(|c| c.chunks.iter().map(|ch| ch.last).filter(|h| (opts.from..=to).contains(h)).collect()).unwrap_or_default();
     let tip_hashes: HashMap<u64, String> = stored_tips
         .iter()
         .zip(client.batch("getblockhash", stored_tips.iter().map(|h| json!([h])).collect())?)

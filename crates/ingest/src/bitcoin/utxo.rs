@@ -152,9 +152,7 @@ impl UtxoMap {
 
 impl PrevoutSource for UtxoMap {
     fn spend(&mut self, outpoint: &OutPoint) -> Option<Prevout> {
-        self.map
-            .remove(&Self::key(&outpoint.txid, outpoint.vout))
-            .map(|(value, script)| Prevout { value, script: script.script() })
+        self.map.remove(&Self::key(&outpoint.txid, outpoint.vout)).map(|(value, script)| Prevout { value, script: script.script() })
     }
     fn add(&mut self, txid: &Txid, vout: u32, value: u64, script: &Script) {
         self.map.insert(Self::key(txid, vout), (value, CompactScript::new(script)));
