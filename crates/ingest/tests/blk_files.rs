@@ -88,7 +88,7 @@ fn corrupt_records_name_file_and_offset_and_leave_stored_data_alone() {
     let tmp = tempfile::tempdir().unwrap();
     let blocks = tmp.path().join("blocks");
     let good = block_702861();
-    write_blk_file(&blocks, MAINNET, &[good.clone()], None);
+    write_blk_file(&blocks, MAINNET, std::slice::from_ref(&good), None);
     let data = tmp.path().join("data");
     ingest(&blocks, &data, false).unwrap();
     let manifest_before = std::fs::read(data.join("manifest.json")).unwrap();
