@@ -118,16 +118,25 @@ fn nonstandard(kind: ScriptType, script: &[u8]) -> ScriptInfo {
     ScriptInfo { kind, addresses: vec![nonstandard_address(script)], required_signatures: None }
 }
 
+/// Base58check of `version ‖ hash`. (`bs58`'s encoder is several times faster than the bitcoin
+/// crate's on the 25-byte payloads of addresses; this runs for every output and input.)
 fn base58(version: u8, hash: &[u8]) -> String {
-    let mut payload = [0u8; 21];
+    let mut payload = [0u8; 25];
     payload[0] = version;
-    payload[1..].copy_from_slice(hash);
-    bitcoin::base58::encode_check(&payload)
+    payload[1..21].copy_from_slice(hash);
+    let check = bitcoin::hashes::sha256d::Hash::hash(&payload[..21]);
+    payload[21..].copy_from_slice(&check.as_byte_array()[..4]);
+    bs58::encode(&payload).into_string()
 }
 
 fn segwit(hrp: &str, version: u8, program: &[u8]) -> Option<String> {
-    use bitcoin::bech32::{segwit, Fe32, Hrp};
-    let hrp = Hrp::parse(hrp).ok()?;
+    use bitcoin::bech32::{hrp as known, segwit, Fe32, Hrp};
+    let hrp = match hrp {
+        "bc" => known::BC,
+        "tb" => known::TB,
+        "bcrt" => known::BCRT,
+        other => Hrp::parse(other).ok()?,
+    };
     segwit::encode(hrp, Fe32::try_from(version).ok()?, program).ok()
 }
 

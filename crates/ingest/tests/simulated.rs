@@ -57,3 +57,39 @@ fn same_seed_same_bytes() {
     assert_ne!(std::fs::read(tmp.path().join("c/blocks/blk00000.dat")).unwrap(), a);
     assert!(other.transactions > 160);
 }
+
+#[test]
+fn a_reorg_below_the_stored_tip_rolls_back_to_the_fork_point() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Same seed, heists at different heights: the chains share blocks 0..=149, then fork.
+    let short = SimConfig { blocks: 301, txs_per_block: 8, seed: 9, heist_at: 150, ..Default::default() };
+    let long = SimConfig { blocks: 330, heist_at: 200, ..short.clone() };
+    let a = simulate(&short, &tmp.path().join("a")).unwrap();
+    let b = simulate(&long, &tmp.path().join("b")).unwrap();
+    assert_ne!(a.tip_hash, b.tip_hash);
+    let ingest = |sim: &str, data: &str| {
+        let mut store = Store::open_for_write(tmp.path().join(data)).unwrap();
+        let mut opts = BlkOptions::new(tmp.path().join(sim));
+        opts.chunk_blocks = 25;
+        let mut warnings = vec![];
+        let cell = std::cell::RefCell::new(&mut warnings);
+        let r = ingest_blk_files(&mut store, &opts, &|e| {
+            if let tracehound_ingest::Event::Warning(w) = e {
+                cell.borrow_mut().push(w)
+            }
+        })
+        .unwrap();
+        (r, warnings)
+    };
+    ingest("a", "reorged");
+    let (r, warnings) = ingest("b", "reorged");
+    assert!(warnings.iter().any(|w| w.contains("reorg")), "{warnings:?}");
+    assert_eq!(r.resumed_after, Some(149), "rolled back to the last chunk before the fork");
+    ingest("b", "fresh");
+    for (table, order) in
+        [("blocks", "number"), ("transactions", "block_number, index"), ("inputs", "transaction_hash, index"), ("outputs", "transaction_hash, index")]
+    {
+        let sql = format!("SELECT * FROM {table} ORDER BY {order}");
+        assert!(table_rows(&tmp.path().join("reorged"), &sql) == table_rows(&tmp.path().join("fresh"), &sql), "{table} after the reorg");
+    }
+}

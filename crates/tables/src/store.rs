@@ -14,7 +14,8 @@ use crate::{Error, Result};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::Compression;
-use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use datafusion::parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
@@ -271,7 +272,14 @@ pub fn write_parquet_atomically(path: &Path, batches: &[RecordBatch]) -> Result<
         .first()
         .map(|b| b.schema())
         .ok_or_else(|| Error::Manifest { path: path.to_path_buf(), reason: "a chunk file needs at least one (possibly empty) batch for its schema".into() })?;
-    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    // Hashes, scripts and addresses are nearly all distinct: dictionaries only cost time there.
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_dictionary_enabled(false)
+        .set_column_dictionary_enabled(ColumnPath::from("type"), true)
+        .set_column_dictionary_enabled(ColumnPath::from("block_hash"), true)
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .build();
     let mut writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::parquet(&tmp, e))?;
     let mut rows = 0u64;
     for b in batches {

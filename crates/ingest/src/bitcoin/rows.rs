@@ -104,8 +104,18 @@ fn stripped_size(block: &Block) -> u64 {
     (80 + bitcoin::consensus::encode::VarInt(block.txdata.len() as u64).size() + txs) as u64
 }
 
+/// A hash in the byte-reversed hex that explorers and RPC show, without going through `fmt`.
+fn display_hex<'a>(hash: &[u8; 32], buf: &'a mut [u8; 64]) -> &'a str {
+    let mut rev = *hash;
+    rev.reverse();
+    hex::encode_to_slice(rev, buf).expect("64 bytes for 32");
+    std::str::from_utf8(buf).expect("hex is ascii")
+}
+
 fn hex_str(bytes: &[u8]) -> String {
-    hex::encode(bytes)
+    let mut buf = vec![0u8; bytes.len() * 2];
+    hex::encode_to_slice(bytes, &mut buf).expect("twice the length");
+    String::from_utf8(buf).expect("hex is ascii")
 }
 
 impl RowBuilder {
@@ -146,7 +156,8 @@ impl RowBuilder {
         }
         for (tx_index, (tx, txid)) in block.txdata.iter().zip(txids).enumerate() {
             let is_coinbase = tx.is_coinbase();
-            let txid_hex = txid.to_string();
+            let mut txid_buf = [0u8; 64];
+            let txid_hex = display_hex(txid.as_ref(), &mut txid_buf).to_string();
             let mut input_value: Option<u64> = Some(0);
             for (i, input) in tx.input.iter().enumerate() {
                 counts.inputs += 1;
@@ -172,7 +183,8 @@ impl RowBuilder {
                     c.spent_transaction_hash.append_null();
                     c.spent_output_index.append_null();
                 } else {
-                    c.spent_transaction_hash.append_value(input.previous_output.txid.to_string());
+                    let mut buf = [0u8; 64];
+                    c.spent_transaction_hash.append_value(display_hex(input.previous_output.txid.as_ref(), &mut buf));
                     c.spent_output_index.append_value(input.previous_output.vout);
                 }
                 match &prevout {
