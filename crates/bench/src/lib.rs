@@ -164,7 +164,7 @@ fn child(tools: &[Tool], name: &str, dir: Option<&Path>) -> Result<(), String> {
 }
 
 fn parent(tools: &[Tool], bench: bool) -> Result<(), String> {
-    let (default_blocks, default_txs) = if bench { (5000, 200) } else { (300, 20) };
+    let (default_blocks, default_txs) = if bench { (8000, 200) } else { (300, 20) };
     if !bench {
         eprintln!("no --bench argument (not run by `cargo bench`): smoke run on a small chain");
     }

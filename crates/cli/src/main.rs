@@ -109,7 +109,7 @@ enum IngestCmd {
         #[arg(long, default_value_t = 1000)]
         chunk_blocks: u64,
         /// Transactions per committed chunk (whichever limit comes first).
-        #[arg(long, default_value_t = 250_000)]
+        #[arg(long, default_value_t = 100_000)]
         chunk_transactions: u64,
         /// Print the report as JSON.
         #[arg(long)]

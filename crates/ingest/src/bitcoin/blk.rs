@@ -32,9 +32,9 @@ pub struct BlkOptions {
 }
 
 impl BlkOptions {
-    /// Defaults: the whole best chain, chunks of up to 1,000 blocks or 250,000 transactions.
+    /// Defaults: the whole best chain, chunks of up to 1,000 blocks or 100,000 transactions.
     pub fn new(blocks_dir: impl Into<PathBuf>) -> BlkOptions {
-        BlkOptions { blocks_dir: blocks_dir.into(), chain: None, to: None, skip_corrupt: false, chunk_blocks: 1000, chunk_transactions: 250_000 }
+        BlkOptions { blocks_dir: blocks_dir.into(), chain: None, to: None, skip_corrupt: false, chunk_blocks: 1000, chunk_transactions: 100_000 }
     }
 }
 
@@ -128,7 +128,7 @@ pub fn ingest_blk_files(store: &mut Store, opts: &BlkOptions, progress: &dyn Fn(
     let skip_corrupt = opts.skip_corrupt;
 
     std::thread::scope(|s| -> Result<(), Error> {
-        let (block_tx, block_rx) = sync_channel::<ReadMsg>(32);
+        let (block_tx, block_rx) = sync_channel::<ReadMsg>(8);
         let (chunk_tx, chunk_rx) = sync_channel::<ChunkRows>(1);
         let reader = s.spawn(move || read_blocks(&mut files, &blocks, root_height, start, skip_corrupt, block_tx));
         let chain_name = chain.name();
