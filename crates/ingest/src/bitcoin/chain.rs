@@ -4,8 +4,7 @@
 
 use super::blkfile::IndexedBlock;
 use bitcoin::hashes::Hash;
-use bitcoin::pow::Work;
-use bitcoin::{BlockHash, Target};
+use bitcoin::{BlockHash, CompactTarget, Target};
 use std::collections::HashMap;
 
 /// The best chain, from its first stored block to its tip.
@@ -17,6 +16,46 @@ pub struct BestChain {
     pub starts_at_genesis: bool,
     /// Blocks found but not on the best chain.
     pub stale: u64,
+}
+
+/// Cumulative chain work as little-endian 64-bit limbs (compared from the most significant).
+type Work = [u64; 4];
+
+/// The work of one block as Bitcoin Core's `GetBlockProof` counts it: zero for a negative,
+/// overflowing or zero target (such headers can only come from damaged or hostile files).
+fn block_work(bits: CompactTarget) -> Work {
+    let c = bits.to_consensus();
+    let exponent = c >> 24;
+    let mantissa = c & 0x007f_ffff;
+    let negative = c & 0x0080_0000 != 0 && mantissa != 0;
+    let overflow = mantissa != 0 && (exponent > 34 || (mantissa > 0xff && exponent > 33) || (mantissa > 0xffff && exponent > 32));
+    let target = Target::from_compact(bits);
+    if negative || overflow || target == Target::ZERO {
+        return [0; 4];
+    }
+    let bytes = target.to_work().to_le_bytes();
+    std::array::from_fn(|i| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes")))
+}
+
+/// Adds work, saturating instead of overflowing.
+fn add_work(a: Work, b: Work) -> Work {
+    let mut out = [0u64; 4];
+    let mut carry = false;
+    for i in 0..4 {
+        let (s1, c1) = a[i].overflowing_add(b[i]);
+        let (s2, c2) = s1.overflowing_add(carry as u64);
+        out[i] = s2;
+        carry = c1 || c2;
+    }
+    if carry {
+        [u64::MAX; 4]
+    } else {
+        out
+    }
+}
+
+fn more_work(a: &Work, b: &Work) -> bool {
+    a.iter().rev().cmp(b.iter().rev()) == std::cmp::Ordering::Greater
 }
 
 /// Links `blocks` by parent hash and returns the chain with the most work.
@@ -42,13 +81,13 @@ pub fn best_chain(blocks: &[IndexedBlock]) -> BestChain {
             path.push(i);
             cur = by_hash.get(&blocks[i].prev).copied();
         }
-        let mut acc = cur.and_then(|i| work[i]).unwrap_or(Work::from_le_bytes([0; 32]));
+        let mut acc = cur.and_then(|i| work[i]).unwrap_or([0; 4]);
         for &i in path.iter().rev() {
-            acc = acc + Target::from_compact(blocks[i].bits).to_work();
+            acc = add_work(acc, block_work(blocks[i].bits));
             work[i] = Some(acc);
         }
         let w = work[start].expect("filled");
-        if best.is_none_or(|(bw, _)| w > bw) {
+        if best.is_none_or(|(bw, _)| more_work(&w, &bw)) {
             best = Some((w, start));
         }
     }
@@ -67,7 +106,6 @@ pub fn best_chain(blocks: &[IndexedBlock]) -> BestChain {
 mod tests {
     use super::*;
     use crate::bitcoin::blkfile::BlockLocation;
-    use bitcoin::CompactTarget;
 
     fn h(n: u8) -> BlockHash {
         if n == 0 {
@@ -103,6 +141,19 @@ mod tests {
         let c = best_chain(&blocks);
         assert_eq!(c.blocks.iter().map(|b| b.hash).collect::<Vec<_>>(), vec![h(1), h(4)]);
         assert_eq!(c.stale, 2);
+    }
+
+    #[test]
+    fn hostile_targets_neither_panic_nor_win() {
+        // Zero, negative and overflowing compact targets count no work; sums saturate.
+        for bits in [0, 0x0180_0001, 0xff7f_ffff, 0x2300_ffff, 0x2101_0000] {
+            let c = best_chain(&[b(1, 0, 0x207fffff), b(2, 1, bits), b(3, 2, bits)]);
+            // Blocks worth nothing add nothing: the genesis block alone has as much work.
+            assert_eq!(c.blocks[0].hash, h(1), "bits {bits:08x}");
+        }
+        assert_eq!(add_work([u64::MAX; 4], [1, 0, 0, 0]), [u64::MAX; 4]);
+        let strong = best_chain(&[b(1, 0, 0x207fffff), b(2, 1, 0x1d00ffff), b(3, 1, 0x207fffff), b(4, 3, 0x207fffff)]);
+        assert_eq!(strong.blocks.last().unwrap().hash, h(2));
     }
 
     #[test]
