@@ -2,7 +2,11 @@
 //! heist, ingest it from its block files, and follow the stolen coins with SQL.
 
 use crate::block_on;
+use crate::entities::{address_cmd, ensure_index, evaluate_against, explain_cmd};
+use crate::labels::{open_labels, write_tags_table};
 use crate::progress::IngestProgress;
+use tracehound_graph::cluster::{self, ClusterConfig, Clusters};
+use tracehound_graph::GraphIndex;
 use anyhow::{Context, Result};
 use std::path::Path;
 use tracehound_ingest::bitcoin::blk::{ingest_blk_files, BlkOptions};
@@ -80,6 +84,83 @@ pub fn run(data_dir: &Path, blocks: u64, seed: u64) -> Result<()> {
         heist.held_sat,
         heist.unaccounted()
     );
-    println!("Explore further: tracehound --data-dir {} sql \"SELECT type, count(*), sum(value) FROM outputs GROUP BY type\"", data_dir.display());
+    println!();
+    entities_part(data_dir, &sim_dir, &truth, &heist)?;
+    println!("\nExplore further: tracehound --data-dir {} sql \"SELECT type, count(*), sum(value) FROM outputs GROUP BY type\"", data_dir.display());
+    Ok(())
+}
+
+/// Labels, the graph index, clustering and entities: who is behind the addresses.
+fn entities_part(data_dir: &Path, sim_dir: &Path, truth: &tracehound_simulate::GroundTruth, heist: &tracehound_simulate::Heist) -> Result<()> {
+    let chain = truth.chain.as_str();
+    println!("9. Loading the bundled label set (OFAC SDN addresses, GraphSense TagPacks and actors, incident addresses)");
+    let mut labels = open_labels(data_dir)?;
+    let reports = labels.import_defaults()?;
+    let (added, present): (u64, u64) = reports.iter().fold((0, 0), |acc, r| (acc.0 + r.inserted, acc.1 + r.unchanged));
+    let c = labels.counts()?;
+    println!("   {added} tags added ({present} already present): {} tags and {} actors in the label store", c.tags, c.actors);
+    if let Some(l) = labels.actor("lazarus")? {
+        println!("   actor {}: \"{}\", country {}, {} tags", l.actor.id, l.actor.label, l.actor.country.as_deref().unwrap_or("-"), l.tag_count);
+    }
+    // The simulated world's own labels: what an investigator knows of it (exchange hot wallets from
+    // their public proof-of-reserves, the attacker address from the victim's incident report).
+    let csv = sim_dir.join("known_labels.csv");
+    let mut rows = String::from("address,label,category,actor\n");
+    for (name, addr) in &truth.exchange_hot_wallets {
+        rows.push_str(&format!("{addr},{name} hot wallet,exchange,\n"));
+    }
+    let attacker = &truth.wallets[heist.attacker_wallet as usize];
+    let first_thief = attacker.addresses[0].clone();
+    rows.push_str(&format!("{first_thief},{} heist attacker,hacker,lazarusgroup\n", heist.victim));
+    std::fs::write(&csv, rows).with_context(|| format!("writing {}", csv.display()))?;
+    let opts = tracehound_labels::CsvImport { source: "demo incident report".into(), category: None, chain: Some(chain.to_string()), actor: None, confidence: None };
+    let r = labels.import_csv(&csv, &opts)?;
+    println!("   {} labels of the simulated world from {} ({} already present)", r.inserted, csv.display(), r.unchanged);
+    write_tags_table(data_dir, &labels)?;
+    drop(labels);
+
+    println!("\n10. Graph index and clustering (multi-input heuristic; CoinJoins recognised and skipped)");
+    let store = Store::open(data_dir)?;
+    let (idx, ir) = ensure_index(&store, chain, false)?;
+    println!("   index {}: {} transactions, {} addresses, {} bytes", ir.action, ir.meta.transactions, ir.meta.addresses, ir.bytes);
+    let report = cluster::cluster(store.root(), &idx, &ClusterConfig::default(), &mut |_, _| {})?;
+    let clusters = Clusters::open_current(store.root(), &idx)?;
+    tracehound_graph::write_cluster_table(&store, &idx, &clusters)?;
+    let score = evaluate_against(&sim_dir.join("ground_truth.json"), &idx, &clusters)?;
+    println!(
+        "   {} addresses in {} entities; {} CoinJoins skipped; against the simulator's wallets: precision {:.3}, recall {:.3}",
+        report.meta.addresses,
+        report.meta.clusters,
+        report.meta.coinjoins.values().sum::<u64>(),
+        score.precision,
+        score.recall
+    );
+    drop(clusters);
+
+    println!("\n11. The attacker's address, its entity and the labels on it");
+    address_cmd(data_dir, chain, &first_thief, false)?;
+    if let Some(d) = heist.deposits.first() {
+        println!("\n12. Where the loot was deposited: the deposit address {} and the entity it belongs to", d.address);
+        address_cmd(data_dir, chain, &d.address, false)?;
+    }
+    let idx = GraphIndex::open_current(&store, chain)?;
+    let clusters = Clusters::open_current(store.root(), &idx)?;
+    if let Some(a) = idx.address_id(&first_thief) {
+        let members = clusters.members(clusters.cluster_of(a));
+        if let Some(&b) = members.iter().rev().find(|&&b| b != a) {
+            println!("\n13. Why are these one entity?");
+            explain_cmd(data_dir, chain, &first_thief, idx.address(b), false)?;
+        }
+    }
+    println!("\n14. Labels joined with entities in SQL");
+    let sql = format!(
+        "SELECT t.label, t.category, c.cluster_id, c.cluster_size FROM tags t JOIN address_clusters c ON c.address = t.address AND c.chain = t.chain WHERE t.chain = '{chain}' ORDER BY t.label"
+    );
+    println!("   tracehound sql \"{sql}\"");
+    block_on(async {
+        let ctx = session(&store, None).await?;
+        let batches = query(&ctx, &sql).await?;
+        write_results(&batches, OutputFormat::Table, &mut std::io::stdout())
+    })?;
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! `tracehound`: ingest chains into columnar tables, query them with SQL, export and simulate.
 
 mod demo;
+mod entities;
+mod labels;
 mod progress;
 
 use anyhow::{bail, Context, Result};
@@ -51,7 +53,7 @@ enum Command {
     ///
     /// Example: tracehound export transactions --format json --out txs.jsonl
     Export {
-        /// Table: blocks, transactions, inputs, outputs.
+        /// Table: blocks, transactions, inputs, outputs, address_clusters, tags.
         table: String,
         /// Chain (default: the only chain stored).
         #[arg(long)]
@@ -75,6 +77,82 @@ enum Command {
     /// Write a realistic synthetic chain with ground truth.
     #[command(subcommand)]
     Simulate(SimulateCmd),
+    /// Build or extend the graph index (memory-mapped arrays for traversal) from the tables.
+    ///
+    /// Runs by itself when a command needs the index; a stale or damaged index is rebuilt.
+    Index {
+        /// Chain (default: the only chain stored).
+        #[arg(long)]
+        chain: Option<String>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cluster addresses into entities: multi-input (CoinJoins skipped), optional change heuristics.
+    ///
+    /// Writes the table address_clusters (chain, address, address_id, cluster_id, cluster_size).
+    /// Example: tracehound cluster --change-heuristics all --evaluate sim/ground_truth.json
+    Cluster {
+        /// Chain (default: the only chain stored).
+        #[arg(long)]
+        chain: Option<String>,
+        /// Change heuristics that merge: none, all, or a list of address_type, fresh_address,
+        /// round_number, optimal_change, peeling_chain.
+        #[arg(long, default_value = "none")]
+        change_heuristics: String,
+        /// A simulator ground_truth.json: report pairwise precision and recall against its wallets.
+        #[arg(long)]
+        evaluate: Option<PathBuf>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// What is known of an address: activity, tags, and the entity (cluster) it belongs to.
+    ///
+    /// Example: tracehound address bitcoin 1Q2TWHE3GMdB6BZKafqwxXtWAWgFt5Jvm3 --json
+    Address {
+        /// Chain (e.g. bitcoin, bitcoin_regtest).
+        chain: String,
+        /// The address.
+        address: String,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// An entity (cluster): size, holdings, tags of its members and their conflicts.
+    Entity {
+        /// Chain.
+        chain: String,
+        /// Cluster id (the smallest address id in it), or any address of the cluster.
+        cluster: String,
+        /// List member addresses.
+        #[arg(long)]
+        addresses: bool,
+        /// At most this many addresses are listed.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Why two addresses are one entity: the shortest chain of merges (transaction, rule) joining them.
+    Explain {
+        /// Chain.
+        chain: String,
+        /// First address.
+        a: String,
+        /// Second address.
+        b: String,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Labels: import OFAC, GraphSense TagPacks and CSV lists, add tags, search.
+    #[command(subcommand)]
+    Labels(LabelsCmd),
+    /// Actors (groups and services behind addresses) with country and categories.
+    #[command(subcommand)]
+    Actors(ActorsCmd),
     /// The main job: simulate a chain with a heist, ingest it, and follow the stolen coins with SQL.
     Demo {
         /// Blocks to simulate.
@@ -173,6 +251,118 @@ enum SimulateCmd {
         #[arg(long, default_value_t = 0)]
         heist_at: u64,
         /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum LabelsCmd {
+    /// Import label files. `--defaults` loads the bundled set (OFAC, GraphSense packs and actors,
+    /// incident addresses, Etherscan labels). Importing a file twice changes nothing.
+    #[command(args_conflicts_with_subcommands = true)]
+    Import {
+        /// Import the bundled default label set.
+        #[arg(long)]
+        defaults: bool,
+        /// Print the reports as JSON.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        kind: Option<ImportCmd>,
+    },
+    /// Tag one address (or cluster or transaction).
+    ///
+    /// Example: tracehound labels add ethereum 0x098B716B8Aaf21512996dC57EB0615e2383E2f96 --label "Ronin Bridge Exploiter" --actor lazarus --category hacker
+    Add {
+        /// Chain.
+        chain: String,
+        /// Address (or cluster id / transaction hash with --kind).
+        subject: String,
+        /// The label.
+        #[arg(long)]
+        label: String,
+        /// Actor id, label or alias (e.g. lazarus).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Category (exchange, hacker, mixing_service, sanctioned, …).
+        #[arg(long, default_value = "unknown")]
+        category: String,
+        /// Where the knowledge comes from.
+        #[arg(long, default_value = "manual")]
+        source: String,
+        /// Who adds it (default: $USER).
+        #[arg(long)]
+        author: Option<String>,
+        /// What the subject is: address, cluster or transaction.
+        #[arg(long, default_value = "address")]
+        kind: String,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search actors and tags (case-insensitive substring of id, label, alias or address).
+    Search {
+        /// Text to look for.
+        query: String,
+        /// At most this many results of each kind.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Counts of tags by chain, category and source.
+    Stats {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCmd {
+    /// OFAC: sdn.csv (legacy SDN list), sdn_advanced.xml, or sanctioned_addresses_<ASSET>.txt/.json lists.
+    Ofac {
+        /// Files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// GraphSense TagPacks and ActorPacks (YAML).
+    Tagpack {
+        /// Files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// A CSV label list; columns found by header name (address, label/wallet_tag/name, category, chain, actor, source).
+    Csv {
+        /// The CSV file.
+        file: PathBuf,
+        /// Source to record (and the label of rows without one).
+        #[arg(long)]
+        source: String,
+        /// Category of rows without one.
+        #[arg(long)]
+        category: Option<String>,
+        /// Chain of rows without a chain column (default ethereum).
+        #[arg(long)]
+        chain: Option<String>,
+        /// Actor of every row.
+        #[arg(long)]
+        actor: Option<String>,
+        /// Confidence name (e.g. authority_data, service_data, web_crawl).
+        #[arg(long)]
+        confidence: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ActorsCmd {
+    /// An actor: country, categories, aliases and its tags.
+    Show {
+        /// Actor id, label or alias (e.g. lazarus).
+        id: String,
+        /// Print as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -349,11 +539,36 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Index { chain, json } => entities::index_cmd(&data_dir, chain.as_deref(), json),
+        Command::Cluster { chain, change_heuristics, evaluate, json } => entities::cluster_cmd(&data_dir, chain.as_deref(), &change_heuristics, evaluate.as_deref(), json),
+        Command::Address { chain, address, json } => entities::address_cmd(&data_dir, &chain, &address, json),
+        Command::Entity { chain, cluster, addresses, limit, json } => entities::entity_cmd(&data_dir, &chain, &cluster, addresses, limit, json),
+        Command::Explain { chain, a, b, json } => entities::explain_cmd(&data_dir, &chain, &a, &b, json),
+        Command::Labels(LabelsCmd::Import { defaults, json, kind }) => {
+            let kind = match (defaults, kind) {
+                (true, _) => labels::ImportKind::Defaults,
+                (false, Some(ImportCmd::Ofac { files })) => labels::ImportKind::Ofac(files),
+                (false, Some(ImportCmd::Tagpack { files })) => labels::ImportKind::Tagpack(files),
+                (false, Some(ImportCmd::Csv { file, source, category, chain, actor, confidence })) => {
+                    labels::ImportKind::Csv(file, tracehound_labels::CsvImport { source, category, chain, actor, confidence })
+                }
+                (false, None) => bail!("say what to import: `labels import --defaults`, or `labels import ofac|tagpack|csv FILE...` (see --help)"),
+            };
+            labels::import_cmd(&data_dir, kind, json)
+        }
+        Command::Labels(LabelsCmd::Add { chain, subject, label, actor, category, source, author, kind, json }) => {
+            let kind = tracehound_labels::SubjectKind::from_name(&kind).with_context(|| format!("--kind {kind:?}: use address, cluster or transaction"))?;
+            labels::add_cmd(&data_dir, labels::AddArgs { chain, subject, kind, label, actor, category, source, author }, json)
+        }
+        Command::Labels(LabelsCmd::Search { query, limit, json }) => labels::search_cmd(&data_dir, &query, limit, json),
+        Command::Labels(LabelsCmd::Stats { json }) => labels::stats_cmd(&data_dir, json),
+        Command::Actors(ActorsCmd::Show { id, json }) => labels::actor_cmd(&data_dir, &id, json),
         Command::Demo { blocks, seed } => demo::run(&data_dir, blocks, seed),
     }
 }
 
-fn open_existing(data_dir: &Path) -> Result<Store> {
+/// Opens a data directory that holds at least one chain.
+pub fn open_existing(data_dir: &Path) -> Result<Store> {
     let store = Store::open(data_dir)?;
     if store.manifest().chains.is_empty() {
         bail!(

@@ -37,6 +37,26 @@ pub enum ScriptType {
 }
 
 impl ScriptType {
+    /// Every script type, in a fixed order (its position is a stable one-byte code).
+    pub const ALL: [ScriptType; 11] = [
+        ScriptType::PubKey,
+        ScriptType::PubKeyHash,
+        ScriptType::ScriptHash,
+        ScriptType::Multisig,
+        ScriptType::NullData,
+        ScriptType::WitnessV0KeyHash,
+        ScriptType::WitnessV0ScriptHash,
+        ScriptType::WitnessV1Taproot,
+        ScriptType::Anchor,
+        ScriptType::WitnessUnknown,
+        ScriptType::NonStandard,
+    ];
+
+    /// The type of Bitcoin Core's name `name`, if it is one.
+    pub fn from_name(name: &str) -> Option<ScriptType> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
     /// Bitcoin Core's name of the type (`pubkeyhash`, `witness_v0_keyhash`, …).
     pub fn as_str(self) -> &'static str {
         match self {

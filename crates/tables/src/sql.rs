@@ -38,9 +38,15 @@ pub async fn session(store: &Store, default: Option<&str>) -> Result<SessionCont
     let ctx = SessionContext::new_with_config(config);
     let default = default_chain(store, default)?;
     let catalog = ctx.catalog("datafusion").expect("default catalog exists");
+    for table in store.derived_tables(None) {
+        let provider = table_provider(&ctx, store, "", &table).await?;
+        ctx.register_table(table.as_str(), provider)?;
+    }
     for (chain, manifest) in &store.manifest().chains {
         let chain_schema = Arc::new(MemorySchemaProvider::new());
-        for table in manifest.table_names() {
+        let mut tables = manifest.table_names();
+        tables.extend(store.derived_tables(Some(chain)));
+        for table in tables {
             let provider = table_provider(&ctx, store, chain, &table).await?;
             chain_schema.register_table(table.clone(), provider.clone())?;
             if default.as_deref() == Some(chain.as_str()) {

@@ -132,9 +132,49 @@ impl Store {
         self.manifest.chains.get(chain)
     }
 
-    /// Absolute paths of the committed files of `table` of `chain`, in block order.
+    /// Absolute paths of the committed files of `table` of `chain`, in block order. A derived
+    /// table (see [`Store::write_derived`]) of the chain, or else of all chains, is one file.
     pub fn table_files(&self, chain: &str, table: &str) -> Vec<PathBuf> {
-        self.chain(chain).map(|c| c.chunks.iter().filter_map(|ch| ch.tables.get(table)).map(|f| self.root.join(&f.path)).collect()).unwrap_or_default()
+        let files: Vec<PathBuf> =
+            self.chain(chain).map(|c| c.chunks.iter().filter_map(|ch| ch.tables.get(table)).map(|f| self.root.join(&f.path)).collect()).unwrap_or_default();
+        if !files.is_empty() {
+            return files;
+        }
+        [self.derived_path(Some(chain), table), self.derived_path(None, table)].into_iter().find(|p| p.is_file()).into_iter().collect()
+    }
+
+    /// Path of a derived table: one Parquet file computed from the chain tables or the label
+    /// store (clusters, tags) and rewritten whole, `derived/<chain>/<table>.parquet`, or
+    /// `derived/<table>.parquet` for a table that spans chains (`chain` = `None`).
+    pub fn derived_path(&self, chain: Option<&str>, table: &str) -> PathBuf {
+        match chain {
+            Some(c) => self.root.join("derived").join(c).join(format!("{table}.parquet")),
+            None => self.root.join("derived").join(format!("{table}.parquet")),
+        }
+    }
+
+    /// Replaces the derived table `table` atomically (temporary file, fsync, rename).
+    pub fn write_derived(&self, chain: Option<&str>, table: &str, batches: &[RecordBatch]) -> Result<(u64, u64)> {
+        let path = self.derived_path(chain, table);
+        let r = write_parquet_atomically(&path, batches)?;
+        sync_dir(path.parent().expect("derived files live in a directory"))?;
+        Ok(r)
+    }
+
+    /// Names of the derived tables of `chain` (or of all chains for `None`).
+    pub fn derived_tables(&self, chain: Option<&str>) -> Vec<String> {
+        let dir = match chain {
+            Some(c) => self.root.join("derived").join(c),
+            None => self.root.join("derived"),
+        };
+        let mut names: Vec<String> = fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".parquet")).map(str::to_string))
+            .collect();
+        names.sort();
+        names
     }
 
     /// Atomically adds a chunk of blocks `first..=last` to `chain`, with one file per table.

@@ -1,0 +1,392 @@
+//! `index`, `cluster`, `address`, `entity` and `explain`: the graph index and the entities built on it.
+
+use crate::labels::{open_labels, tags_by_address};
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use tracehound_graph::cluster::{self, ChangeRule, ClusterConfig, Clusters};
+use tracehound_graph::index::{self, GraphIndex, IndexEvent, NONE};
+use tracehound_tables::Store;
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let b = ProgressBar::new(len);
+    b.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}").expect("template"));
+    b.set_message(what.to_string());
+    b
+}
+
+/// The chain to work on: `requested`, or the only UTXO chain stored.
+pub fn utxo_chain(store: &Store, requested: Option<&str>) -> Result<String> {
+    if let Some(c) = requested {
+        if store.chain(c).is_none() {
+            let known: Vec<_> = store.manifest().chains.keys().cloned().collect();
+            bail!("no chain {c:?} is stored (stored: {})", if known.is_empty() { "none".into() } else { known.join(", ") });
+        }
+        return Ok(c.to_string());
+    }
+    tracehound_tables::sql::default_chain(store, None)?
+        .with_context(|| format!("several chains are stored ({}); give --chain", store.manifest().chains.keys().cloned().collect::<Vec<_>>().join(", ")))
+}
+
+/// Brings the graph index of `chain` up to date (with a progress bar) and opens it.
+pub fn ensure_index(store: &Store, chain: &str, quiet: bool) -> Result<(GraphIndex, index::UpdateReport)> {
+    let mut pb: Option<ProgressBar> = None;
+    let report = index::update(store, chain, &mut |e| match e {
+        IndexEvent::Planned { chunks, rebuild } => {
+            if let (Some(r), false) = (&rebuild, quiet) {
+                if r != "no index yet" {
+                    eprintln!("rebuilding the graph index of {chain}: {r}");
+                }
+            }
+            pb = Some(bar(chunks as u64, "chunks indexed"));
+        }
+        IndexEvent::Chunk { .. } => {
+            if let Some(b) = &pb {
+                b.inc(1);
+            }
+        }
+    });
+    if let Some(b) = pb {
+        b.finish_and_clear();
+    }
+    let report = report?;
+    Ok((GraphIndex::open_current(store, chain)?, report))
+}
+
+/// `tracehound index`.
+pub fn index_cmd(data_dir: &Path, chain: Option<&str>, json: bool) -> Result<()> {
+    let store = crate::open_existing(data_dir)?;
+    let chain = utxo_chain(&store, chain)?;
+    let (_, r) = ensure_index(&store, &chain, json)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        let m = &r.meta;
+        println!(
+            "{chain}: index {} ({} chunks read); {} transactions, {} inputs, {} outputs, {} addresses up to height {}; {} bytes",
+            r.action,
+            r.chunks_read,
+            m.transactions,
+            m.inputs,
+            m.outputs,
+            m.addresses,
+            m.tip_height().map_or("-".into(), |h| h.to_string()),
+            r.bytes
+        );
+        if let Some(reason) = &r.reason {
+            println!("  rebuilt because: {reason}");
+        }
+        if m.unresolved_inputs > 0 {
+            println!("  {} inputs spend outputs outside the data (pruned): they join no cluster", m.unresolved_inputs);
+        }
+    }
+    Ok(())
+}
+
+/// Parses `--change-heuristics`: `none`, `all` or a comma-separated list of rule names.
+pub fn parse_change_rules(s: &str) -> Result<Vec<ChangeRule>> {
+    match s {
+        "none" | "" => Ok(vec![]),
+        "all" => Ok(ChangeRule::ALL.to_vec()),
+        list => list
+            .split(',')
+            .map(|n| {
+                ChangeRule::from_name(n.trim()).with_context(|| {
+                    format!("unknown change heuristic {n:?}; use none, all, or some of: {}", ChangeRule::ALL.map(|r| r.as_str()).join(", "))
+                })
+            })
+            .collect(),
+    }
+}
+
+/// `tracehound cluster`.
+pub fn cluster_cmd(data_dir: &Path, chain: Option<&str>, change: &str, evaluate: Option<&Path>, json: bool) -> Result<()> {
+    let store = crate::open_existing(data_dir)?;
+    let chain = utxo_chain(&store, chain)?;
+    let config = ClusterConfig { change_rules: parse_change_rules(change)? };
+    let (idx, _) = ensure_index(&store, &chain, json)?;
+    let pb = bar(idx.tx_count() as u64, "transactions clustered");
+    let started = std::time::Instant::now();
+    let report = cluster::cluster(store.root(), &idx, &config, &mut |done, _| pb.set_position(done));
+    pb.finish_and_clear();
+    let report = report?;
+    let secs = started.elapsed().as_secs_f64();
+    let clusters = Clusters::open_current(store.root(), &idx)?;
+    let (rows, _) = tracehound_graph::write_cluster_table(&store, &idx, &clusters)?;
+    let score = match evaluate {
+        Some(path) => Some(evaluate_against(path, &idx, &clusters)?),
+        None => None,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&json!({"chain": chain, "report": report, "seconds": secs, "address_clusters_rows": rows, "ground_truth": score}))?);
+        return Ok(());
+    }
+    let m = &report.meta;
+    let rules: Vec<&str> = config.change_rules.iter().map(|r| r.as_str()).collect();
+    println!(
+        "{chain}: {} clustering of {} transactions in {:.2} s: {} addresses in {} clusters (largest {}); {} multi-input merges, {} change merges{}",
+        report.mode,
+        report.transactions_processed,
+        secs,
+        m.addresses,
+        m.clusters,
+        m.largest_cluster,
+        m.multi_input_merges,
+        m.change_merges,
+        if rules.is_empty() { " (change heuristics off)".to_string() } else { format!(" (change heuristics: {})", rules.join(", ")) }
+    );
+    let cj: Vec<String> = m.coinjoins.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    println!("  CoinJoins recognised and left unmerged: {}", if cj.is_empty() { "none".to_string() } else { cj.join(", ") });
+    println!("  table address_clusters: {rows} rows (try: tracehound sql \"SELECT cluster_id, cluster_size FROM address_clusters ORDER BY cluster_size DESC LIMIT 5\")");
+    if let Some(s) = score {
+        println!(
+            "  against the ground truth ({} addresses): pairwise precision {:.4}, recall {:.4}",
+            s.addresses, s.precision, s.recall
+        );
+    }
+    Ok(())
+}
+
+/// Pairwise precision and recall of `clusters` against a simulator's `ground_truth.json`.
+pub fn evaluate_against(path: &Path, idx: &GraphIndex, clusters: &Clusters) -> Result<cluster::PairwiseScore> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read ground truth {}", path.display()))?;
+    let truth: tracehound_simulate::GroundTruth = serde_json::from_str(&text).with_context(|| format!("{}: not a simulator ground truth", path.display()))?;
+    let mut wallet_of = vec![None; idx.address_count()];
+    for w in &truth.wallets {
+        for a in &w.addresses {
+            if let Some(id) = idx.address_id(a) {
+                wallet_of[id as usize] = Some(w.id);
+            }
+        }
+    }
+    Ok(cluster::pairwise_score(clusters.cluster_ids(), &wallet_of))
+}
+
+fn clusters_if_current(store: &Store, idx: &GraphIndex) -> Option<Clusters> {
+    Clusters::open_current(store.root(), idx).ok()
+}
+
+/// Received, spent and held amounts of an address, from the index.
+fn address_flows(idx: &GraphIndex, a: u32) -> serde_json::Value {
+    let outs = idx.outputs_of(a);
+    let (value, spender) = (idx.out_value(), idx.out_spender());
+    let received: u64 = outs.iter().map(|&o| value[o as usize]).sum();
+    let unspent: Vec<u64> = outs.iter().copied().filter(|&o| spender[o as usize] == NONE).collect();
+    let balance: u64 = unspent.iter().map(|&o| value[o as usize]).sum();
+    let mut txs: BTreeSet<u32> = outs.iter().map(|&o| idx.tx_of_output(o)).collect();
+    txs.extend(outs.iter().filter(|&&o| spender[o as usize] != NONE).map(|&o| idx.tx_of_input(spender[o as usize])));
+    let first = outs.first().map(|&o| idx.tx_of_output(o));
+    let last = txs.iter().next_back().copied();
+    let seen = |t: Option<u32>| t.map(|t| json!({"transaction": idx.tx_hash(t), "block_number": idx.tx_height()[t as usize], "timestamp": idx.tx_time()[t as usize]}));
+    json!({
+        "type": outs.first().map(|&o| idx.output_type(o).as_str()),
+        "outputs": outs.len(),
+        "unspent_outputs": unspent.len(),
+        "transactions": txs.len(),
+        "received_sat": received,
+        "sent_sat": received - balance,
+        "balance_sat": balance,
+        "first_seen": seen(first),
+        "last_seen": seen(last),
+    })
+}
+
+/// Tags of the members of cluster `c`, with the conflicts among them.
+fn cluster_tags(data_dir: &Path, chain: &str, idx: &GraphIndex, clusters: &Clusters, c: u32) -> Result<serde_json::Value> {
+    let labels = open_labels(data_dir)?;
+    let by_addr = tags_by_address(&labels, chain)?;
+    let mut tags = vec![];
+    let mut services: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut actors = BTreeSet::new();
+    for (addr, ts) in &by_addr {
+        let Some(id) = idx.address_id(addr) else { continue };
+        if clusters.cluster_of(id) != c {
+            continue;
+        }
+        for t in ts {
+            if let Some(a) = &t.actor {
+                actors.insert(a.clone());
+            }
+            if matches!(t.category.as_str(), "exchange" | "mixing_service" | "bridge" | "wallet_service" | "payment_processor" | "gambling" | "market") {
+                services.entry(t.category.clone()).or_default().insert(t.actor.clone().unwrap_or_else(|| t.label.clone()));
+            }
+            tags.push(json!({"address": addr, "label": t.label, "category": t.category, "actor": t.actor, "source": t.source, "confidence": t.confidence}));
+        }
+    }
+    for t in labels.tags_of_kind(tracehound_labels::SubjectKind::Cluster, chain, &c.to_string())? {
+        if let Some(a) = &t.actor {
+            actors.insert(a.clone());
+        }
+        tags.push(json!({"cluster": c, "label": t.label, "category": t.category, "actor": t.actor, "source": t.source, "confidence": t.confidence}));
+    }
+    let mut conflicts: Vec<String> = services
+        .iter()
+        .filter(|(_, owners)| owners.len() > 1)
+        .map(|(cat, owners)| format!("{} different {cat} owners in one cluster: {}", owners.len(), owners.iter().cloned().collect::<Vec<_>>().join(", ")))
+        .collect();
+    if actors.len() > 1 {
+        conflicts.push(format!("{} different actors: {}", actors.len(), actors.iter().cloned().collect::<Vec<_>>().join(", ")));
+    }
+    Ok(json!({"tags": tags, "actors": actors, "conflicts": conflicts}))
+}
+
+/// `tracehound address <chain> <address>`.
+pub fn address_cmd(data_dir: &Path, chain: &str, address: &str, json_out: bool) -> Result<()> {
+    let store = crate::open_existing(data_dir)?;
+    let chain = utxo_chain(&store, Some(chain))?;
+    let (idx, _) = ensure_index(&store, &chain, json_out)?;
+    let labels = open_labels(data_dir)?;
+    let own: Vec<serde_json::Value> = labels
+        .tags_for(&chain, &[address.to_string()])?
+        .into_iter()
+        .map(|t| json!({"label": t.label, "category": t.category, "actor": t.actor, "source": t.source, "confidence": t.confidence}))
+        .collect();
+    let Some(a) = idx.address_id(address) else {
+        if json_out {
+            println!("{}", serde_json::to_string_pretty(&json!({"chain": chain, "address": address, "seen": false, "tags": own}))?);
+            return Ok(());
+        }
+        bail!("address {address} does not appear on {chain} (up to height {:?}); {} tags name it", idx.meta().tip_height(), own.len());
+    };
+    let flows = address_flows(&idx, a);
+    let cluster = match clusters_if_current(&store, &idx) {
+        Some(c) => {
+            let id = c.cluster_of(a);
+            let t = cluster_tags(data_dir, &chain, &idx, &c, id)?;
+            json!({"id": id, "size": c.members(id).len(), "heuristics": c.meta().config, "tags": t["tags"], "actors": t["actors"], "conflicts": t["conflicts"]})
+        }
+        None => serde_json::Value::Null,
+    };
+    let out = json!({"chain": chain, "address": address, "address_id": a, "seen": true, "activity": flows, "tags": own, "cluster": cluster});
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    let f = &out["activity"];
+    println!("{address} on {chain} (address id {a}, {})", f["type"].as_str().unwrap_or("-"));
+    println!(
+        "  {} transactions, received {} BTC, sent {} BTC, balance {} BTC",
+        f["transactions"],
+        btc(&f["received_sat"]),
+        btc(&f["sent_sat"]),
+        btc(&f["balance_sat"])
+    );
+    println!(
+        "  first seen in block {} ({}), last in block {}",
+        f["first_seen"]["block_number"], f["first_seen"]["transaction"].as_str().unwrap_or("-"), f["last_seen"]["block_number"]
+    );
+    for t in &own {
+        println!("  tag: {} [{}] actor {} (source: {})", t["label"].as_str().unwrap_or(""), t["category"].as_str().unwrap_or(""), t["actor"], t["source"].as_str().unwrap_or(""));
+    }
+    match out["cluster"].as_object() {
+        None => println!("  not clustered yet: run `tracehound cluster`"),
+        Some(c) => {
+            println!("  entity: cluster {} with {} addresses (tracehound entity {chain} {})", c["id"], c["size"], c["id"]);
+            print_cluster_tags(&out["cluster"]);
+        }
+    }
+    Ok(())
+}
+
+fn btc(v: &serde_json::Value) -> String {
+    tracehound_core::amount::format_btc(v.as_u64().unwrap_or(0))
+}
+
+fn print_cluster_tags(c: &serde_json::Value) {
+    let tags = c["tags"].as_array().cloned().unwrap_or_default();
+    let mut by_label: BTreeMap<String, usize> = BTreeMap::new();
+    for t in &tags {
+        let key = format!("{} [{}]{}", t["label"].as_str().unwrap_or(""), t["category"].as_str().unwrap_or(""), t["actor"].as_str().map(|a| format!(" actor {a}")).unwrap_or_default());
+        *by_label.entry(key).or_default() += 1;
+    }
+    for (label, n) in &by_label {
+        println!("    tagged: {label} on {n} member(s)");
+    }
+    if tags.is_empty() {
+        println!("    no member is tagged");
+    }
+    for c in c["conflicts"].as_array().into_iter().flatten() {
+        println!("    CONFLICT: {}", c.as_str().unwrap_or(""));
+    }
+}
+
+/// `tracehound entity <chain> <cluster-id>`.
+pub fn entity_cmd(data_dir: &Path, chain: &str, id: &str, addresses: bool, limit: usize, json_out: bool) -> Result<()> {
+    let store = crate::open_existing(data_dir)?;
+    let chain = utxo_chain(&store, Some(chain))?;
+    let (idx, _) = ensure_index(&store, &chain, json_out)?;
+    let clusters = Clusters::open_current(store.root(), &idx)?;
+    // An address is accepted too: its cluster is shown.
+    let c = match id.parse::<u32>() {
+        Ok(c) => c,
+        Err(_) => clusters.cluster_of(idx.address_id(id).with_context(|| format!("{id:?} is neither a cluster id nor an address seen on {chain}"))?),
+    };
+    let members = clusters.members(c);
+    if members.is_empty() {
+        bail!("{c} is not a cluster id on {chain}: cluster ids are the smallest address id of their cluster (see `tracehound address {chain} <address>`)");
+    }
+    let (value, spender) = (idx.out_value(), idx.out_spender());
+    let (mut received, mut balance, mut outputs) = (0u64, 0u64, 0u64);
+    for &a in members {
+        for &o in idx.outputs_of(a) {
+            outputs += 1;
+            received += value[o as usize];
+            if spender[o as usize] == NONE {
+                balance += value[o as usize];
+            }
+        }
+    }
+    let t = cluster_tags(data_dir, &chain, &idx, &clusters, c)?;
+    let listed: Vec<&str> = if addresses { members.iter().take(limit).map(|&a| idx.address(a)).collect() } else { vec![] };
+    let out = json!({
+        "chain": chain, "cluster_id": c, "size": members.len(), "outputs": outputs, "received_sat": received, "balance_sat": balance,
+        "heuristics": clusters.meta().config, "tags": t["tags"], "actors": t["actors"], "conflicts": t["conflicts"],
+        "addresses": if addresses { json!(listed) } else { serde_json::Value::Null },
+    });
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!("entity {c} on {chain}: {} addresses, {outputs} outputs received {} BTC, holds {} BTC", members.len(), btc(&out["received_sat"]), btc(&out["balance_sat"]));
+    print_cluster_tags(&out);
+    if addresses {
+        for a in &listed {
+            println!("  {a}");
+        }
+        if members.len() > listed.len() {
+            println!("  … {} more (raise --limit)", members.len() - listed.len());
+        }
+    }
+    Ok(())
+}
+
+/// `tracehound explain <chain> <a> <b>`.
+pub fn explain_cmd(data_dir: &Path, chain: &str, a: &str, b: &str, json_out: bool) -> Result<()> {
+    let store = crate::open_existing(data_dir)?;
+    let chain = utxo_chain(&store, Some(chain))?;
+    let (idx, _) = ensure_index(&store, &chain, json_out)?;
+    let clusters = Clusters::open_current(store.root(), &idx)?;
+    let id = |s: &str| idx.address_id(s).with_context(|| format!("address {s} does not appear on {chain}"));
+    let (ia, ib) = (id(a)?, id(b)?);
+    let Some(steps) = clusters.explain(&idx, ia, ib) else {
+        if json_out {
+            println!("{}", serde_json::to_string_pretty(&json!({"chain": chain, "a": a, "b": b, "same_entity": false, "steps": []}))?);
+            return Ok(());
+        }
+        bail!("{a} (cluster {}) and {b} (cluster {}) are different entities", clusters.cluster_of(ia), clusters.cluster_of(ib));
+    };
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&json!({"chain": chain, "a": a, "b": b, "same_entity": true, "steps": steps}))?);
+        return Ok(());
+    }
+    if steps.is_empty() {
+        println!("{a} and {b} are the same address");
+    }
+    println!("{a} and {b} are one entity (cluster {}) through {} merge(s):", clusters.cluster_of(ia), steps.len());
+    for (i, s) in steps.iter().enumerate() {
+        println!("  {}. {} ~ {}  by {} in tx {} (block {})", i + 1, s.from, s.to, s.rule, s.transaction, s.block_number);
+    }
+    Ok(())
+}

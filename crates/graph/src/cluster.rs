@@ -1,0 +1,811 @@
+//! Address clustering over the graph index: union-find with the multi-input heuristic, CoinJoin
+//! detection, scored change heuristics, and the evidence of every merge.
+//!
+//! The union-find stores one `u32` parent per address and always makes the smaller id the root,
+//! so a cluster's id is the smallest address id in it. That makes ids independent of the order of
+//! merges: clustering the first blocks and then the rest gives the clusters of clustering all
+//! blocks at once, and a cluster is renamed only when it merges with an older one.
+
+use crate::file::{SectionFile, SectionWriter};
+use crate::index::{index_dir, ChunkRef, GraphIndex, NONE, NO_ADDRESS};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use tracehound_core::script::ScriptType;
+
+/// Format version of `clusters.thc`.
+pub const CLUSTERS_VERSION: u32 = 1;
+const MAGIC: [u8; 8] = *b"THCLUST\0";
+
+/// Union-find over dense `u32` ids: 4 bytes per element, path halving, smaller id is the root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnionFind {
+    parent: Vec<u32>,
+}
+
+impl UnionFind {
+    /// `n` singletons.
+    pub fn new(n: usize) -> UnionFind {
+        UnionFind { parent: (0..n as u32).collect() }
+    }
+
+    /// Continues from a parent array (e.g. a stored clustering).
+    pub fn from_parents(parent: Vec<u32>) -> UnionFind {
+        UnionFind { parent }
+    }
+
+    /// Adds singletons up to `n` elements.
+    pub fn grow(&mut self, n: usize) {
+        let from = self.parent.len() as u32;
+        self.parent.extend(from..n as u32);
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.parent.len()
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.parent.is_empty()
+    }
+
+    /// The root (smallest id) of `x`'s set.
+    #[inline]
+    pub fn find(&mut self, mut x: u32) -> u32 {
+        let p = &mut self.parent;
+        while p[x as usize] != x {
+            let grand = p[p[x as usize] as usize];
+            p[x as usize] = grand;
+            x = grand;
+        }
+        x
+    }
+
+    /// Joins the sets of `a` and `b`; false if they were one already.
+    #[inline]
+    pub fn union(&mut self, a: u32, b: u32) -> bool {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra == rb {
+            return false;
+        }
+        let (lo, hi) = if ra < rb { (ra, rb) } else { (rb, ra) };
+        self.parent[hi as usize] = lo;
+        true
+    }
+
+    /// The root of every element (fully compressed).
+    pub fn roots(mut self) -> Vec<u32> {
+        for x in 0..self.parent.len() {
+            // Parents have smaller ids and are final by the time we reach x.
+            let p = self.parent[x];
+            self.parent[x] = self.parent[p as usize];
+        }
+        self.parent
+    }
+}
+
+/// Kinds of CoinJoin recognised by their structure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CoinJoinKind {
+    /// Samourai/Sparrow Whirlpool: 5 inputs, 5 outputs of one pool denomination.
+    Whirlpool,
+    /// Wasabi 2 (WabiSabi): ≥ 50 inputs and outputs, most outputs in groups of equal values.
+    Wasabi2,
+    /// Wasabi 1: ≥ 10 equal outputs of about 0.1 BTC.
+    Wasabi1,
+    /// JoinMarket and other equal-output joins: ≥ 3 equal outputs, and no more other (change)
+    /// outputs than equal outputs + 1 or than inputs.
+    EqualOutputs,
+}
+
+impl CoinJoinKind {
+    const ALL: [CoinJoinKind; 4] = [CoinJoinKind::Whirlpool, CoinJoinKind::Wasabi2, CoinJoinKind::Wasabi1, CoinJoinKind::EqualOutputs];
+    /// The name used in evidence and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CoinJoinKind::Whirlpool => "whirlpool",
+            CoinJoinKind::Wasabi2 => "wasabi2",
+            CoinJoinKind::Wasabi1 => "wasabi1",
+            CoinJoinKind::EqualOutputs => "equal_outputs",
+        }
+    }
+}
+
+const WHIRLPOOL_POOLS: [u64; 4] = [100_000, 1_000_000, 5_000_000, 50_000_000];
+const DUST: u64 = 1_000;
+
+/// Recognises a CoinJoin from the values of its outputs and its number of inputs.
+pub fn coinjoin_kind(n_inputs: usize, output_values: &[u64]) -> Option<CoinJoinKind> {
+    let n_out = output_values.len();
+    if n_inputs < 2 || n_out < 3 {
+        return None;
+    }
+    let mut counts: HashMap<u64, usize> = HashMap::new();
+    for &v in output_values {
+        if v > DUST {
+            *counts.entry(v).or_default() += 1;
+        }
+    }
+    let (&value, &k) = counts.iter().max_by_key(|(v, c)| (**c, **v))?;
+    if n_inputs == 5 && n_out == 5 && k == 5 && WHIRLPOOL_POOLS.contains(&value) {
+        return Some(CoinJoinKind::Whirlpool);
+    }
+    if n_inputs >= 50 && n_out >= 50 {
+        let in_groups: usize = counts.values().filter(|&&c| c >= 2).sum();
+        if in_groups * 2 >= n_out {
+            return Some(CoinJoinKind::Wasabi2);
+        }
+    }
+    // A participant may take several equal outputs, but has at least one input of its own and at
+    // most one change output.
+    let changes = n_out - k;
+    if k >= 10 && (9_000_000..=11_000_000).contains(&value) && changes <= n_inputs {
+        return Some(CoinJoinKind::Wasabi1);
+    }
+    if k >= 3 && changes <= k + 1 && changes <= n_inputs {
+        return Some(CoinJoinKind::EqualOutputs);
+    }
+    None
+}
+
+/// The change heuristics. Each output of a transaction gets a score: the rules that fire on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeRule {
+    /// The output's script type is the type of every input, and no other output has it.
+    AddressType,
+    /// The output's address was never seen before, and it is the only such output.
+    FreshAddress,
+    /// Every other output is a round amount (a multiple of 0.001 BTC), this one is not.
+    RoundNumber,
+    /// The output is smaller than every input (else an input would have been unneeded), and it
+    /// is the only such output.
+    OptimalChange,
+    /// One input, two outputs, and this output is spent the same way (a peeling chain goes on).
+    PeelingChain,
+}
+
+impl ChangeRule {
+    /// All rules.
+    pub const ALL: [ChangeRule; 5] = [ChangeRule::AddressType, ChangeRule::FreshAddress, ChangeRule::RoundNumber, ChangeRule::OptimalChange, ChangeRule::PeelingChain];
+
+    /// The rule's name (`address_type`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeRule::AddressType => "address_type",
+            ChangeRule::FreshAddress => "fresh_address",
+            ChangeRule::RoundNumber => "round_number",
+            ChangeRule::OptimalChange => "optimal_change",
+            ChangeRule::PeelingChain => "peeling_chain",
+        }
+    }
+
+    /// The rule of name `name`.
+    pub fn from_name(name: &str) -> Option<ChangeRule> {
+        Self::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// Rule names of a bit set.
+pub fn rule_names(bits: u8) -> Vec<&'static str> {
+    ChangeRule::ALL.iter().filter(|r| bits & r.bit() != 0).map(|r| r.as_str()).collect()
+}
+
+/// Which heuristics to apply.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterConfig {
+    /// Change rules whose change outputs are merged with the inputs. Empty: multi-input only.
+    pub change_rules: Vec<ChangeRule>,
+}
+
+impl ClusterConfig {
+    fn change_bits(&self) -> u8 {
+        self.change_rules.iter().fold(0, |b, r| b | r.bit())
+    }
+}
+
+/// The change scores of one transaction's outputs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangeScore {
+    /// Output position in the transaction.
+    pub vout: u32,
+    /// Rules that fired.
+    pub rules: Vec<&'static str>,
+}
+
+/// The change rules that fire on each output of transaction `t` (bit sets, by output position).
+/// Empty for coinbases, CoinJoins, single-output transactions and unresolved inputs.
+pub fn change_bits(idx: &GraphIndex, t: u32) -> Vec<u8> {
+    let (ins, outs) = (idx.tx_in_start(), idx.tx_out_start());
+    let (i0, i1) = (ins[t as usize], ins[t as usize + 1]);
+    let (o0, o1) = (outs[t as usize], outs[t as usize + 1]);
+    let n_out = (o1 - o0) as usize;
+    let prevout = idx.in_prevout();
+    if n_out < 2 || (i0..i1).any(|i| prevout[i as usize] == NONE) {
+        return vec![];
+    }
+    let value = idx.out_value();
+    let values = &value[o0 as usize..o1 as usize];
+    if coinjoin_kind((i1 - i0) as usize, values).is_some() {
+        return vec![];
+    }
+    let (addr, ty, spender) = (idx.out_addr(), idx.out_type(), idx.out_spender());
+    let in_values: Vec<u64> = (i0..i1).map(|i| value[prevout[i as usize] as usize]).collect();
+    let in_types: Vec<u8> = (i0..i1).map(|i| ty[prevout[i as usize] as usize]).collect();
+    let in_addrs: Vec<u32> = (i0..i1).map(|i| addr[prevout[i as usize] as usize]).collect();
+    let min_in = in_values.iter().copied().min().unwrap_or(0);
+    let mut bits = vec![0u8; n_out];
+    let single_type = in_types.iter().all(|&x| x == in_types[0]).then_some(in_types[0]);
+    let round = |v: u64| v % 100_000 == 0;
+    let fresh = |o: u64| {
+        let a = addr[o as usize];
+        a != NO_ADDRESS && idx.outputs_of(a).first() == Some(&o) && !in_addrs.contains(&a)
+    };
+    let is_peel_tx = |tx: u32| {
+        let (a, b) = (ins[tx as usize], ins[tx as usize + 1]);
+        let (c, d) = (outs[tx as usize], outs[tx as usize + 1]);
+        b - a == 1 && d - c == 2
+    };
+    let this_is_peel = is_peel_tx(t);
+    let mut candidates = [0usize; 5];
+    for k in 0..n_out {
+        let o = o0 + k as u64;
+        let mut b = 0u8;
+        if let Some(st) = single_type {
+            if ty[o as usize] == st && (o0..o1).filter(|&x| x != o).all(|x| ty[x as usize] != st) {
+                b |= ChangeRule::AddressType.bit();
+            }
+        }
+        if fresh(o) {
+            b |= ChangeRule::FreshAddress.bit();
+        }
+        if !round(values[k]) && (o0..o1).filter(|&x| x != o).all(|x| round(value[x as usize])) {
+            b |= ChangeRule::RoundNumber.bit();
+        }
+        if values[k] < min_in {
+            b |= ChangeRule::OptimalChange.bit();
+        }
+        if this_is_peel && spender[o as usize] != NONE && is_peel_tx(idx.tx_of_input(spender[o as usize])) {
+            b |= ChangeRule::PeelingChain.bit();
+        }
+        for (r, c) in ChangeRule::ALL.iter().zip(candidates.iter_mut()) {
+            if b & r.bit() != 0 {
+                *c += 1;
+            }
+        }
+        bits[k] = b;
+    }
+    // Rules that must single out one output fire only when they do.
+    for r in [ChangeRule::FreshAddress, ChangeRule::OptimalChange, ChangeRule::PeelingChain] {
+        if candidates[r as usize] > 1 {
+            for b in bits.iter_mut() {
+                *b &= !r.bit();
+            }
+        }
+    }
+    bits
+}
+
+/// The change output of transaction `t` under `enabled` rules: the one output with the most
+/// enabled rules firing, if there is exactly one such output.
+pub fn change_output(bits: &[u8], enabled: u8) -> Option<(usize, u8)> {
+    let scored: Vec<(usize, u32)> = bits.iter().enumerate().map(|(k, b)| (k, (b & enabled).count_ones())).collect();
+    let best = scored.iter().map(|s| s.1).max()?;
+    if best == 0 || scored.iter().filter(|s| s.1 == best).count() != 1 {
+        return None;
+    }
+    let k = scored.iter().find(|s| s.1 == best).expect("present").0;
+    Some((k, bits[k] & enabled))
+}
+
+/// Why two addresses were merged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Merge {
+    /// One address.
+    pub a: u32,
+    /// The other.
+    pub b: u32,
+    /// The transaction.
+    pub tx: u32,
+    /// 0 for multi-input; for change, the change rule bits (shifted by 8) with 1 in the low byte.
+    pub rule: u32,
+}
+
+impl Merge {
+    /// A readable name of the rule (`multi_input` or `change(fresh_address+…)`).
+    pub fn rule_name(&self) -> String {
+        if self.rule & 0xff == 0 {
+            "multi_input".to_string()
+        } else {
+            format!("change({})", rule_names((self.rule >> 8) as u8).join("+"))
+        }
+    }
+}
+
+/// What the clusters file holds besides the arrays.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClustersMeta {
+    /// Chain name.
+    pub chain: String,
+    /// Heuristics used.
+    pub config: ClusterConfig,
+    /// Index chunks covered.
+    pub chunks: Vec<ChunkRef>,
+    /// Transactions processed.
+    pub transactions: u64,
+    /// Addresses.
+    pub addresses: u64,
+    /// Clusters (singletons included).
+    pub clusters: u64,
+    /// Size of the largest cluster.
+    pub largest_cluster: u64,
+    /// Merges by multi-input.
+    pub multi_input_merges: u64,
+    /// Merges by change.
+    pub change_merges: u64,
+    /// CoinJoins found, by kind.
+    pub coinjoins: std::collections::BTreeMap<String, u64>,
+}
+
+/// A stored clustering, memory-mapped.
+pub struct Clusters {
+    file: SectionFile,
+    meta: ClustersMeta,
+}
+
+/// Path of the clusters file of `chain`.
+pub fn clusters_path(data_dir: &Path, chain: &str) -> PathBuf {
+    index_dir(data_dir, chain).join("clusters.thc")
+}
+
+/// What [`cluster`] did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterReport {
+    /// `full` or `incremental` (only the new transactions were read).
+    pub mode: &'static str,
+    /// Transactions processed in this run.
+    pub transactions_processed: u64,
+    /// The result.
+    pub meta: ClustersMeta,
+}
+
+/// Clusters the addresses of `idx` with `config` and writes `clusters.thc` next to the index.
+/// Multi-input clustering continues from a stored clustering of an older index of the same chain.
+pub fn cluster(data_dir: &Path, idx: &GraphIndex, config: &ClusterConfig, progress: &mut dyn FnMut(u64, u64)) -> Result<ClusterReport> {
+    let chain = idx.meta().chain.clone();
+    let path = clusters_path(data_dir, &chain);
+    let previous = Clusters::open(&path).ok().filter(|c| {
+        c.meta.config == *config && config.change_rules.is_empty() && idx.meta().chunks.starts_with(&c.meta.chunks) && c.meta.chain == chain
+    });
+    if let Some(p) = &previous {
+        if p.meta.chunks == idx.meta().chunks {
+            return Ok(ClusterReport { mode: "unchanged", transactions_processed: 0, meta: p.meta.clone() });
+        }
+    }
+    let (mut uf, mut merges, mut coinjoins, start) = match &previous {
+        Some(p) => {
+            let mut uf = UnionFind::from_parents(p.cluster_ids().to_vec());
+            uf.grow(idx.address_count());
+            (uf, p.merges(), p.coinjoins(), p.meta.transactions as u32)
+        }
+        None => (UnionFind::new(idx.address_count()), vec![], vec![], 0),
+    };
+    let mode = if previous.is_some() { "incremental" } else { "full" };
+    drop(previous);
+    let n = idx.tx_count() as u32;
+    multi_input(idx, start..n, &mut uf, &mut merges, &mut coinjoins, progress);
+    let enabled = config.change_bits();
+    if enabled != 0 {
+        let (outs, addr, prevout, ins) = (idx.tx_out_start(), idx.out_addr(), idx.in_prevout(), idx.tx_in_start());
+        for t in 0..n {
+            let bits = change_bits(idx, t);
+            if let Some((k, fired)) = change_output(&bits, enabled) {
+                let o = outs[t as usize] as usize + k;
+                let first_in = prevout[ins[t as usize] as usize];
+                let (a, b) = (addr[first_in as usize], addr[o]);
+                if a != NO_ADDRESS && b != NO_ADDRESS && uf.union(a, b) {
+                    merges.push(Merge { a, b, tx: t, rule: 1 | (fired as u32) << 8 });
+                }
+            }
+        }
+    }
+    let roots = uf.roots();
+    let meta = write_clusters(&path, &chain, idx, config, roots, &merges, &coinjoins)?;
+    Ok(ClusterReport { mode, transactions_processed: (n - start) as u64, meta })
+}
+
+/// The multi-input pass over transactions `range`: every input address of a transaction that is
+/// not a CoinJoin joins the first input's address. Records merges and CoinJoins.
+pub fn multi_input(
+    idx: &GraphIndex,
+    range: std::ops::Range<u32>,
+    uf: &mut UnionFind,
+    merges: &mut Vec<Merge>,
+    coinjoins: &mut Vec<(u32, CoinJoinKind)>,
+    progress: &mut dyn FnMut(u64, u64),
+) {
+    let (ins, outs, prevout, addr, value) = (idx.tx_in_start(), idx.tx_out_start(), idx.in_prevout(), idx.out_addr(), idx.out_value());
+    let total = range.end as u64;
+    for t in range {
+        let (i0, i1) = (ins[t as usize] as usize, ins[t as usize + 1] as usize);
+        if i1 - i0 < 2 {
+            continue;
+        }
+        let (o0, o1) = (outs[t as usize] as usize, outs[t as usize + 1] as usize);
+        if o1 - o0 >= 3 {
+            if let Some(kind) = coinjoin_kind(i1 - i0, &value[o0..o1]) {
+                coinjoins.push((t, kind));
+                continue;
+            }
+        }
+        let mut first = NO_ADDRESS;
+        for &p in &prevout[i0..i1] {
+            if p == NONE {
+                continue;
+            }
+            let a = addr[p as usize];
+            if a == NO_ADDRESS {
+                continue;
+            }
+            if first == NO_ADDRESS {
+                first = a;
+            } else if uf.union(first, a) {
+                merges.push(Merge { a: first, b: a, tx: t, rule: 0 });
+            }
+        }
+        if t % (1 << 20) == 0 {
+            progress(t as u64, total);
+        }
+    }
+    progress(total, total);
+}
+
+fn write_clusters(
+    path: &Path,
+    chain: &str,
+    idx: &GraphIndex,
+    config: &ClusterConfig,
+    roots: Vec<u32>,
+    merges: &[Merge],
+    coinjoins: &[(u32, CoinJoinKind)],
+) -> Result<ClustersMeta> {
+    let n = roots.len();
+    // Members of each cluster, grouped by cluster id (CSR indexed by address id of the root).
+    let mut start = vec![0u32; n + 1];
+    for &r in &roots {
+        start[r as usize + 1] += 1;
+    }
+    let largest = start.iter().copied().max().unwrap_or(0) as u64;
+    let clusters = start[1..].iter().filter(|&&c| c > 0).count() as u64;
+    for i in 0..n {
+        start[i + 1] += start[i];
+    }
+    let mut fill = start.clone();
+    let mut members = vec![0u32; n];
+    for (a, &r) in roots.iter().enumerate() {
+        members[fill[r as usize] as usize] = a as u32;
+        fill[r as usize] += 1;
+    }
+    let mut by_kind = std::collections::BTreeMap::new();
+    for (_, k) in coinjoins {
+        *by_kind.entry(k.as_str().to_string()).or_insert(0u64) += 1;
+    }
+    let meta = ClustersMeta {
+        chain: chain.to_string(),
+        config: config.clone(),
+        chunks: idx.meta().chunks.clone(),
+        transactions: idx.tx_count() as u64,
+        addresses: n as u64,
+        clusters,
+        largest_cluster: largest,
+        multi_input_merges: merges.iter().filter(|m| m.rule == 0).count() as u64,
+        change_merges: merges.iter().filter(|m| m.rule != 0).count() as u64,
+        coinjoins: by_kind,
+    };
+    let mut w = SectionWriter::new(MAGIC, CLUSTERS_VERSION);
+    w.add_bytes("meta", serde_json::to_vec(&meta).expect("meta serializes"));
+    w.add("cluster", &roots);
+    w.add("member_start", &start);
+    w.add("members", &members);
+    w.add("ev_a", &merges.iter().map(|m| m.a).collect::<Vec<_>>());
+    w.add("ev_b", &merges.iter().map(|m| m.b).collect::<Vec<_>>());
+    w.add("ev_tx", &merges.iter().map(|m| m.tx).collect::<Vec<_>>());
+    w.add("ev_rule", &merges.iter().map(|m| m.rule).collect::<Vec<_>>());
+    w.add("coinjoin_tx", &coinjoins.iter().map(|c| c.0).collect::<Vec<_>>());
+    w.add("coinjoin_kind", &coinjoins.iter().map(|c| c.1 as u8).collect::<Vec<_>>());
+    w.write(path)?;
+    Ok(meta)
+}
+
+/// One step of an explanation: `from` and `to` were joined by `tx` under `rule`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExplainStep {
+    /// Address joined from.
+    pub from: String,
+    /// Address joined to.
+    pub to: String,
+    /// Transaction hash.
+    pub transaction: String,
+    /// Block height.
+    pub block_number: u32,
+    /// Rule (`multi_input`, `change(...)`).
+    pub rule: String,
+}
+
+impl Clusters {
+    /// Opens a clusters file, checking it.
+    pub fn open(path: &Path) -> Result<Clusters> {
+        let file = SectionFile::open(path, MAGIC, CLUSTERS_VERSION, true)?;
+        let meta: ClustersMeta = serde_json::from_slice(file.slice::<u8>("meta")?)
+            .map_err(|e| Error::Corrupt { path: path.to_path_buf(), reason: format!("meta section: {e}") })?;
+        let n = meta.addresses as usize;
+        let c = Clusters { file, meta };
+        for (s, want) in [("cluster", n), ("member_start", n + 1), ("members", n)] {
+            if c.file.slice::<u32>(s)?.len() != want {
+                return Err(Error::Corrupt { path: path.to_path_buf(), reason: format!("section {s} has the wrong length") });
+            }
+        }
+        let e = c.file.slice::<u32>("ev_a")?.len();
+        for s in ["ev_b", "ev_tx", "ev_rule"] {
+            if c.file.slice::<u32>(s)?.len() != e {
+                return Err(Error::Corrupt { path: path.to_path_buf(), reason: format!("section {s} has the wrong length") });
+            }
+        }
+        if c.file.slice::<u32>("coinjoin_tx")?.len() != c.file.slice::<u8>("coinjoin_kind")?.len() {
+            return Err(Error::Corrupt { path: path.to_path_buf(), reason: "coinjoin sections differ in length".into() });
+        }
+        Ok(c)
+    }
+
+    /// Opens the clustering of `idx`'s chain and checks it covers the same blocks.
+    pub fn open_current(data_dir: &Path, idx: &GraphIndex) -> Result<Clusters> {
+        let chain = &idx.meta().chain;
+        let path = clusters_path(data_dir, chain);
+        if !path.exists() {
+            return Err(Error::Stale(format!("chain {chain:?} is not clustered yet; run `tracehound cluster`")));
+        }
+        let c = Clusters::open(&path)?;
+        if c.meta.chunks != idx.meta().chunks {
+            return Err(Error::Stale(format!("the clusters of {chain:?} are older than the graph index; run `tracehound cluster`")));
+        }
+        Ok(c)
+    }
+
+    /// What the file holds.
+    pub fn meta(&self) -> &ClustersMeta {
+        &self.meta
+    }
+
+    /// Cluster id of every address.
+    pub fn cluster_ids(&self) -> &[u32] {
+        self.file.slice("cluster").expect("checked on open")
+    }
+
+    /// Cluster id of address `a`.
+    pub fn cluster_of(&self, a: u32) -> u32 {
+        self.cluster_ids()[a as usize]
+    }
+
+    /// Members of cluster `c` (empty if `c` is not a cluster id).
+    pub fn members(&self, c: u32) -> &[u32] {
+        let start: &[u32] = self.file.slice("member_start").expect("checked on open");
+        let members: &[u32] = self.file.slice("members").expect("checked on open");
+        match (start.get(c as usize), start.get(c as usize + 1)) {
+            (Some(&s), Some(&e)) => &members[s as usize..e as usize],
+            _ => &[],
+        }
+    }
+
+    /// Every recorded merge.
+    pub fn merges(&self) -> Vec<Merge> {
+        let s = |n: &str| -> &[u32] { self.file.slice(n).expect("checked on open") };
+        let (a, b, tx, rule) = (s("ev_a"), s("ev_b"), s("ev_tx"), s("ev_rule"));
+        (0..a.len()).map(|i| Merge { a: a[i], b: b[i], tx: tx[i], rule: rule[i] }).collect()
+    }
+
+    /// Every CoinJoin found, with its kind.
+    pub fn coinjoins(&self) -> Vec<(u32, CoinJoinKind)> {
+        let tx: &[u32] = self.file.slice("coinjoin_tx").expect("checked on open");
+        let kind: &[u8] = self.file.slice("coinjoin_kind").expect("checked on open");
+        tx.iter().zip(kind).map(|(&t, &k)| (t, CoinJoinKind::ALL[(k as usize).min(3)])).collect()
+    }
+
+    /// The shortest chain of merges joining addresses `a` and `b`, or `None` if they are in
+    /// different clusters.
+    pub fn explain(&self, idx: &GraphIndex, a: u32, b: u32) -> Option<Vec<ExplainStep>> {
+        let c = self.cluster_of(a);
+        if c != self.cluster_of(b) {
+            return None;
+        }
+        let merges: Vec<Merge> = self.merges().into_iter().filter(|m| self.cluster_of(m.a) == c).collect();
+        let mut adj: HashMap<u32, Vec<usize>> = HashMap::new();
+        for (i, m) in merges.iter().enumerate() {
+            adj.entry(m.a).or_default().push(i);
+            adj.entry(m.b).or_default().push(i);
+        }
+        let mut came: HashMap<u32, (u32, usize)> = HashMap::new();
+        let mut queue = VecDeque::from([a]);
+        came.insert(a, (a, usize::MAX));
+        while let Some(x) = queue.pop_front() {
+            if x == b {
+                break;
+            }
+            for &i in adj.get(&x).map(|v| v.as_slice()).unwrap_or(&[]) {
+                let y = if merges[i].a == x { merges[i].b } else { merges[i].a };
+                if let std::collections::hash_map::Entry::Vacant(e) = came.entry(y) {
+                    e.insert((x, i));
+                    queue.push_back(y);
+                }
+            }
+        }
+        let mut steps = vec![];
+        let mut x = b;
+        while x != a {
+            let (prev, i) = *came.get(&x)?;
+            let m = merges[i];
+            steps.push(ExplainStep {
+                from: idx.address(prev).to_string(),
+                to: idx.address(x).to_string(),
+                transaction: idx.tx_hash(m.tx),
+                block_number: idx.tx_height()[m.tx as usize],
+                rule: m.rule_name(),
+            });
+            x = prev;
+        }
+        steps.reverse();
+        Some(steps)
+    }
+}
+
+/// Pairwise precision and recall of clusters against true wallets.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PairwiseScore {
+    /// Addresses compared (those with a known wallet).
+    pub addresses: u64,
+    /// Address pairs put in one cluster.
+    pub predicted_pairs: u128,
+    /// Address pairs in one wallet.
+    pub true_pairs: u128,
+    /// Pairs in one cluster and one wallet.
+    pub correct_pairs: u128,
+    /// correct / predicted (1 when nothing was predicted).
+    pub precision: f64,
+    /// correct / true (1 when there is nothing to find).
+    pub recall: f64,
+}
+
+/// Scores `clusters` (cluster id per item) against `truth` (wallet per item, `None` if unknown).
+pub fn pairwise_score(clusters: &[u32], truth: &[Option<u32>]) -> PairwiseScore {
+    let pairs = |n: u64| (n as u128) * (n.saturating_sub(1) as u128) / 2;
+    let mut cells: HashMap<(u32, u32), u64> = HashMap::new();
+    let mut by_cluster: HashMap<u32, u64> = HashMap::new();
+    let mut by_wallet: HashMap<u32, u64> = HashMap::new();
+    let mut n = 0;
+    for (c, w) in clusters.iter().zip(truth) {
+        if let Some(w) = w {
+            n += 1;
+            *cells.entry((*c, *w)).or_default() += 1;
+            *by_cluster.entry(*c).or_default() += 1;
+            *by_wallet.entry(*w).or_default() += 1;
+        }
+    }
+    let correct: u128 = cells.values().map(|&x| pairs(x)).sum();
+    let predicted: u128 = by_cluster.values().map(|&x| pairs(x)).sum();
+    let true_pairs: u128 = by_wallet.values().map(|&x| pairs(x)).sum();
+    let ratio = |a: u128, b: u128| if b == 0 { 1.0 } else { a as f64 / b as f64 };
+    PairwiseScore {
+        addresses: n,
+        predicted_pairs: predicted,
+        true_pairs,
+        correct_pairs: correct,
+        precision: ratio(correct, predicted),
+        recall: ratio(correct, true_pairs),
+    }
+}
+
+/// The script type of an output as its Bitcoin Core name.
+pub fn type_name(code: u8) -> &'static str {
+    ScriptType::ALL.get(code as usize).map(|t| t.as_str()).unwrap_or("nonstandard")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The plain textbook union-find (rank, full path compression) as a second implementation.
+    fn reference(n: usize, edges: &[(u32, u32)]) -> Vec<u32> {
+        let mut parent: Vec<usize> = (0..n).collect();
+        fn find(p: &mut [usize], x: usize) -> usize {
+            if p[x] != x {
+                let r = find(p, p[x]);
+                p[x] = r;
+            }
+            p[x]
+        }
+        for &(a, b) in edges {
+            let (ra, rb) = (find(&mut parent, a as usize), find(&mut parent, b as usize));
+            if ra != rb {
+                parent[ra.max(rb)] = ra.min(rb);
+            }
+        }
+        // Smallest member of each set.
+        let mut min_of = vec![u32::MAX; n];
+        for x in 0..n {
+            let r = find(&mut parent, x);
+            min_of[r] = min_of[r].min(x as u32);
+        }
+        (0..n).map(|x| min_of[find(&mut parent, x)]).collect()
+    }
+
+    proptest! {
+        #[test]
+        fn union_find_agrees_with_reference(n in 1usize..200, edges in proptest::collection::vec((0u32..200, 0u32..200), 0..300), split in 0usize..300) {
+            let edges: Vec<(u32, u32)> = edges.into_iter().map(|(a, b)| (a % n as u32, b % n as u32)).collect();
+            let mut uf = UnionFind::new(n);
+            for &(a, b) in &edges {
+                uf.union(a, b);
+            }
+            let expected = reference(n, &edges);
+            prop_assert_eq!(uf.clone().roots(), expected.clone());
+            // In two batches (as incremental runs do), the ids are the same.
+            let split = split.min(edges.len());
+            let mut first = UnionFind::new(n);
+            for &(a, b) in &edges[..split] {
+                first.union(a, b);
+            }
+            let mut second = UnionFind::from_parents(first.roots());
+            for &(a, b) in &edges[split..] {
+                second.union(a, b);
+            }
+            prop_assert_eq!(second.roots(), expected);
+        }
+    }
+
+    #[test]
+    fn coinjoin_shapes() {
+        let btc = 100_000_000u64;
+        assert_eq!(coinjoin_kind(5, &[btc / 20; 5]), Some(CoinJoinKind::Whirlpool));
+        assert_eq!(coinjoin_kind(5, &[btc / 20 + 1; 5]), Some(CoinJoinKind::EqualOutputs));
+        let mut wasabi1 = vec![10_000_000u64; 30];
+        wasabi1.extend((0..25).map(|i| 1_000_000 + i * 777));
+        assert_eq!(coinjoin_kind(40, &wasabi1), Some(CoinJoinKind::Wasabi1));
+        let mut wasabi2 = vec![];
+        for d in [5_000u64, 10_000, 20_000, 50_000, 100_000, 200_000] {
+            wasabi2.extend([d; 12]);
+        }
+        wasabi2.extend((0..10).map(|i| 33_333 + i));
+        assert_eq!(coinjoin_kind(60, &wasabi2), Some(CoinJoinKind::Wasabi2));
+        // A payment with change, a batch payout from one input, and two equal outputs are not.
+        assert_eq!(coinjoin_kind(2, &[5_000_000, 1_234_567]), None);
+        assert_eq!(coinjoin_kind(1, &[1_000_000; 10]), None);
+        assert_eq!(coinjoin_kind(3, &[1_000_000, 1_000_000, 777_777]), None);
+        // Too many distinct outputs for the equal ones to be the participants'.
+        assert_eq!(coinjoin_kind(3, &[1_000_000, 1_000_000, 1_000_000, 5, 6_000, 7_000, 8_000, 9_000, 10_000]), None);
+    }
+
+    #[test]
+    fn change_output_needs_a_unique_best() {
+        let fresh = ChangeRule::FreshAddress.bit();
+        let optimal = ChangeRule::OptimalChange.bit();
+        assert_eq!(change_output(&[fresh, 0], fresh | optimal), Some((0, fresh)));
+        assert_eq!(change_output(&[fresh, optimal], fresh | optimal), None);
+        assert_eq!(change_output(&[fresh | optimal, optimal], fresh | optimal), Some((0, fresh | optimal)));
+        assert_eq!(change_output(&[fresh, 0], optimal), None);
+    }
+
+    #[test]
+    fn pairwise_known_answer() {
+        // Clusters {0,1,2} {3}; wallets {0,1} {2,3}.
+        let s = pairwise_score(&[0, 0, 0, 3], &[Some(0), Some(0), Some(1), Some(1)]);
+        assert_eq!((s.predicted_pairs, s.true_pairs, s.correct_pairs), (3, 2, 1));
+        assert!((s.precision - 1.0 / 3.0).abs() < 1e-12 && (s.recall - 0.5).abs() < 1e-12);
+    }
+}

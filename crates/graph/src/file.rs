@@ -1,0 +1,185 @@
+//! The on-disk layout shared by the index and cluster files: a 4 KiB header (magic, format
+//! version, body checksum, section table) followed by 8-byte aligned sections of fixed-width
+//! little-endian arrays. Files are written to a temporary name, fsynced and renamed, so a reader
+//! sees the old file or the new one, never half of one; a file whose magic, version, size or
+//! checksum is wrong is refused with the reason.
+
+use crate::{Error, Result};
+use memmap2::Mmap;
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+const HEADER_LEN: usize = 4096;
+const NAME_LEN: usize = 24;
+const ENTRY_LEN: usize = NAME_LEN + 16;
+const MAX_SECTIONS: usize = (HEADER_LEN - 32) / ENTRY_LEN;
+
+/// Builds a sectioned file in memory order and writes it atomically.
+pub struct SectionWriter {
+    magic: [u8; 8],
+    version: u32,
+    sections: Vec<(String, Vec<u8>)>,
+}
+
+impl SectionWriter {
+    /// A file with `magic` and format `version`.
+    pub fn new(magic: [u8; 8], version: u32) -> SectionWriter {
+        SectionWriter { magic, version, sections: vec![] }
+    }
+
+    /// Adds a section of plain-old-data values.
+    pub fn add<T: bytemuck::Pod>(&mut self, name: &str, values: &[T]) {
+        self.add_bytes(name, bytemuck::cast_slice(values).to_vec());
+    }
+
+    /// Adds a section of raw bytes.
+    pub fn add_bytes(&mut self, name: &str, bytes: Vec<u8>) {
+        assert!(name.len() <= NAME_LEN && self.sections.len() < MAX_SECTIONS);
+        self.sections.push((name.to_string(), bytes));
+    }
+
+    /// Writes the file at `path` through a temporary file, fsync and rename.
+    pub fn write(self, path: &Path) -> Result<u64> {
+        let mut header = vec![0u8; HEADER_LEN];
+        header[..8].copy_from_slice(&self.magic);
+        header[8..12].copy_from_slice(&self.version.to_le_bytes());
+        header[12..16].copy_from_slice(&(self.sections.len() as u32).to_le_bytes());
+        let mut offset = HEADER_LEN as u64;
+        let mut hasher = crc32fast::Hasher::new();
+        for (i, (name, bytes)) in self.sections.iter().enumerate() {
+            let e = 32 + i * ENTRY_LEN;
+            header[e..e + name.len()].copy_from_slice(name.as_bytes());
+            header[e + NAME_LEN..e + NAME_LEN + 8].copy_from_slice(&offset.to_le_bytes());
+            header[e + NAME_LEN + 8..e + ENTRY_LEN].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
+            hasher.update(bytes);
+            hasher.update(&[0u8; 8][..padding(bytes.len())]);
+            offset += (bytes.len() + padding(bytes.len())) as u64;
+        }
+        header[16..20].copy_from_slice(&hasher.finalize().to_le_bytes());
+        header[24..32].copy_from_slice(&offset.to_le_bytes());
+        let dir = path.parent().expect("index files live in a directory");
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let tmp = tmp_path(path);
+        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        let io = |e| Error::io(&tmp, e);
+        w.write_all(&header).map_err(io)?;
+        for (_, bytes) in &self.sections {
+            w.write_all(bytes).map_err(io)?;
+            w.write_all(&[0u8; 8][..padding(bytes.len())]).map_err(io)?;
+        }
+        let file = w.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
+        file.sync_all().map_err(io)?;
+        drop(file);
+        fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(offset)
+    }
+}
+
+fn padding(len: usize) -> usize {
+    (8 - len % 8) % 8
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().expect("file name").to_os_string();
+    name.push(".tmp");
+    path.with_file_name(name)
+}
+
+/// A sectioned file mapped into memory, checked on open.
+pub struct SectionFile {
+    path: PathBuf,
+    map: Mmap,
+    sections: BTreeMap<String, Range<usize>>,
+}
+
+impl SectionFile {
+    /// Maps `path` and checks magic, version, size and (when `verify`) the body checksum.
+    pub fn open(path: &Path, magic: [u8; 8], version: u32, verify: bool) -> Result<SectionFile> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        // SAFETY: index files are only ever replaced by rename, never written in place, so the
+        // mapped bytes do not change under us.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        let bad = |reason: String| Error::Corrupt { path: path.to_path_buf(), reason };
+        if map.len() < HEADER_LEN || map[..8] != magic {
+            return Err(bad(format!("not a tracehound {} file (bad magic or shorter than its header)", String::from_utf8_lossy(&magic[..7]))));
+        }
+        let u32_at = |o: usize| u32::from_le_bytes(map[o..o + 4].try_into().expect("4 bytes"));
+        let u64_at = |o: usize| u64::from_le_bytes(map[o..o + 8].try_into().expect("8 bytes"));
+        let found = u32_at(8);
+        if found != version {
+            return Err(Error::Version { path: path.to_path_buf(), found, expected: version });
+        }
+        let count = u32_at(12) as usize;
+        let total = u64_at(24);
+        if count > MAX_SECTIONS || total != map.len() as u64 {
+            return Err(bad(format!("size {} differs from the {} bytes its header names (truncated?)", map.len(), total)));
+        }
+        let mut sections = BTreeMap::new();
+        for i in 0..count {
+            let e = 32 + i * ENTRY_LEN;
+            let name = String::from_utf8_lossy(&map[e..e + NAME_LEN]).trim_end_matches('\0').to_string();
+            let (off, len) = (u64_at(e + NAME_LEN) as usize, u64_at(e + NAME_LEN + 8) as usize);
+            if off % 8 != 0 || off.checked_add(len).is_none_or(|end| end > map.len()) {
+                return Err(bad(format!("section {name} at {off}+{len} lies outside the file")));
+            }
+            sections.insert(name, off..off + len);
+        }
+        if verify {
+            let expected = u32_at(16);
+            let actual = crc32fast::hash(&map[HEADER_LEN..]);
+            if actual != expected {
+                return Err(bad(format!("checksum {actual:08x} differs from {expected:08x} in the header")));
+            }
+        }
+        Ok(SectionFile { path: path.to_path_buf(), map, sections })
+    }
+
+    /// The section `name` as a slice of `T`.
+    pub fn slice<T: bytemuck::Pod>(&self, name: &str) -> Result<&[T]> {
+        let r = self.sections.get(name).ok_or_else(|| Error::Corrupt { path: self.path.clone(), reason: format!("section {name} is missing") })?;
+        bytemuck::try_cast_slice(&self.map[r.clone()]).map_err(|e| Error::Corrupt { path: self.path.clone(), reason: format!("section {name}: {e}") })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_damage_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.bin");
+        let mut w = SectionWriter::new(*b"THTEST\0\0", 3);
+        w.add::<u64>("a", &[1, 2, 3]);
+        w.add_bytes("b", b"hello".to_vec());
+        w.add::<u32>("c", &[7]);
+        w.write(&path).unwrap();
+        let f = SectionFile::open(&path, *b"THTEST\0\0", 3, true).unwrap();
+        assert_eq!(f.slice::<u64>("a").unwrap(), &[1, 2, 3]);
+        assert_eq!(f.slice::<u8>("b").unwrap(), b"hello");
+        assert_eq!(f.slice::<u32>("c").unwrap(), &[7]);
+        assert!(matches!(SectionFile::open(&path, *b"THTEST\0\0", 4, true), Err(Error::Version { found: 3, .. })));
+        drop(f);
+        let mut bytes = fs::read(&path).unwrap();
+        let n = bytes.len();
+        bytes[n - 9] ^= 1;
+        fs::write(&path, &bytes).unwrap();
+        let err = SectionFile::open(&path, *b"THTEST\0\0", 3, true).err().unwrap().to_string();
+        assert!(err.contains("checksum") && err.contains("x.bin"), "{err}");
+        fs::write(&path, &bytes[..n - 8]).unwrap();
+        let err = SectionFile::open(&path, *b"THTEST\0\0", 3, false).err().unwrap().to_string();
+        assert!(err.contains("truncated"), "{err}");
+    }
+}

@@ -1,0 +1,101 @@
+//! tracehound's graph layer: the memory-mapped graph index over a UTXO chain's tables
+//! ([`index`]) and address clustering with the evidence of every merge ([`cluster`]).
+//!
+//! Everything that walks the transaction graph (clustering, tracing, screening) reads the index,
+//! never the Parquet tables row by row.
+
+pub mod cluster;
+pub mod file;
+pub mod index;
+
+pub use cluster::{ClusterConfig, Clusters, UnionFind};
+pub use index::{GraphIndex, IndexMeta};
+
+use std::path::{Path, PathBuf};
+
+/// Result of the graph crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Errors of the index and clustering. Each names the file it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A file is damaged (bad magic, truncated, checksum mismatch, inconsistent arrays).
+    #[error("{path}: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A file of another format version.
+    #[error("{path}: format version {found}, this tracehound reads version {expected}")]
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// Version in the file.
+        found: u32,
+        /// Version this code reads.
+        expected: u32,
+    },
+    /// The index or clustering does not cover the stored tables.
+    #[error("{0}")]
+    Stale(String),
+    /// Something asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The tables could not be read.
+    #[error(transparent)]
+    Tables(#[from] tracehound_tables::Error),
+}
+
+impl Error {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Error {
+        Error::Io { path: path.to_path_buf(), source }
+    }
+}
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringBuilder, UInt32Array, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use std::sync::Arc;
+
+/// Writes the derived table `address_clusters` (chain, address, address_id, cluster_id,
+/// cluster_size) of `clusters` so SQL can join it with the chain tables. Returns (rows, bytes).
+pub fn write_cluster_table(store: &tracehound_tables::Store, idx: &GraphIndex, clusters: &Clusters) -> Result<(u64, u64)> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("chain", DataType::Utf8, false),
+        Field::new("address", DataType::Utf8, false),
+        Field::new("address_id", DataType::UInt32, false),
+        Field::new("cluster_id", DataType::UInt32, false),
+        Field::new("cluster_size", DataType::UInt64, false),
+    ]));
+    let chain = idx.meta().chain.as_str();
+    let ids = clusters.cluster_ids();
+    let mut batches = vec![];
+    const ROWS: usize = 1 << 20;
+    for start in (0..ids.len().max(1)).step_by(ROWS) {
+        let end = (start + ROWS).min(ids.len());
+        let mut chains = StringBuilder::new();
+        let mut addrs = StringBuilder::new();
+        for a in start..end {
+            chains.append_value(chain);
+            addrs.append_value(idx.address(a as u32));
+        }
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(chains.finish()),
+            Arc::new(addrs.finish()),
+            Arc::new(UInt32Array::from_iter_values(start as u32..end as u32)),
+            Arc::new(UInt32Array::from_iter_values(ids[start..end].iter().copied())),
+            Arc::new(UInt64Array::from_iter_values(ids[start..end].iter().map(|&c| clusters.members(c).len() as u64))),
+        ];
+        batches.push(RecordBatch::try_new(schema.clone(), cols).expect("columns match the schema"));
+    }
+    Ok(store.write_derived(Some(chain), "address_clusters", &batches)?)
+}
