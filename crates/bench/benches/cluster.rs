@@ -150,7 +150,16 @@ fn main() {
     println!("|---|---|---|---|---|---|");
     println!("| tracehound multi-input pass (index walk + CoinJoin checks + unions + evidence; {merges} merges) | {pass:.3} | {:.1} | – | 4 | – |", rate(pass));
     println!("| tracehound `UnionFind` on the {} input pairs | {ours:.3} | {:.1} | {:.1} | 4 | 1.00 |", p.len(), rate(ours), pair_rate(ours));
-    println!("| textbook union-find (usize, rank, full compression) | {textbook:.3} | {:.1} | {:.1} | 9 | {:.2}x slower |", rate(textbook), pair_rate(textbook), textbook / ours);
+    println!(
+        "| textbook union-find (usize, rank, full compression) | {textbook:.3} | {:.1} | {:.1} | 9 | {:.2}x slower |",
+        rate(textbook),
+        pair_rate(textbook),
+        textbook / ours
+    );
     println!("| petgraph 0.8 `UnionFind<u32>` | {petgraph:.3} | {:.1} | {:.1} | 5 | {:.2}x slower |", rate(petgraph), pair_rate(petgraph), petgraph / ours);
-    println!("\n{} transactions, {inputs} inputs, {n} addresses; single thread; best of {runs}; peak RSS of the process {:.0} MiB (index mapped)", idx.tx_count(), vm_hwm_mib());
+    println!(
+        "\n{} transactions, {inputs} inputs, {n} addresses; single thread; best of {runs}; peak RSS of the process {:.0} MiB (index mapped)",
+        idx.tx_count(),
+        vm_hwm_mib()
+    );
 }

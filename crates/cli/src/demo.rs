@@ -5,10 +5,10 @@ use crate::block_on;
 use crate::entities::{address_cmd, ensure_index, evaluate_against, explain_cmd};
 use crate::labels::{open_labels, write_tags_table};
 use crate::progress::IngestProgress;
-use tracehound_graph::cluster::{self, ClusterConfig, Clusters};
-use tracehound_graph::GraphIndex;
 use anyhow::{Context, Result};
 use std::path::Path;
+use tracehound_graph::cluster::{self, ClusterConfig, Clusters};
+use tracehound_graph::GraphIndex;
 use tracehound_ingest::bitcoin::blk::{ingest_blk_files, BlkOptions};
 use tracehound_tables::sql::{query, session, write_results, OutputFormat};
 use tracehound_tables::Store;
@@ -96,9 +96,8 @@ fn entities_part(data_dir: &Path, sim_dir: &Path, truth: &tracehound_simulate::G
     println!("9. Loading the bundled label set (OFAC SDN addresses, GraphSense TagPacks and actors, incident addresses)");
     let mut labels = open_labels(data_dir)?;
     let reports = labels.import_defaults()?;
-    let (added, present): (u64, u64) = reports.iter().fold((0, 0), |acc, r| (acc.0 + r.inserted, acc.1 + r.unchanged));
     let c = labels.counts()?;
-    println!("   {added} tags added ({present} already present): {} tags and {} actors in the label store", c.tags, c.actors);
+    println!("   {} files read: {} tags and {} actors in the label store", reports.len(), c.tags, c.actors);
     if let Some(l) = labels.actor("lazarus")? {
         println!("   actor {}: \"{}\", country {}, {} tags", l.actor.id, l.actor.label, l.actor.country.as_deref().unwrap_or("-"), l.tag_count);
     }
@@ -113,7 +112,8 @@ fn entities_part(data_dir: &Path, sim_dir: &Path, truth: &tracehound_simulate::G
     let first_thief = attacker.addresses[0].clone();
     rows.push_str(&format!("{first_thief},{} heist attacker,hacker,lazarusgroup\n", heist.victim));
     std::fs::write(&csv, rows).with_context(|| format!("writing {}", csv.display()))?;
-    let opts = tracehound_labels::CsvImport { source: "demo incident report".into(), category: None, chain: Some(chain.to_string()), actor: None, confidence: None };
+    let opts =
+        tracehound_labels::CsvImport { source: "demo incident report".into(), category: None, chain: Some(chain.to_string()), actor: None, confidence: None };
     let r = labels.import_csv(&csv, &opts)?;
     println!("   {} labels of the simulated world from {} ({} already present)", r.inserted, csv.display(), r.unchanged);
     write_tags_table(data_dir, &labels)?;
@@ -143,13 +143,17 @@ fn entities_part(data_dir: &Path, sim_dir: &Path, truth: &tracehound_simulate::G
         println!("\n12. Where the loot was deposited: the deposit address {} and the entity it belongs to", d.address);
         address_cmd(data_dir, chain, &d.address, false)?;
     }
-    let idx = GraphIndex::open_current(&store, chain)?;
-    let clusters = Clusters::open_current(store.root(), &idx)?;
-    if let Some(a) = idx.address_id(&first_thief) {
-        let members = clusters.members(clusters.cluster_of(a));
-        if let Some(&b) = members.iter().rev().find(|&&b| b != a) {
-            println!("\n13. Why are these one entity?");
-            explain_cmd(data_dir, chain, &first_thief, idx.address(b), false)?;
+    if let Some(d) = heist.deposits.first() {
+        let hot = &truth.exchange_hot_wallets[&d.exchange];
+        let idx = GraphIndex::open_current(&store, chain)?;
+        let clusters = Clusters::open_current(store.root(), &idx)?;
+        let same = |a: &str, b: &str| match (idx.address_id(a), idx.address_id(b)) {
+            (Some(a), Some(b)) => clusters.cluster_of(a) == clusters.cluster_of(b),
+            _ => false,
+        };
+        if same(&d.address, hot) {
+            println!("\n13. Why is the deposit address {}'s? The merges that join it to the labelled hot wallet", d.exchange);
+            explain_cmd(data_dir, chain, &d.address, hot, false)?;
         }
     }
     println!("\n14. Labels joined with entities in SQL");

@@ -93,9 +93,8 @@ pub fn parse_change_rules(s: &str) -> Result<Vec<ChangeRule>> {
         list => list
             .split(',')
             .map(|n| {
-                ChangeRule::from_name(n.trim()).with_context(|| {
-                    format!("unknown change heuristic {n:?}; use none, all, or some of: {}", ChangeRule::ALL.map(|r| r.as_str()).join(", "))
-                })
+                ChangeRule::from_name(n.trim())
+                    .with_context(|| format!("unknown change heuristic {n:?}; use none, all, or some of: {}", ChangeRule::ALL.map(|r| r.as_str()).join(", ")))
             })
             .collect(),
     }
@@ -120,7 +119,10 @@ pub fn cluster_cmd(data_dir: &Path, chain: Option<&str>, change: &str, evaluate:
         None => None,
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&json!({"chain": chain, "report": report, "seconds": secs, "address_clusters_rows": rows, "ground_truth": score}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"chain": chain, "report": report, "seconds": secs, "address_clusters_rows": rows, "ground_truth": score}))?
+        );
         return Ok(());
     }
     let m = &report.meta;
@@ -141,10 +143,7 @@ pub fn cluster_cmd(data_dir: &Path, chain: Option<&str>, change: &str, evaluate:
     println!("  CoinJoins recognised and left unmerged: {}", if cj.is_empty() { "none".to_string() } else { cj.join(", ") });
     println!("  table address_clusters: {rows} rows (try: tracehound sql \"SELECT cluster_id, cluster_size FROM address_clusters ORDER BY cluster_size DESC LIMIT 5\")");
     if let Some(s) = score {
-        println!(
-            "  against the ground truth ({} addresses): pairwise precision {:.4}, recall {:.4}",
-            s.addresses, s.precision, s.recall
-        );
+        println!("  against the ground truth ({} addresses): pairwise precision {:.4}, recall {:.4}", s.addresses, s.precision, s.recall);
     }
     Ok(())
 }
@@ -179,7 +178,8 @@ fn address_flows(idx: &GraphIndex, a: u32) -> serde_json::Value {
     txs.extend(outs.iter().filter(|&&o| spender[o as usize] != NONE).map(|&o| idx.tx_of_input(spender[o as usize])));
     let first = outs.first().map(|&o| idx.tx_of_output(o));
     let last = txs.iter().next_back().copied();
-    let seen = |t: Option<u32>| t.map(|t| json!({"transaction": idx.tx_hash(t), "block_number": idx.tx_height()[t as usize], "timestamp": idx.tx_time()[t as usize]}));
+    let seen =
+        |t: Option<u32>| t.map(|t| json!({"transaction": idx.tx_hash(t), "block_number": idx.tx_height()[t as usize], "timestamp": idx.tx_time()[t as usize]}));
     json!({
         "type": outs.first().map(|&o| idx.output_type(o).as_str()),
         "outputs": outs.len(),
@@ -226,6 +226,18 @@ fn cluster_tags(data_dir: &Path, chain: &str, idx: &GraphIndex, clusters: &Clust
         .filter(|(_, owners)| owners.len() > 1)
         .map(|(cat, owners)| format!("{} different {cat} owners in one cluster: {}", owners.len(), owners.iter().cloned().collect::<Vec<_>>().join(", ")))
         .collect();
+    let illicit: BTreeSet<&str> = tags
+        .iter()
+        .filter_map(|t| t["category"].as_str())
+        .filter(|c| matches!(*c, "hacker" | "theft" | "ransomware" | "scam" | "phishing" | "sanctioned" | "perpetrator" | "terrorism"))
+        .collect();
+    if !services.is_empty() && !illicit.is_empty() {
+        conflicts.push(format!(
+            "tagged both as a service ({}) and as {}: a service used by criminals, or a wrong merge or label",
+            services.keys().cloned().collect::<Vec<_>>().join(", "),
+            illicit.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
     if actors.len() > 1 {
         conflicts.push(format!("{} different actors: {}", actors.len(), actors.iter().cloned().collect::<Vec<_>>().join(", ")));
     }
@@ -275,10 +287,18 @@ pub fn address_cmd(data_dir: &Path, chain: &str, address: &str, json_out: bool) 
     );
     println!(
         "  first seen in block {} ({}), last in block {}",
-        f["first_seen"]["block_number"], f["first_seen"]["transaction"].as_str().unwrap_or("-"), f["last_seen"]["block_number"]
+        f["first_seen"]["block_number"],
+        f["first_seen"]["transaction"].as_str().unwrap_or("-"),
+        f["last_seen"]["block_number"]
     );
     for t in &own {
-        println!("  tag: {} [{}] actor {} (source: {})", t["label"].as_str().unwrap_or(""), t["category"].as_str().unwrap_or(""), t["actor"], t["source"].as_str().unwrap_or(""));
+        println!(
+            "  tag: {} [{}] actor {} (source: {})",
+            t["label"].as_str().unwrap_or(""),
+            t["category"].as_str().unwrap_or(""),
+            t["actor"],
+            t["source"].as_str().unwrap_or("")
+        );
     }
     match out["cluster"].as_object() {
         None => println!("  not clustered yet: run `tracehound cluster`"),
@@ -298,7 +318,12 @@ fn print_cluster_tags(c: &serde_json::Value) {
     let tags = c["tags"].as_array().cloned().unwrap_or_default();
     let mut by_label: BTreeMap<String, usize> = BTreeMap::new();
     for t in &tags {
-        let key = format!("{} [{}]{}", t["label"].as_str().unwrap_or(""), t["category"].as_str().unwrap_or(""), t["actor"].as_str().map(|a| format!(" actor {a}")).unwrap_or_default());
+        let key = format!(
+            "{} [{}]{}",
+            t["label"].as_str().unwrap_or(""),
+            t["category"].as_str().unwrap_or(""),
+            t["actor"].as_str().map(|a| format!(" actor {a}")).unwrap_or_default()
+        );
         *by_label.entry(key).or_default() += 1;
     }
     for (label, n) in &by_label {
@@ -349,7 +374,12 @@ pub fn entity_cmd(data_dir: &Path, chain: &str, id: &str, addresses: bool, limit
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
-    println!("entity {c} on {chain}: {} addresses, {outputs} outputs received {} BTC, holds {} BTC", members.len(), btc(&out["received_sat"]), btc(&out["balance_sat"]));
+    println!(
+        "entity {c} on {chain}: {} addresses, {outputs} outputs received {} BTC, holds {} BTC",
+        members.len(),
+        btc(&out["received_sat"]),
+        btc(&out["balance_sat"])
+    );
     print_cluster_tags(&out);
     if addresses {
         for a in &listed {

@@ -191,9 +191,20 @@ pub fn add_cmd(data_dir: &Path, a: AddArgs, json: bool) -> Result<()> {
     let inserted = labels.add_tag(&tag)?;
     write_tags_table(data_dir, &labels)?;
     if json {
-        println!("{}", serde_json::json!({"inserted": inserted, "chain": a.chain, "subject": a.subject, "label": a.label, "actor": actor, "category": a.category}));
+        println!(
+            "{}",
+            serde_json::json!({"inserted": inserted, "chain": a.chain, "subject": a.subject, "label": a.label, "actor": actor, "category": a.category})
+        );
     } else if inserted {
-        println!("tagged {} {} on {} as {:?} [{}]{}", a.kind.as_str(), a.subject, a.chain, a.label, a.category, actor.map(|x| format!(" actor {x}")).unwrap_or_default());
+        println!(
+            "tagged {} {} on {} as {:?} [{}]{}",
+            a.kind.as_str(),
+            a.subject,
+            a.chain,
+            a.label,
+            a.category,
+            actor.map(|x| format!(" actor {x}")).unwrap_or_default()
+        );
     } else {
         println!("{} {} on {} already has the label {:?} from {:?}: nothing changed", a.kind.as_str(), a.subject, a.chain, a.label, a.source);
     }
@@ -215,7 +226,16 @@ pub fn search_cmd(data_dir: &Path, query: &str, limit: usize, json: bool) -> Res
         println!("actor {} \"{}\" country {} categories {}", a.id, a.label, a.country.as_deref().unwrap_or("-"), a.categories.join(","));
     }
     for t in &r.tags {
-        println!("{} {} {} \"{}\" [{}]{} source {}", t.chain, t.subject_kind.as_str(), t.subject, t.label, t.category, t.actor.as_ref().map(|a| format!(" actor {a}")).unwrap_or_default(), t.source);
+        println!(
+            "{} {} {} \"{}\" [{}]{} source {}",
+            t.chain,
+            t.subject_kind.as_str(),
+            t.subject,
+            t.label,
+            t.category,
+            t.actor.as_ref().map(|a| format!(" actor {a}")).unwrap_or_default(),
+            t.source
+        );
     }
     Ok(())
 }

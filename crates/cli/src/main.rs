@@ -540,7 +540,9 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Index { chain, json } => entities::index_cmd(&data_dir, chain.as_deref(), json),
-        Command::Cluster { chain, change_heuristics, evaluate, json } => entities::cluster_cmd(&data_dir, chain.as_deref(), &change_heuristics, evaluate.as_deref(), json),
+        Command::Cluster { chain, change_heuristics, evaluate, json } => {
+            entities::cluster_cmd(&data_dir, chain.as_deref(), &change_heuristics, evaluate.as_deref(), json)
+        }
         Command::Address { chain, address, json } => entities::address_cmd(&data_dir, &chain, &address, json),
         Command::Entity { chain, cluster, addresses, limit, json } => entities::entity_cmd(&data_dir, &chain, &cluster, addresses, limit, json),
         Command::Explain { chain, a, b, json } => entities::explain_cmd(&data_dir, &chain, &a, &b, json),

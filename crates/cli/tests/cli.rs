@@ -173,7 +173,130 @@ fn demo_runs_end_to_end_and_matches_its_ground_truth() {
     let out = ok(&data, &["demo", "--blocks", "300"]);
     assert!(out.contains("The theft transaction"), "{out}");
     assert!(out.contains("(0 sat unaccounted)"), "{out}");
+    // The entity part: labels loaded, clusters scored against the simulator's wallets.
+    assert!(out.contains("actor lazarusgroup: \"Lazarus Group\", country KP"), "{out}");
+    assert!(out.contains("precision 1.000"), "{out}");
+    assert!(out.contains("Labels joined with entities in SQL") && out.contains("hot wallet"), "{out}");
     // Running it again resumes instead of duplicating.
     let again = ok(&data, &["demo", "--blocks", "300"]);
     assert!(again.contains("already ingested"), "{again}");
+}
+
+fn json(data: &Path, args: &[&str]) -> serde_json::Value {
+    let s = ok(data, args);
+    serde_json::from_str(&s).unwrap_or_else(|e| panic!("tracehound {args:?} printed no JSON ({e}): {s}"))
+}
+
+fn ground_truth(sim: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(sim.join("ground_truth.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn entities_from_index_clusters_and_labels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (sim, data) = (tmp.path().join("sim"), tmp.path().join("data"));
+    simulate(&sim, 320, 30);
+    let truth = ground_truth(&sim);
+
+    // Before anything is ingested the commands say what to do.
+    let o = run(&data, &["cluster"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("tracehound ingest"), "{}", String::from_utf8_lossy(&o.stderr));
+    ok(&data, &["ingest", "bitcoin", "--blocks-dir", sim.to_str().unwrap(), "--to", "250"]);
+
+    let idx = json(&data, &["index", "--json"]);
+    assert_eq!(idx["action"], "rebuilt");
+    let txs = ok(&data, &["sql", "SELECT count(*) AS n FROM transactions", "--format", "csv"]);
+    assert_eq!(idx["meta"]["transactions"].to_string(), txs.lines().nth(1).unwrap());
+    assert_eq!(json(&data, &["index", "--json"])["action"], "unchanged");
+
+    let o = run(&data, &["cluster", "--change-heuristics", "fresh,optimal_change"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("unknown change heuristic \"fresh\""));
+    let gt = sim.join("ground_truth.json");
+    let c = json(&data, &["cluster", "--json", "--evaluate", gt.to_str().unwrap()]);
+    assert_eq!(c["ground_truth"]["precision"], 1.0, "{c}");
+    assert!(c["report"]["meta"]["clusters"].as_u64().unwrap() < c["report"]["meta"]["addresses"].as_u64().unwrap());
+    let rows = c["address_clusters_rows"].as_u64().unwrap();
+    assert_eq!(rows, c["report"]["meta"]["addresses"].as_u64().unwrap());
+    let q = ok(&data, &["sql", "SELECT count(*) AS n, count(DISTINCT cluster_id) AS c FROM address_clusters", "--format", "csv"]);
+    assert_eq!(q.lines().nth(1).unwrap(), format!("{rows},{}", c["report"]["meta"]["clusters"]));
+
+    // Labels: the bundled set, a CSV with a bad line, and a manual tag.
+    let d = json(&data, &["labels", "import", "--defaults", "--json"]);
+    assert!(d.as_array().unwrap().len() > 10);
+    let again = json(&data, &["labels", "import", "--defaults", "--json"]);
+    assert!(again.as_array().unwrap().iter().all(|r| r["inserted"] == 0), "importing twice changes nothing");
+    let lazarus = json(&data, &["actors", "show", "lazarus", "--json"]);
+    assert_eq!((lazarus["actor"]["id"].as_str(), lazarus["actor"]["country"].as_str()), (Some("lazarusgroup"), Some("KP")));
+    let hot: Vec<(String, String)> =
+        truth["exchange_hot_wallets"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())).collect();
+    let csv = tmp.path().join("exchanges.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "address,label,category\n{},{} hot wallet,exchange\nbroken,line,with,too,many\n{},{} hot wallet,exchange\n",
+            hot[0].1, hot[0].0, hot[1].1, hot[1].0
+        ),
+    )
+    .unwrap();
+    let o = run(&data, &["labels", "import", "csv", csv.to_str().unwrap(), "--source", "test", "--chain", "bitcoin_regtest"]);
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("exchanges.csv:3"), "the bad row is named by file and line: {err}");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("2 tags added"), "{}", String::from_utf8_lossy(&o.stdout));
+
+    let heist = &truth["heist"];
+    let attacker = truth["wallets"][heist["attacker_wallet"].as_u64().unwrap() as usize]["addresses"][0].as_str().unwrap().to_string();
+    let add =
+        json(&data, &["labels", "add", "bitcoin_regtest", &attacker, "--label", "Heist attacker", "--actor", "lazarus", "--category", "hacker", "--json"]);
+    assert_eq!((add["inserted"].as_bool(), add["actor"].as_str()), (Some(true), Some("lazarusgroup")));
+    let o = run(&data, &["labels", "add", "bitcoin_regtest", &attacker, "--label", "x", "--actor", "nosuchactorxyz"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("no actor \"nosuchactorxyz\""));
+    let found = json(&data, &["labels", "search", "Heist attacker", "--json"]);
+    assert!(found["tags"].as_array().unwrap().iter().any(|t| t["subject"] == attacker.as_str()));
+    let tags_sql = ok(&data, &["sql", &format!("SELECT label, actor FROM tags WHERE address = '{attacker}'"), "--format", "csv"]);
+    assert!(tags_sql.contains("Heist attacker,lazarusgroup"), "{tags_sql}");
+
+    // An address: activity from the index, its tags, its entity and the entity's tags.
+    let a = json(&data, &["address", "bitcoin_regtest", &attacker, "--json"]);
+    assert_eq!(a["activity"]["received_sat"], heist["stolen_sat"]);
+    assert_eq!(a["tags"][0]["label"], "Heist attacker");
+    assert_eq!(a["cluster"]["tags"][0]["actor"], "lazarusgroup");
+    // The deposits at an exchange join its hot wallet's entity (the exchange consolidates).
+    let deposit = heist["deposits"].as_array().unwrap().iter().find(|d| d["exchange"] == hot[0].0.as_str());
+    if let Some(d) = deposit {
+        let addr = d["address"].as_str().unwrap();
+        let info = json(&data, &["address", "bitcoin_regtest", addr, "--json"]);
+        let hot_info = json(&data, &["address", "bitcoin_regtest", &hot[0].1, "--json"]);
+        if info["cluster"]["id"] == hot_info["cluster"]["id"] {
+            assert!(info["cluster"]["tags"].as_array().unwrap().iter().any(|t| t["label"] == format!("{} hot wallet", hot[0].0)));
+            let e = json(&data, &["explain", "bitcoin_regtest", addr, &hot[0].1, "--json"]);
+            assert_eq!(e["same_entity"], true);
+            assert_eq!(e["steps"][0]["from"], addr);
+        }
+    }
+    let id = a["cluster"]["id"].as_u64().unwrap().to_string();
+    let e = json(&data, &["entity", "bitcoin_regtest", &id, "--addresses", "--json"]);
+    assert!(e["addresses"].as_array().unwrap().iter().any(|x| x == attacker.as_str()));
+    // Two exchanges in one entity are reported as a conflict, not hidden.
+    let conflict_csv = tmp.path().join("conflict.csv");
+    std::fs::write(&conflict_csv, format!("address,label,category\n{},{} hot wallet,exchange\n", hot[0].1, hot[1].0)).unwrap();
+    ok(&data, &["labels", "import", "csv", conflict_csv.to_str().unwrap(), "--source", "conflict", "--chain", "bitcoin_regtest"]);
+    let a = json(&data, &["address", "bitcoin_regtest", &hot[0].1, "--json"]);
+    let conflicts: Vec<&str> = a["cluster"]["conflicts"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    assert!(conflicts.iter().any(|c| c.contains("2 different exchange owners") && c.contains(&hot[0].0) && c.contains(&hot[1].0)), "{a}");
+
+    let o = run(&data, &["address", "bitcoin_regtest", "bcrt1qunknownaddress"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("does not appear"));
+    let o = run(&data, &["entity", "bitcoin_regtest", "4294967"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("not a cluster id"));
+    let out = tmp.path().join("clusters.csv");
+    ok(&data, &["export", "address_clusters", "--format", "csv", "--out", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count() as u64, rows + 1);
+
+    // More blocks arrive: the index is extended and clustering continues where it stopped.
+    ok(&data, &["ingest", "bitcoin", "--blocks-dir", sim.to_str().unwrap()]);
+    let idx = json(&data, &["index", "--json"]);
+    assert_eq!((idx["action"].as_str(), &idx["meta"]["transactions"]), (Some("extended"), &truth["transactions"]), "{idx}");
+    let c2 = json(&data, &["cluster", "--json"]);
+    assert_eq!(c2["report"]["mode"], "incremental", "{c2}");
 }

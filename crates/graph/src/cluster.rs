@@ -170,7 +170,8 @@ pub enum ChangeRule {
 
 impl ChangeRule {
     /// All rules.
-    pub const ALL: [ChangeRule; 5] = [ChangeRule::AddressType, ChangeRule::FreshAddress, ChangeRule::RoundNumber, ChangeRule::OptimalChange, ChangeRule::PeelingChain];
+    pub const ALL: [ChangeRule; 5] =
+        [ChangeRule::AddressType, ChangeRule::FreshAddress, ChangeRule::RoundNumber, ChangeRule::OptimalChange, ChangeRule::PeelingChain];
 
     /// The rule's name (`address_type`, …).
     pub fn as_str(self) -> &'static str {
@@ -381,9 +382,9 @@ pub struct ClusterReport {
 pub fn cluster(data_dir: &Path, idx: &GraphIndex, config: &ClusterConfig, progress: &mut dyn FnMut(u64, u64)) -> Result<ClusterReport> {
     let chain = idx.meta().chain.clone();
     let path = clusters_path(data_dir, &chain);
-    let previous = Clusters::open(&path).ok().filter(|c| {
-        c.meta.config == *config && config.change_rules.is_empty() && idx.meta().chunks.starts_with(&c.meta.chunks) && c.meta.chain == chain
-    });
+    let previous = Clusters::open(&path)
+        .ok()
+        .filter(|c| c.meta.config == *config && config.change_rules.is_empty() && idx.meta().chunks.starts_with(&c.meta.chunks) && c.meta.chain == chain);
     if let Some(p) = &previous {
         if p.meta.chunks == idx.meta().chunks {
             return Ok(ClusterReport { mode: "unchanged", transactions_processed: 0, meta: p.meta.clone() });
@@ -543,8 +544,8 @@ impl Clusters {
     /// Opens a clusters file, checking it.
     pub fn open(path: &Path) -> Result<Clusters> {
         let file = SectionFile::open(path, MAGIC, CLUSTERS_VERSION, true)?;
-        let meta: ClustersMeta = serde_json::from_slice(file.slice::<u8>("meta")?)
-            .map_err(|e| Error::Corrupt { path: path.to_path_buf(), reason: format!("meta section: {e}") })?;
+        let meta: ClustersMeta =
+            serde_json::from_slice(file.slice::<u8>("meta")?).map_err(|e| Error::Corrupt { path: path.to_path_buf(), reason: format!("meta section: {e}") })?;
         let n = meta.addresses as usize;
         let c = Clusters { file, meta };
         for (s, want) in [("cluster", n), ("member_start", n + 1), ("members", n)] {

@@ -146,8 +146,8 @@ impl GraphIndex {
     /// Opens the index file at `path`, verifying its checksum and the lengths of its arrays.
     pub fn open(path: &Path) -> Result<GraphIndex> {
         let file = SectionFile::open(path, MAGIC, INDEX_VERSION, true)?;
-        let meta: IndexMeta = serde_json::from_slice(file.slice::<u8>("meta")?)
-            .map_err(|e| Error::Corrupt { path: path.to_path_buf(), reason: format!("meta section: {e}") })?;
+        let meta: IndexMeta =
+            serde_json::from_slice(file.slice::<u8>("meta")?).map_err(|e| Error::Corrupt { path: path.to_path_buf(), reason: format!("meta section: {e}") })?;
         for s in SECTIONS {
             file.slice::<u8>(s)?;
         }
@@ -430,7 +430,8 @@ fn read_columns(path: &Path, columns: &[&str]) -> Result<RecordBatch> {
 
 fn decode_txid(hex_str: &str, path: &Path, row: usize) -> Result<[u8; 32]> {
     let mut b = [0u8; 32];
-    hex::decode_to_slice(hex_str, &mut b).map_err(|e| Error::Corrupt { path: path.to_path_buf(), reason: format!("row {row}: transaction hash {hex_str:?}: {e}") })?;
+    hex::decode_to_slice(hex_str, &mut b)
+        .map_err(|e| Error::Corrupt { path: path.to_path_buf(), reason: format!("row {row}: transaction hash {hex_str:?}: {e}") })?;
     Ok(b)
 }
 
@@ -501,16 +502,24 @@ impl Builder {
         let col = |b: &RecordBatch, n: &str| b.column_by_name(n).expect("checked by read_columns").clone();
         let corrupt = |path: &Path, reason: String| Error::Corrupt { path: path.to_path_buf(), reason };
         let (hash, height, time) = (col(&txs, "hash"), col(&txs, "block_number"), col(&txs, "block_timestamp"));
-        let (hash, height, time) = (hash.as_string::<i32>(), height.as_primitive::<UInt64Type>(), time.as_primitive::<datafusion::arrow::datatypes::Int64Type>());
+        let (hash, height, time) =
+            (hash.as_string::<i32>(), height.as_primitive::<UInt64Type>(), time.as_primitive::<datafusion::arrow::datatypes::Int64Type>());
         let (in_count, out_count) = (col(&txs, "input_count"), col(&txs, "output_count"));
         let (in_count, out_count) = (in_count.as_primitive::<UInt32Type>(), out_count.as_primitive::<UInt32Type>());
         let (o_tx, o_index, o_value, o_type, o_addrs) =
             (col(&outs, "transaction_hash"), col(&outs, "index"), col(&outs, "value"), col(&outs, "type"), col(&outs, "addresses"));
-        let (o_tx, o_index, o_value, o_type, o_addrs) =
-            (o_tx.as_string::<i32>(), o_index.as_primitive::<UInt32Type>(), o_value.as_primitive::<UInt64Type>(), o_type.as_string::<i32>(), o_addrs.as_list::<i32>());
+        let (o_tx, o_index, o_value, o_type, o_addrs) = (
+            o_tx.as_string::<i32>(),
+            o_index.as_primitive::<UInt32Type>(),
+            o_value.as_primitive::<UInt64Type>(),
+            o_type.as_string::<i32>(),
+            o_addrs.as_list::<i32>(),
+        );
         let o_addr_values = o_addrs.values().as_string::<i32>().clone();
-        let (i_tx, i_index, i_spent, i_vout) = (col(&ins, "transaction_hash"), col(&ins, "index"), col(&ins, "spent_transaction_hash"), col(&ins, "spent_output_index"));
-        let (i_tx, i_index, i_spent, i_vout) = (i_tx.as_string::<i32>(), i_index.as_primitive::<UInt32Type>(), i_spent.as_string::<i32>(), i_vout.as_primitive::<UInt32Type>());
+        let (i_tx, i_index, i_spent, i_vout) =
+            (col(&ins, "transaction_hash"), col(&ins, "index"), col(&ins, "spent_transaction_hash"), col(&ins, "spent_output_index"));
+        let (i_tx, i_index, i_spent, i_vout) =
+            (i_tx.as_string::<i32>(), i_index.as_primitive::<UInt32Type>(), i_spent.as_string::<i32>(), i_vout.as_primitive::<UInt32Type>());
         let want_outs: u64 = out_count.values().iter().map(|&c| c as u64).sum();
         let want_ins: u64 = in_count.values().iter().map(|&c| c as u64).sum();
         if want_outs != outs.num_rows() as u64 {
@@ -535,7 +544,10 @@ impl Builder {
             for k in 0..n_out {
                 let r = orow + k;
                 if o_tx.value(r) != h || o_index.value(r) as usize != k {
-                    return Err(corrupt(outs_path, format!("row {r} is output {}:{} where {h}:{k} was expected (tables out of order)", o_tx.value(r), o_index.value(r))));
+                    return Err(corrupt(
+                        outs_path,
+                        format!("row {r} is output {}:{} where {h}:{k} was expected (tables out of order)", o_tx.value(r), o_index.value(r)),
+                    ));
                 }
                 self.out_value.push(o_value.value(r));
                 let ty = o_type.value(r);
@@ -566,7 +578,10 @@ impl Builder {
             for k in 0..n_in {
                 let r = irow + k;
                 if i_tx.value(r) != h || i_index.value(r) as usize != k {
-                    return Err(corrupt(ins_path, format!("row {r} is input {}:{} where {h}:{k} was expected (tables out of order)", i_tx.value(r), i_index.value(r))));
+                    return Err(corrupt(
+                        ins_path,
+                        format!("row {r} is input {}:{} where {h}:{k} was expected (tables out of order)", i_tx.value(r), i_index.value(r)),
+                    ));
                 }
                 let input = self.in_prevout.len() as u64;
                 let prevout = if i_spent.is_null(r) {
@@ -577,7 +592,10 @@ impl Builder {
                         Some(&st) => {
                             let o = self.tx_out_start[st as usize] + i_vout.value(r) as u64;
                             if o >= self.tx_out_start[st as usize + 1] {
-                                return Err(corrupt(ins_path, format!("row {r} spends output {} of {} which has fewer outputs", i_vout.value(r), i_spent.value(r))));
+                                return Err(corrupt(
+                                    ins_path,
+                                    format!("row {r} spends output {} of {} which has fewer outputs", i_vout.value(r), i_spent.value(r)),
+                                ));
                             }
                             self.out_spender[o as usize] = input;
                             o

@@ -347,6 +347,10 @@ impl LabelStore {
                 actors_unchanged += 1;
             }
         }
+        for (actor, country) in &parsed.countries {
+            tx.execute("UPDATE actors SET country = ?2, jurisdictions = json_array(?2) WHERE id = ?1 AND country IS NULL", rusqlite::params![actor, country])
+                .map_err(db)?;
+        }
         for (line, tag) in &parsed.tags {
             match prepare_tag(tag) {
                 Ok(row) => {

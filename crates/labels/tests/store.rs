@@ -46,6 +46,8 @@ fn bundled_defaults_import_once_and_link_lazarus() {
 
     let details = store.actor("lazarus").expect("query").expect("lazarusgroup");
     assert_eq!(details.actor.id, "lazarusgroup");
+    // The actor pack gives Lazarus no jurisdiction; OFAC's DPRK3 program supplies North Korea.
+    assert_eq!(details.actor.country.as_deref(), Some("KP"));
     assert!(details.tag_count >= 8 + 21 + 6);
     assert_eq!(details.tag_count, details.tags_by_chain.values().sum::<u64>());
     assert_eq!(details.tag_count, details.tags_by_category.values().sum::<u64>());

@@ -435,13 +435,19 @@ impl Sim {
         self.pay(from, &[(dest, amount)], None);
     }
 
-    /// An exchange sweeps deposit-address coins into its hot wallet.
+    /// An exchange sweeps deposit-address coins into its hot wallet; half of the sweeps also
+    /// consolidate a hot-wallet coin (which links the hot wallet to the deposit addresses).
     fn step_sweep(&mut self, ex: u32) {
         let Exchange { wallet, hot } = self.exchanges[ex as usize];
+        let consolidate = self.rng.random_bool(0.5);
         let utxos = &mut self.wallets[wallet as usize].utxos;
-        let deposits: Vec<usize> = (0..utxos.len()).filter(|&i| utxos[i].addr != hot).take(30).collect();
+        let mut deposits: Vec<usize> = (0..utxos.len()).filter(|&i| utxos[i].addr != hot).take(30).collect();
         if deposits.len() < 2 {
             return;
+        }
+        if let Some(h) = (0..utxos.len()).find(|&i| utxos[i].addr == hot).filter(|_| consolidate) {
+            deposits.push(h);
+            deposits.sort_unstable();
         }
         let inputs: Vec<Utxo> = deposits.iter().rev().map(|&i| utxos.swap_remove(i)).collect();
         let sum: u64 = inputs.iter().map(|u| u.value).sum();

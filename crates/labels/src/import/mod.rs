@@ -22,12 +22,15 @@ pub(crate) struct Parsed {
     pub errors: Vec<RowError>,
     /// Whether the report counts actors (actor packs) rather than tags.
     pub counts_actors: bool,
+    /// Countries learnt for existing actors that have none yet (actor id, ISO-3166 code), e.g.
+    /// from the OFAC program of a sanctioned group (DPRK3 → KP).
+    pub countries: Vec<(String, String)>,
 }
 
 impl Parsed {
     /// An empty result of the given format.
     pub fn new(format: &'static str) -> Parsed {
-        Parsed { format, actors: Vec::new(), tags: Vec::new(), errors: Vec::new(), counts_actors: false }
+        Parsed { format, actors: Vec::new(), tags: Vec::new(), errors: Vec::new(), counts_actors: false, countries: Vec::new() }
     }
 }
 

@@ -97,6 +97,11 @@ impl SdnEntry {
     /// (pushed to `parsed`, once per entry).
     fn actor_id(&self, actors: &ActorIndex, line: u64, parsed: &mut Parsed) -> String {
         if let Some(id) = actors.by_label(&self.name) {
+            if let Some(country) = country_of_programs(&self.programs) {
+                if !parsed.countries.iter().any(|(a, _)| a == id) {
+                    parsed.countries.push((id.to_string(), country));
+                }
+            }
             return id.to_string();
         }
         let id = format!("ofac-{}", self.ent_num);
