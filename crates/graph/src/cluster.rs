@@ -244,7 +244,7 @@ pub fn change_bits(idx: &GraphIndex, t: u32) -> Vec<u8> {
     let min_in = in_values.iter().copied().min().unwrap_or(0);
     let mut bits = vec![0u8; n_out];
     let single_type = in_types.iter().all(|&x| x == in_types[0]).then_some(in_types[0]);
-    let round = |v: u64| v % 100_000 == 0;
+    let round = |v: u64| v.is_multiple_of(100_000);
     let fresh = |o: u64| {
         let a = addr[o as usize];
         a != NO_ADDRESS && idx.outputs_of(a).first() == Some(&o) && !in_addrs.contains(&a)
@@ -461,7 +461,7 @@ pub fn multi_input(
                 merges.push(Merge { a: first, b: a, tx: t, rule: 0 });
             }
         }
-        if t % (1 << 20) == 0 {
+        if t.is_multiple_of(1 << 20) {
             progress(t as u64, total);
         }
     }
@@ -558,6 +558,18 @@ impl Clusters {
             if c.file.slice::<u32>(s)?.len() != e {
                 return Err(Error::Corrupt { path: path.to_path_buf(), reason: format!("section {s} has the wrong length") });
             }
+        }
+        let start = c.file.slice::<u32>("member_start")?;
+        let in_range = |name: &str| -> Result<bool> { Ok(c.file.slice::<u32>(name)?.iter().all(|&x| (x as usize) < n)) };
+        if start.first() != Some(&0)
+            || start.last() != Some(&(n as u32))
+            || !start.windows(2).all(|w| w[0] <= w[1])
+            || !in_range("cluster")?
+            || !in_range("members")?
+            || !in_range("ev_a")?
+            || !in_range("ev_b")?
+        {
+            return Err(Error::Corrupt { path: path.to_path_buf(), reason: "cluster ids or member ranges point outside their arrays".into() });
         }
         if c.file.slice::<u32>("coinjoin_tx")?.len() != c.file.slice::<u8>("coinjoin_kind")?.len() {
             return Err(Error::Corrupt { path: path.to_path_buf(), reason: "coinjoin sections differ in length".into() });

@@ -151,6 +151,16 @@ impl GraphIndex {
         for s in SECTIONS {
             file.slice::<u8>(s)?;
         }
+        // Every section must cast to its element type before the typed accessors may be used.
+        for s in
+            ["tx_in_start", "tx_out_start", "out_value", "out_spender", "in_prevout", "addr_offsets", "addr_out_start", "addr_outs", "addr_key", "txid_key"]
+        {
+            file.slice::<u64>(s)?;
+        }
+        for s in ["tx_height", "tx_time", "out_addr", "addr_key_id", "txid_key_id"] {
+            file.slice::<u32>(s)?;
+        }
+        file.slice::<[u8; 32]>("txid")?;
         let idx = GraphIndex { file, meta };
         let (t, i, o, a) = (idx.meta.transactions as usize, idx.meta.inputs as usize, idx.meta.outputs as usize, idx.meta.addresses as usize);
         let lens = [
@@ -171,6 +181,21 @@ impl GraphIndex {
         ];
         if let Some((found, want)) = lens.iter().find(|(f, w)| f != w) {
             return Err(Error::Corrupt { path: path.to_path_buf(), reason: format!("an array holds {found} entries where the header counts {want}") });
+        }
+        let ranges_ok = |v: &[u64], end: usize| v.first() == Some(&0) && v.windows(2).all(|w| w[0] <= w[1]) && v.last() == Some(&(end as u64));
+        let ok = ranges_ok(idx.tx_in_start(), i)
+            && ranges_ok(idx.tx_out_start(), o)
+            && ranges_ok(idx.sl::<u64>("addr_offsets"), idx.sl::<u8>("addr_bytes").len())
+            && ranges_ok(idx.addr_out_start(), idx.addr_outs().len())
+            && idx.sl::<u8>("addr_bytes").is_ascii()
+            && idx.addr_outs().iter().all(|&x| x < o as u64)
+            && idx.out_addr().iter().all(|&x| x == NO_ADDRESS || (x as usize) < a)
+            && idx.out_spender().iter().all(|&x| x == NONE || x < i as u64)
+            && idx.in_prevout().iter().all(|&x| x == NONE || x < o as u64)
+            && idx.sl::<u32>("addr_key_id").iter().all(|&x| (x as usize) < a)
+            && idx.sl::<u32>("txid_key_id").iter().all(|&x| (x as usize) < t);
+        if !ok {
+            return Err(Error::Corrupt { path: path.to_path_buf(), reason: "ranges or ids point outside their arrays".into() });
         }
         Ok(idx)
     }
