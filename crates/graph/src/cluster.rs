@@ -294,16 +294,18 @@ pub fn change_bits(idx: &GraphIndex, t: u32) -> Vec<u8> {
     bits
 }
 
-/// The change output of transaction `t` under `enabled` rules: the one output with the most
-/// enabled rules firing, if there is exactly one such output.
+/// The change output of a transaction under `enabled` rules: the one output on which enabled
+/// rules fire, when they fire on no other output (rules pointing at different outputs disagree)
+/// and, when several rules are enabled, at least two of them agree (a single rule such as
+/// `fresh_address` often points at the payee instead).
 pub fn change_output(bits: &[u8], enabled: u8) -> Option<(usize, u8)> {
-    let scored: Vec<(usize, u32)> = bits.iter().enumerate().map(|(k, b)| (k, (b & enabled).count_ones())).collect();
-    let best = scored.iter().map(|s| s.1).max()?;
-    if best == 0 || scored.iter().filter(|s| s.1 == best).count() != 1 {
+    let mut fired = bits.iter().enumerate().filter(|(_, b)| *b & enabled != 0);
+    let (k, b) = fired.next()?;
+    if fired.next().is_some() {
         return None;
     }
-    let k = scored.iter().find(|s| s.1 == best).expect("present").0;
-    Some((k, bits[k] & enabled))
+    let needed = if enabled.count_ones() > 1 { 2 } else { 1 };
+    ((b & enabled).count_ones() >= needed).then_some((k, b & enabled))
 }
 
 /// Why two addresses were merged.
@@ -805,12 +807,16 @@ mod tests {
     }
 
     #[test]
-    fn change_output_needs_a_unique_best() {
+    fn change_output_needs_enabled_rules_to_agree() {
         let fresh = ChangeRule::FreshAddress.bit();
         let optimal = ChangeRule::OptimalChange.bit();
-        assert_eq!(change_output(&[fresh, 0], fresh | optimal), Some((0, fresh)));
-        assert_eq!(change_output(&[fresh, optimal], fresh | optimal), None);
-        assert_eq!(change_output(&[fresh | optimal, optimal], fresh | optimal), Some((0, fresh | optimal)));
+        let round = ChangeRule::RoundNumber.bit();
+        assert_eq!(change_output(&[fresh, 0], fresh), Some((0, fresh)));
+        assert_eq!(change_output(&[fresh, 0], fresh | optimal), None, "with several rules enabled, two must agree");
+        assert_eq!(change_output(&[0, fresh | optimal | round], fresh | optimal), Some((1, fresh | optimal)));
+        assert_eq!(change_output(&[fresh, optimal], fresh | optimal), None, "rules pointing at different outputs disagree");
+        assert_eq!(change_output(&[fresh | optimal, optimal], fresh | optimal), None);
+        assert_eq!(change_output(&[fresh, optimal], fresh), Some((0, fresh)), "a disabled rule does not count");
         assert_eq!(change_output(&[fresh, 0], optimal), None);
     }
 

@@ -223,6 +223,8 @@ fn clusters_against_ground_truth() {
     let with_change = cluster::pairwise_score(c.cluster_ids(), &wallets);
     assert!(r.meta.change_merges > 0);
     assert!(with_change.recall > multi.recall, "{with_change:?} vs {multi:?}");
+    // Rules must agree before they merge; a lone rule pointing at the payee costs precision.
+    assert!(with_change.precision > 0.9, "{with_change:?}");
     assert!(c.merges().iter().any(|m| m.rule_name().starts_with("change(")));
     eprintln!("multi-input: {multi:?}\nwith change: {with_change:?}");
 }
