@@ -6,7 +6,7 @@
 //!
 //! | Variable | Default | Meaning |
 //! |---|---|---|
-//! | `BENCH_CLUSTER_BLOCKS` | 24000 | Blocks to simulate (about 11M inputs at 200 tx/block) |
+//! | `BENCH_CLUSTER_BLOCKS` | 40000 | Blocks to simulate (about 10.4M inputs at 200 tx/block) |
 //! | `BENCH_TXS_PER_BLOCK` | 200 | Target transactions per block |
 //!
 //! Without `--bench` (as `cargo test --benches` runs it) it does a smoke run on 300 blocks.
@@ -110,7 +110,7 @@ fn best_of<F: FnMut() -> usize>(runs: usize, mut f: F) -> (f64, usize) {
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let blocks = if full { env_u64("BENCH_CLUSTER_BLOCKS", 24_000) } else { 300 };
+    let blocks = if full { env_u64("BENCH_CLUSTER_BLOCKS", 40_000) } else { 300 };
     let txs = env_u64("BENCH_TXS_PER_BLOCK", 200) as u32;
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../target").to_string());
     let root = Path::new(&target).join(format!("bench-cluster-{blocks}-{txs}"));

@@ -123,21 +123,43 @@ pub fn coinjoin_kind(n_inputs: usize, output_values: &[u64]) -> Option<CoinJoinK
     if n_inputs < 2 || n_out < 3 {
         return None;
     }
-    let mut counts: HashMap<u64, usize> = HashMap::new();
-    for &v in output_values {
-        if v > DUST {
-            *counts.entry(v).or_default() += 1;
+    // Sorted non-dust values (on the stack for ordinary transactions): equal values form runs.
+    let mut small = [0u64; 32];
+    let mut large = vec![];
+    let values: &mut [u64] = if n_out <= small.len() {
+        small[..n_out].copy_from_slice(output_values);
+        &mut small[..n_out]
+    } else {
+        large.extend_from_slice(output_values);
+        &mut large
+    };
+    values.sort_unstable();
+    let (mut value, mut k, mut in_groups) = (0u64, 0usize, 0usize);
+    let mut i = 0;
+    while i < values.len() {
+        let mut j = i + 1;
+        while j < values.len() && values[j] == values[i] {
+            j += 1;
         }
+        if values[i] > DUST {
+            let run = j - i;
+            if run >= 2 {
+                in_groups += run;
+            }
+            if run > k || (run == k && values[i] > value) {
+                (value, k) = (values[i], run);
+            }
+        }
+        i = j;
     }
-    let (&value, &k) = counts.iter().max_by_key(|(v, c)| (**c, **v))?;
+    if k == 0 {
+        return None;
+    }
     if n_inputs == 5 && n_out == 5 && k == 5 && WHIRLPOOL_POOLS.contains(&value) {
         return Some(CoinJoinKind::Whirlpool);
     }
-    if n_inputs >= 50 && n_out >= 50 {
-        let in_groups: usize = counts.values().filter(|&&c| c >= 2).sum();
-        if in_groups * 2 >= n_out {
-            return Some(CoinJoinKind::Wasabi2);
-        }
+    if n_inputs >= 50 && n_out >= 50 && in_groups * 2 >= n_out {
+        return Some(CoinJoinKind::Wasabi2);
     }
     // A participant may take several equal outputs, but has at least one input of its own and at
     // most one change output.
@@ -781,6 +803,38 @@ mod tests {
                 second.union(a, b);
             }
             prop_assert_eq!(second.roots(), expected);
+        }
+    }
+
+    /// The CoinJoin rules written plainly with a hash map, as a second implementation.
+    fn coinjoin_reference(n_inputs: usize, outs: &[u64]) -> Option<CoinJoinKind> {
+        if n_inputs < 2 || outs.len() < 3 {
+            return None;
+        }
+        let mut counts: HashMap<u64, usize> = HashMap::new();
+        for &v in outs.iter().filter(|&&v| v > DUST) {
+            *counts.entry(v).or_default() += 1;
+        }
+        let (&value, &k) = counts.iter().max_by_key(|(v, c)| (**c, **v))?;
+        let in_groups: usize = counts.values().filter(|&&c| c >= 2).sum();
+        let changes = outs.len() - k;
+        if n_inputs == 5 && outs.len() == 5 && k == 5 && WHIRLPOOL_POOLS.contains(&value) {
+            Some(CoinJoinKind::Whirlpool)
+        } else if n_inputs >= 50 && outs.len() >= 50 && in_groups * 2 >= outs.len() {
+            Some(CoinJoinKind::Wasabi2)
+        } else if k >= 10 && (9_000_000..=11_000_000).contains(&value) && changes <= n_inputs {
+            Some(CoinJoinKind::Wasabi1)
+        } else if k >= 3 && changes <= k + 1 && changes <= n_inputs {
+            Some(CoinJoinKind::EqualOutputs)
+        } else {
+            None
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn coinjoin_rules_agree_with_reference(n_inputs in 0usize..80, outs in proptest::collection::vec(prop_oneof![Just(100_000u64), Just(10_000_000), Just(500), 0u64..3, 1_000u64..1_010], 0..90)) {
+            prop_assert_eq!(coinjoin_kind(n_inputs, &outs), coinjoin_reference(n_inputs, &outs));
         }
     }
 
