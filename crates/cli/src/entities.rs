@@ -19,6 +19,14 @@ fn bar(len: u64, what: &str) -> ProgressBar {
 
 /// The chain to work on: `requested`, or the only UTXO chain stored.
 pub fn utxo_chain(store: &Store, requested: Option<&str>) -> Result<String> {
+    let chain = any_chain(store, requested)?;
+    if store.manifest().chain_kind(&chain) == tracehound_tables::ChainKind::Evm {
+        bail!("{chain} is an EVM chain: the graph index and clustering read UTXO chains only so far (query its transfers with `tracehound sql`)");
+    }
+    Ok(chain)
+}
+
+fn any_chain(store: &Store, requested: Option<&str>) -> Result<String> {
     if let Some(c) = requested {
         if store.chain(c).is_none() {
             let known: Vec<_> = store.manifest().chains.keys().cloned().collect();

@@ -2,8 +2,10 @@
 
 mod demo;
 mod entities;
+mod evm;
 mod labels;
 mod progress;
+mod trace;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -53,7 +55,7 @@ enum Command {
     ///
     /// Example: tracehound export transactions --format json --out txs.jsonl
     Export {
-        /// Table: blocks, transactions, inputs, outputs, address_clusters, tags.
+        /// Table: blocks, transactions, inputs, outputs (UTXO); blocks, transactions, logs, traces, token_transfers, transfers (EVM); address_clusters, tags.
         table: String,
         /// Chain (default: the only chain stored).
         #[arg(long)]
@@ -64,10 +66,16 @@ enum Command {
         /// Output file (`-` for standard output).
         #[arg(long, default_value = "-")]
         out: PathBuf,
-        /// Row layout: tracehound's tables, or bitcoin-etl's (transactions with nested inputs and outputs; json only).
+        /// Row layout: tracehound's tables, bitcoin-etl's (UTXO; json only) or ethereum-etl's (EVM; csv or json, adds the table `receipts`).
         #[arg(long, value_enum, default_value_t = Layout::Tables)]
         layout: Layout,
     },
+    /// Follow a node's head: ingest new blocks as they are confirmed, rolling back reorganized ones.
+    #[command(subcommand)]
+    Sync(SyncCmd),
+    /// Import rows from outside a node (explorer CSV exports).
+    #[command(subcommand)]
+    Import(ImportDataCmd),
     /// What is stored: chains, heights, rows and bytes per table.
     Status {
         /// Print as JSON.
@@ -153,6 +161,61 @@ enum Command {
     /// Actors (groups and services behind addresses) with country and categories.
     #[command(subcommand)]
     Actors(ActorsCmd),
+    /// Follow the money: taint tracing from seeds, with an accounting of where every unit went.
+    ///
+    /// Seeds: addresses, outputs (txid:vout), transactions, or files of them (one per line).
+    /// UTXO chains are traced over the graph index (transaction by transaction); EVM chains over the
+    /// transfers table (every address a pool per asset; one accounting per asset, and per asset a
+    /// swap turned stolen funds into). The trace stops at labelled services (--stop-at) and reports
+    /// them as sinks; whatever limit stops it is accounted, never lost.
+    ///
+    /// Examples:
+    ///   tracehound trace bitcoin_regtest --from <txid>:0 --model haircut --max-hops 8
+    ///   tracehound trace ethereum --from 0x0d04... --since 2022-06-23 --stop-at exchange,bridge --format dot --out flow.dot
+    ///   tracehound trace bitcoin --from <txid>:<vout> --model fifo --direction backward --json
+    Trace {
+        /// Chain (as stored: bitcoin, bitcoin_regtest, ethereum, anvil, …).
+        chain: String,
+        /// Seeds: address, txid:vout, txid, or a file of them. Repeatable.
+        #[arg(long, required = true, num_args = 1..)]
+        from: Vec<String>,
+        /// Taint model: haircut (proportional), fifo (first in, first out) or poison (all outputs in full).
+        #[arg(long, default_value = "haircut")]
+        model: String,
+        /// forward (where the funds went) or backward (where they came from).
+        #[arg(long, default_value = "forward")]
+        direction: String,
+        /// Transactions (UTXO) or transfers (accounts) to follow from the seeds.
+        #[arg(long, default_value_t = 10)]
+        max_hops: u32,
+        /// Do not follow taint below this many base units (satoshi, wei): accounted as "below threshold".
+        #[arg(long, default_value_t = 0)]
+        min_amount: u128,
+        /// Start: block height or date (YYYY-MM-DD). Address seeds count only what arrived since then.
+        #[arg(long)]
+        since: Option<String>,
+        /// Trace the chain as of this block height or date: later spends count as still held.
+        #[arg(long)]
+        until: Option<String>,
+        /// Outputs (UTXO) or address pools (accounts) to visit at most.
+        #[arg(long, default_value_t = 1_000_000)]
+        max_nodes: usize,
+        /// Label categories where the trace stops (mixer = mixing_service; coinjoin = detected CoinJoins; none).
+        #[arg(long, default_value = trace::DEFAULT_STOP_AT)]
+        stop_at: String,
+        /// Tainted fees: drop (accounted as fees) or follow (into the block's coinbase outputs; UTXO only).
+        #[arg(long, default_value = "drop")]
+        fees: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = trace::TraceFormat::Text)]
+        format: trace::TraceFormat,
+        /// Same as --format json.
+        #[arg(long)]
+        json: bool,
+        /// Output file (`-` for standard output).
+        #[arg(long, default_value = "-")]
+        out: PathBuf,
+    },
     /// The main job: simulate a chain with a heist, ingest it, and follow the stolen coins with SQL.
     Demo {
         /// Blocks to simulate.
@@ -193,6 +256,24 @@ enum IngestCmd {
         #[arg(long)]
         json: bool,
     },
+    /// From an EVM node's JSON-RPC: blocks, transactions with receipts, logs, traces, token transfers.
+    ///
+    /// Works with any node (geth, reth, erigon, nethermind, anvil, hosted endpoints); the chain is
+    /// named from eth_chainId. Resumes after what is stored, rolls back reorganized blocks.
+    /// Example: tracehound ingest evm --rpc http://127.0.0.1:8545 --from 0 --to latest
+    Evm {
+        #[command(flatten)]
+        node: evm::EvmArgs,
+        /// First block.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Last block, or `latest` (the head minus --confirmations).
+        #[arg(long, default_value = "latest")]
+        to: String,
+        /// With --to latest: blocks behind the head not to read yet.
+        #[arg(long, default_value_t = 0)]
+        confirmations: u64,
+    },
     /// From a node's JSON-RPC (Bitcoin Core; Litecoin, Dogecoin, Bitcoin Cash with --chain).
     BitcoinRpc {
         /// Node URL, e.g. http://user:pass@127.0.0.1:8332
@@ -223,6 +304,56 @@ enum IngestCmd {
         #[arg(long, default_value_t = 1000)]
         chunk_blocks: u64,
         /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SyncCmd {
+    /// Follow an EVM node's head until interrupted (Ctrl-C or kill: every commit is atomic).
+    ///
+    /// Example: tracehound sync evm --rpc http://127.0.0.1:8545 --confirmations 12
+    Evm {
+        #[command(flatten)]
+        node: evm::EvmArgs,
+        /// First block when nothing is stored yet.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Blocks behind the head to wait for before reading a block.
+        #[arg(long, default_value_t = 12)]
+        confirmations: u64,
+        /// Seconds between polls of the head.
+        #[arg(long, default_value_t = 2.0)]
+        poll: f64,
+        /// Stop after this many polls (default: run until interrupted).
+        #[arg(long)]
+        rounds: Option<u64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportDataCmd {
+    /// Explorer CSV transfer lists into the transfers table (rows marked as imported).
+    ///
+    /// Columns are matched by header, case-insensitive: Etherscan-style exports (Txhash, Blockno,
+    /// UnixTimestamp, From, To, Value, ContractAddress, TokenSymbol; Value_IN(ETH)/Value_OUT(ETH);
+    /// TokenValue + TokenDecimal) or a plain layout (tx_hash, block_number, timestamp, from, to,
+    /// asset, amount) where amount is in base units. A bad row is reported with its file and line
+    /// and the good rows still land; importing the same file twice changes nothing.
+    ///
+    /// Example: tracehound import transfers exports/*.csv --chain ethereum
+    Transfers {
+        /// CSV files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The chain the transfers are on (ethereum, bsc, polygon, …).
+        #[arg(long)]
+        chain: String,
+        /// Decimals of whole-unit token values when the file has no TokenDecimal column (native coins: 18).
+        #[arg(long)]
+        decimals: Option<u32>,
+        /// Print reports as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -384,8 +515,12 @@ enum ExportFmt {
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
 enum Layout {
+    /// tracehound's own tables.
     Tables,
+    /// bitcoin-etl's JSON layout (UTXO chains: blocks, transactions with nested inputs/outputs).
     BitcoinEtl,
+    /// ethereum-etl's CSV/JSON layout (EVM chains: blocks, transactions, receipts, logs, token_transfers, traces).
+    EthereumEtl,
 }
 
 fn main() {
@@ -454,6 +589,9 @@ fn run(cli: Cli) -> Result<()> {
             p.finish();
             print_report(&r?, json)
         }
+        Command::Ingest(IngestCmd::Evm { node, from, to, confirmations }) => evm::ingest_cmd(&data_dir, &node, from, &to, confirmations),
+        Command::Sync(SyncCmd::Evm { node, from, confirmations, poll, rounds }) => evm::sync_cmd(&data_dir, &node, from, confirmations, poll, rounds),
+        Command::Import(ImportDataCmd::Transfers { files, chain, decimals, json }) => evm::import_cmd(&data_dir, &files, &chain, decimals, json),
         Command::Sql { query, chain, format, json } => {
             let store = open_existing(&data_dir)?;
             let format = if json {
@@ -479,7 +617,24 @@ fn run(cli: Cli) -> Result<()> {
             let chain = tracehound_tables::sql::default_chain(&store, chain.as_deref())?.with_context(|| {
                 format!("several chains are stored ({}); give --chain", store.manifest().chains.keys().cloned().collect::<Vec<_>>().join(", "))
             })?;
-            let rows = if layout == Layout::BitcoinEtl {
+            let rows = if layout == Layout::EthereumEtl {
+                let f = match format {
+                    ExportFmt::Csv => ExportFormat::Csv,
+                    ExportFmt::Json => ExportFormat::Json,
+                    ExportFmt::Parquet => bail!("the ethereum-etl layout is CSV or JSON lines: use --format csv or json"),
+                };
+                if store.manifest().chain_kind(&chain) != tracehound_tables::ChainKind::Evm {
+                    bail!("{chain} is not an EVM chain: the ethereum-etl layout is for EVM chains (use --layout bitcoin-etl)");
+                }
+                let mut sink: Box<dyn std::io::Write> = if out == Path::new("-") {
+                    Box::new(std::io::stdout().lock())
+                } else {
+                    Box::new(std::io::BufWriter::new(std::fs::File::create(&out).with_context(|| format!("cannot create {}", out.display()))?))
+                };
+                let n = tracehound_tables::etl_evm::export_ethereum_etl(&store, &chain, &table, f, &mut sink)?;
+                sink.flush()?;
+                n
+            } else if layout == Layout::BitcoinEtl {
                 if format != ExportFmt::Json {
                     bail!("the bitcoin-etl layout is JSON lines: use --format json");
                 }
@@ -566,13 +721,59 @@ fn run(cli: Cli) -> Result<()> {
         Command::Labels(LabelsCmd::Stats { json }) => labels::stats_cmd(&data_dir, json),
         Command::Actors(ActorsCmd::Show { id, json }) => labels::actor_cmd(&data_dir, &id, json),
         Command::Demo { blocks, seed } => demo::run(&data_dir, blocks, seed),
+        Command::Trace { chain, from, model, direction, max_hops, min_amount, since, until, max_nodes, stop_at, fees, format, json, out } => {
+            let req = trace_request(chain, from, &model, &direction, max_hops, min_amount, since, until, max_nodes, &stop_at, &fees)?;
+            trace::trace_cmd(&data_dir, &req, if json { trace::TraceFormat::Json } else { format }, &out)
+        }
     }
+}
+
+/// Checks and assembles the options of `trace`.
+#[allow(clippy::too_many_arguments)]
+fn trace_request(
+    chain: String,
+    from: Vec<String>,
+    model: &str,
+    direction: &str,
+    max_hops: u32,
+    min_amount: u128,
+    since: Option<String>,
+    until: Option<String>,
+    max_nodes: usize,
+    stop_at: &str,
+    fees: &str,
+) -> Result<trace::TraceRequest> {
+    let model = tracehound_trace::Model::from_name(model).with_context(|| format!("--model {model:?}: use haircut, fifo or poison"))?;
+    let direction = match direction {
+        "forward" => tracehound_trace::Direction::Forward,
+        "backward" => tracehound_trace::Direction::Backward,
+        d => bail!("--direction {d:?}: use forward or backward"),
+    };
+    let fees = match fees {
+        "drop" => tracehound_trace::Fees::Drop,
+        "follow" => tracehound_trace::Fees::Follow,
+        f => bail!("--fees {f:?}: use drop or follow"),
+    };
+    let mut limits = tracehound_trace::Limits { max_hops, min_amount, max_nodes, ..Default::default() };
+    if let Some(s) = &since {
+        let (h, t) = trace::parse_point(s, false).context("--since")?;
+        if h.is_some() {
+            bail!("--since takes a date (YYYY-MM-DD): seeds are filtered by time");
+        }
+        limits.since_time = t;
+    }
+    if let Some(u) = &until {
+        let (h, t) = trace::parse_point(u, true).context("--until")?;
+        limits.until_height = h;
+        limits.until_time = t;
+    }
+    Ok(trace::TraceRequest { chain, from, model, direction, fees, limits, stop_at: trace::parse_stop_at(stop_at)? })
 }
 
 /// Opens a data directory that holds at least one chain.
 pub fn open_existing(data_dir: &Path) -> Result<Store> {
     let store = Store::open(data_dir)?;
-    if store.manifest().chains.is_empty() {
+    if store.manifest().chain_names().is_empty() {
         bail!(
             "no data in {} yet: run `tracehound ingest ...` or `tracehound demo` first (or point --data-dir / TRACEHOUND_DATA_DIR at your data)",
             data_dir.display()
@@ -623,10 +824,10 @@ fn status(data_dir: &Path, json: bool) -> Result<()> {
                 )
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"data_dir": data_dir, "chains": chains}))?);
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"data_dir": data_dir, "chains": chains, "imports": m.imports}))?);
         return Ok(());
     }
-    if m.chains.is_empty() {
+    if m.chain_names().is_empty() {
         println!("{}: nothing ingested yet (try `tracehound demo`)", data_dir.display());
         return Ok(());
     }
@@ -636,7 +837,13 @@ fn status(data_dir: &Path, json: bool) -> Result<()> {
         println!("{name}: heights {}..={tip} in {} chunks, tip {hash}", c.chunks[0].first, c.chunks.len());
         for t in c.table_names() {
             let (rows, bytes) = c.table_totals(&t);
-            println!("  {t:<14} {rows:>12} rows {:>12} bytes", bytes);
+            println!("  {t:<16} {rows:>12} rows {:>12} bytes", bytes);
+        }
+    }
+    for (name, files) in &m.imports {
+        println!("{name}: {} imported files", files.len());
+        for f in files {
+            println!("  {:<16} {:>12} rows {:>12} bytes  from {}", f.table, f.file.rows, f.file.bytes, f.origin);
         }
     }
     Ok(())

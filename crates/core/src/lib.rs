@@ -10,6 +10,7 @@
 
 pub mod amount;
 pub mod chain;
+pub mod evm;
 pub mod script;
 
 pub use chain::UtxoChain;
@@ -21,6 +22,14 @@ pub enum Error {
     #[error("invalid amount {text:?}: {reason}")]
     Amount {
         /// The text that was given.
+        text: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A JSON-RPC quantity or uint256 text that is not an exact integer.
+    #[error("invalid quantity {text:?}: {reason}")]
+    Quantity {
+        /// The text that was given (at most 80 characters of it).
         text: String,
         /// Why it was refused.
         reason: &'static str,

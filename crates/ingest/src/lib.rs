@@ -18,6 +18,9 @@
 //! ```
 
 pub mod bitcoin;
+pub mod evm;
+pub mod jsonrpc;
+pub mod transfers_csv;
 
 use std::path::{Path, PathBuf};
 
@@ -85,4 +88,31 @@ pub enum Event {
     Warning(String),
     /// A phase started (scan, replay, …).
     Phase(String),
+}
+
+/// Where ingest resumes: after the stored tip when the source agrees with it. When a stored
+/// block's hash differs from the source's block at that height (a reorg), the chunks from the
+/// fork point up are rolled back first. Stored blocks beyond the source's range are kept.
+pub(crate) fn resume_point(
+    store: &mut tracehound_tables::Store,
+    chain: &str,
+    root: u64,
+    hash_at: &dyn Fn(u64) -> Option<String>,
+    progress: &dyn Fn(Event),
+) -> Result<u64, Error> {
+    let Some(stored) = store.chain(chain) else { return Ok(root) };
+    let (tip, _) = stored.tip().expect("stored chains have chunks");
+    let verifiable: Vec<_> = stored.chunks.iter().filter(|c| hash_at(c.last).is_some()).collect();
+    let Some(top) = verifiable.last() else { return Ok(tip + 1) };
+    if hash_at(top.last).as_deref() == Some(top.last_hash.as_str()) {
+        return Ok(tip + 1);
+    }
+    let keep = verifiable.iter().rev().find(|c| hash_at(c.last).as_deref() == Some(c.last_hash.as_str())).map(|c| c.last);
+    progress(Event::Warning(format!(
+        "stored block {} of {chain} is not on the source's best chain (reorg): rolling back to {}",
+        top.last,
+        keep.map_or("nothing".to_string(), |k| format!("height {k}"))
+    )));
+    let new_tip = store.rollback(chain, keep)?;
+    Ok(new_tip.map_or(root, |t| t + 1))
 }

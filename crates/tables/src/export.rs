@@ -61,10 +61,17 @@ pub fn export_table(store: &Store, chain: &str, table: &str, format: ExportForma
         }
         ExportFormat::Csv | ExportFormat::Json => {
             let fmt = if format == ExportFormat::Csv { OutputFormat::Csv } else { OutputFormat::Json };
-            for (i, f) in files.iter().enumerate() {
-                let batches: Vec<RecordBatch> = read_chunk_file(f)?.into_iter().filter(|b| b.num_rows() > 0).collect();
+            let mut header_written = false;
+            let mut schema = None;
+            for f in &files {
+                let all = read_chunk_file(f)?;
+                schema = schema.or_else(|| all.first().map(|b| b.schema()));
+                let batches: Vec<RecordBatch> = all.into_iter().filter(|b| b.num_rows() > 0).collect();
+                if batches.is_empty() {
+                    continue;
+                }
                 rows += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-                if fmt == OutputFormat::Csv && i > 0 {
+                if fmt == OutputFormat::Csv && header_written {
                     // One header for the whole file.
                     let mut w = datafusion::arrow::csv::WriterBuilder::new().with_header(false).build(&mut sink);
                     for b in &batches {
@@ -72,6 +79,14 @@ pub fn export_table(store: &Store, chain: &str, table: &str, format: ExportForma
                     }
                 } else {
                     write_results(&batches, fmt, &mut sink)?;
+                    header_written = true;
+                }
+            }
+            // A table with no rows still gets its header.
+            if fmt == OutputFormat::Csv && !header_written {
+                if let Some(schema) = schema {
+                    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                    writeln!(sink, "{}", names.join(",")).map_err(|e| Error::io(out, e))?;
                 }
             }
         }

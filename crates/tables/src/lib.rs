@@ -10,12 +10,14 @@
 //! ```
 
 pub mod etl;
+pub mod etl_evm;
+pub mod evm_schema;
 pub mod export;
 pub mod schema;
 pub mod sql;
 pub mod store;
 
-pub use store::{ChainManifest, Chunk, Manifest, Store};
+pub use store::{ChainKind, ChainManifest, Chunk, ImportedFile, Manifest, Store};
 
 use std::path::{Path, PathBuf};
 

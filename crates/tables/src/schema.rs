@@ -121,3 +121,11 @@ pub fn utxo_table(name: &str) -> Option<SchemaRef> {
         _ => None,
     }
 }
+
+/// The schema of `table` for a chain of `kind`, if it is one of the chain tables.
+pub fn chain_table(kind: crate::ChainKind, table: &str) -> Option<SchemaRef> {
+    match kind {
+        crate::ChainKind::Utxo => utxo_table(table),
+        crate::ChainKind::Evm => crate::evm_schema::evm_table(table),
+    }
+}

@@ -15,9 +15,10 @@ use std::sync::Arc;
 
 /// The chain whose tables answer to unqualified names: `requested`, or the only chain stored.
 pub fn default_chain(store: &Store, requested: Option<&str>) -> Result<Option<String>> {
-    let chains: Vec<&String> = store.manifest().chains.keys().collect();
+    let names = store.manifest().chain_names();
+    let chains: Vec<&String> = names.iter().collect();
     match requested {
-        Some(c) if store.chain(c).is_some() => Ok(Some(c.to_string())),
+        Some(c) if names.contains(c) => Ok(Some(c.to_string())),
         Some(c) => Err(Error::NotFound(format!(
             "chain {c:?} has no data in {}; stored chains: {}",
             store.root().display(),
@@ -42,9 +43,10 @@ pub async fn session(store: &Store, default: Option<&str>) -> Result<SessionCont
         let provider = table_provider(&ctx, store, "", &table).await?;
         ctx.register_table(table.as_str(), provider)?;
     }
-    for (chain, manifest) in &store.manifest().chains {
+    for chain in &store.manifest().chain_names() {
         let chain_schema = Arc::new(MemorySchemaProvider::new());
-        let mut tables = manifest.table_names();
+        let mut tables = store.chain(chain).map(|m| m.table_names()).unwrap_or_default();
+        tables.extend(store.manifest().imports.get(chain).into_iter().flatten().map(|i| i.table.clone()));
         tables.extend(store.derived_tables(Some(chain)));
         for table in tables {
             let provider = table_provider(&ctx, store, chain, &table).await?;
@@ -60,7 +62,7 @@ pub async fn session(store: &Store, default: Option<&str>) -> Result<SessionCont
 
 async fn table_provider(ctx: &SessionContext, store: &Store, chain: &str, table: &str) -> Result<Arc<dyn TableProvider>> {
     let files = store.table_files(chain, table);
-    let known = schema::utxo_table(table);
+    let known = if chain.is_empty() { None } else { schema::chain_table(store.manifest().chain_kind(chain), table) };
     if files.is_empty() {
         let s: SchemaRef = known.ok_or_else(|| Error::NotFound(format!("table {chain}.{table} has no files")))?;
         return Ok(Arc::new(MemTable::try_new(s, vec![vec![]])?));

@@ -33,6 +33,47 @@ pub struct Manifest {
     pub format: u32,
     /// Chains by name.
     pub chains: BTreeMap<String, ChainManifest>,
+    /// Files imported from outside a node (explorer exports), by chain. They are not block
+    /// ranges: each holds whatever rows one imported file had, and a reorg never removes them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub imports: BTreeMap<String, Vec<ImportedFile>>,
+}
+
+impl Manifest {
+    /// Names of every chain with chunks or imports.
+    pub fn chain_names(&self) -> BTreeSet<String> {
+        self.chains.keys().chain(self.imports.keys()).cloned().collect()
+    }
+    /// The kind of a chain's tables: `utxo` or `evm` (imported rows are EVM transfers).
+    pub fn chain_kind(&self, chain: &str) -> ChainKind {
+        match self.chains.get(chain) {
+            Some(c) => c.kind(),
+            None if self.imports.contains_key(chain) => ChainKind::Evm,
+            None => ChainKind::Utxo,
+        }
+    }
+}
+
+/// What data model a chain's tables follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainKind {
+    /// Bitcoin-like: blocks, transactions, inputs, outputs.
+    Utxo,
+    /// Account-based: blocks, transactions, logs, traces, token_transfers, transfers.
+    Evm,
+}
+
+/// One file of rows imported into a chain's table from outside a node.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ImportedFile {
+    /// The table the rows belong to.
+    pub table: String,
+    /// The stored Parquet file.
+    pub file: ChunkFile,
+    /// The file the rows came from, as the user named it.
+    pub origin: String,
+    /// SHA-256 of the origin file's bytes: importing the same bytes twice changes nothing.
+    pub sha256: String,
 }
 
 /// What is stored of one chain.
@@ -70,6 +111,13 @@ pub struct ChunkFile {
 }
 
 impl ChainManifest {
+    /// The data model of this chain's tables (recorded as `info.kind` by EVM ingest).
+    pub fn kind(&self) -> ChainKind {
+        match self.info.get("kind").and_then(|v| v.as_str()) {
+            Some("evm") => ChainKind::Evm,
+            _ => ChainKind::Utxo,
+        }
+    }
     /// Height and hash of the last committed block.
     pub fn tip(&self) -> Option<(u64, &str)> {
         self.chunks.last().map(|c| (c.last, c.last_hash.as_str()))
@@ -89,6 +137,9 @@ pub struct Store {
     root: PathBuf,
     manifest: Manifest,
     lock: Option<File>,
+    /// Files a replaced chunk left, removed one commit later so that a reader holding the
+    /// manifest before the replacement can still finish.
+    superseded: Vec<PathBuf>,
 }
 
 impl Store {
@@ -96,7 +147,7 @@ impl Store {
     pub fn open(root: impl AsRef<Path>) -> Result<Store> {
         let root = root.as_ref().to_path_buf();
         let manifest = read_manifest(&root)?;
-        Ok(Store { root, manifest, lock: None })
+        Ok(Store { root, manifest, lock: None, superseded: vec![] })
     }
 
     /// Opens (creating if needed) a data directory for writing: takes the writer lock and removes
@@ -112,7 +163,7 @@ impl Store {
             Err(fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
         }
         let manifest = read_manifest(&root)?;
-        let store = Store { root, manifest, lock: Some(lock) };
+        let store = Store { root, manifest, lock: Some(lock), superseded: vec![] };
         store.remove_unreferenced_files()?;
         Ok(store)
     }
@@ -135,8 +186,11 @@ impl Store {
     /// Absolute paths of the committed files of `table` of `chain`, in block order. A derived
     /// table (see [`Store::write_derived`]) of the chain, or else of all chains, is one file.
     pub fn table_files(&self, chain: &str, table: &str) -> Vec<PathBuf> {
-        let files: Vec<PathBuf> =
+        let mut files: Vec<PathBuf> =
             self.chain(chain).map(|c| c.chunks.iter().filter_map(|ch| ch.tables.get(table)).map(|f| self.root.join(&f.path)).collect()).unwrap_or_default();
+        if let Some(imports) = self.manifest.imports.get(chain) {
+            files.extend(imports.iter().filter(|i| i.table == table).map(|i| self.root.join(&i.file.path)));
+        }
         if !files.is_empty() {
             return files;
         }
@@ -214,6 +268,73 @@ impl Store {
         self.write_manifest(next)
     }
 
+    /// Atomically adds a file of rows of `table` imported from `origin` (bytes hashing to
+    /// `sha256`) to `chain`. Returns `None`, changing nothing, when those bytes were imported before.
+    pub fn commit_import(&mut self, chain: &str, table: &str, batches: &[RecordBatch], origin: &str, sha256: &str) -> Result<Option<ChunkFile>> {
+        self.check_writable()?;
+        if self.manifest.imports.get(chain).is_some_and(|v| v.iter().any(|i| i.sha256 == sha256 && i.table == table)) {
+            return Ok(None);
+        }
+        let rel = format!("chains/{chain}/{table}/import-{}.parquet", &sha256[..16.min(sha256.len())]);
+        let (rows, bytes) = write_parquet_atomically(&self.root.join(&rel), batches)?;
+        sync_dir(&self.root.join(format!("chains/{chain}/{table}")))?;
+        let file = ChunkFile { path: rel, rows, bytes };
+        let mut next = self.manifest.clone();
+        next.imports.entry(chain.to_string()).or_default().push(ImportedFile {
+            table: table.to_string(),
+            file: file.clone(),
+            origin: origin.to_string(),
+            sha256: sha256.to_string(),
+        });
+        self.write_manifest(next)?;
+        Ok(Some(file))
+    }
+
+    /// Atomically replaces the last chunk of `chain` (which must start at `first`) by a longer
+    /// one, `first..=last`: how a follower of the chain head grows its newest chunk instead of
+    /// adding a small file per poll. A crash before the manifest is written leaves the old chunk.
+    pub fn replace_last_chunk(
+        &mut self,
+        chain: &str,
+        first: u64,
+        last: u64,
+        last_hash: &str,
+        tables: &[(&str, Vec<RecordBatch>)],
+        info: BTreeMap<String, serde_json::Value>,
+    ) -> Result<()> {
+        self.check_writable()?;
+        let current = self.chain(chain).and_then(|c| c.chunks.last()).map(|c| (c.first, c.last));
+        match current {
+            Some((f, l)) if f == first && l < last => {}
+            _ => {
+                return Err(Error::Manifest {
+                    path: self.root.join(MANIFEST),
+                    reason: format!("cannot replace the last chunk of {chain} ({current:?}) by {first}..={last}"),
+                })
+            }
+        }
+        let mut files = BTreeMap::new();
+        for (table, batches) in tables {
+            let rel = format!("chains/{chain}/{table}/{first:010}-{last:010}.parquet");
+            let (rows, bytes) = write_parquet_atomically(&self.root.join(&rel), batches)?;
+            files.insert(table.to_string(), ChunkFile { path: rel, rows, bytes });
+        }
+        for (table, _) in tables {
+            sync_dir(&self.root.join(format!("chains/{chain}/{table}")))?;
+        }
+        let mut next = self.manifest.clone();
+        let entry = next.chains.get_mut(chain).expect("checked above");
+        let old = entry.chunks.pop().expect("checked above");
+        entry.chunks.push(Chunk { first, last, last_hash: last_hash.to_string(), tables: files });
+        entry.info.extend(info);
+        self.write_manifest(next)?;
+        for f in std::mem::take(&mut self.superseded) {
+            let _ = fs::remove_file(f);
+        }
+        self.superseded = old.tables.values().map(|f| self.root.join(&f.path)).collect();
+        Ok(())
+    }
+
     /// Removes every chunk holding a block above `height` (all chunks with `None`), so ingest can
     /// resume from the new tip after a reorg. Returns the new tip height.
     pub fn rollback(&mut self, chain: &str, height: Option<u64>) -> Result<Option<u64>> {
@@ -251,8 +372,9 @@ impl Store {
     }
 
     fn remove_unreferenced_files(&self) -> Result<()> {
-        let referenced: BTreeSet<PathBuf> =
+        let mut referenced: BTreeSet<PathBuf> =
             self.manifest.chains.values().flat_map(|c| c.chunks.iter().flat_map(|ch| ch.tables.values().map(|f| self.root.join(&f.path)))).collect();
+        referenced.extend(self.manifest.imports.values().flatten().map(|i| self.root.join(&i.file.path)));
         let chains = self.root.join("chains");
         for chain_dir in read_dirs(&chains)? {
             for table_dir in read_dirs(&chain_dir)? {

@@ -200,3 +200,146 @@ impl BlocksNode {
         }))
     }
 }
+
+/// The repository's `tools/evm/` folder (anvil, solc, the EVM scenario).
+pub fn evm_tools() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/evm")
+}
+
+/// A real `anvil` node on a free loopback port; killed when dropped.
+///
+/// The binary comes from `TRACEHOUND_ANVIL`, else the npm package's native binary under
+/// `tools/evm/node_modules` (installed by `npm ci --prefix tools/evm`, which `.ci/run` does; the
+/// `.bin/anvil` node wrapper is not used, so that killing the node kills anvil).
+pub struct Anvil {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    child: std::process::Child,
+    /// anvil writes old states here (`--cache-path`); removed with the node.
+    _cache: tempfile::TempDir,
+}
+
+impl Anvil {
+    /// Starts anvil with `args` added to `--port <free> --silent` and waits until it answers.
+    pub fn start(args: &[&str]) -> Anvil {
+        let bin =
+            std::env::var_os("TRACEHOUND_ANVIL").map(PathBuf::from).unwrap_or_else(|| evm_tools().join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"));
+        assert!(bin.exists(), "anvil not found at {}: run `tools/install-test-deps.sh` (or set TRACEHOUND_ANVIL to an anvil binary)", bin.display());
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let cache = tempfile::tempdir().unwrap();
+        let child = std::process::Command::new(&bin)
+            .args(["--port", &port.to_string(), "--silent", "--cache-path"])
+            .arg(cache.path())
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let node = Anvil { url: format!("http://127.0.0.1:{port}"), child, _cache: cache };
+        let started = std::time::Instant::now();
+        while node.rpc("eth_chainId", json!([])).is_err() {
+            assert!(started.elapsed() < std::time::Duration::from_secs(30), "anvil did not answer on {} within 30 s", node.url);
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        node
+    }
+
+    /// One JSON-RPC call; the node's error as `Err`.
+    pub fn rpc(&self, method: &str, params: Value) -> Result<Value, String> {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let mut resp = agent.post(&self.url).header("Content-Type", "application/json").send(&body).map_err(|e| e.to_string())?;
+        let v: Value =
+            serde_json::from_str(&resp.body_mut().with_config().limit(1 << 30).read_to_string().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        match v.get("error") {
+            Some(e) if !e.is_null() => Err(e.to_string()),
+            _ => Ok(v.get("result").cloned().unwrap_or(Value::Null)),
+        }
+    }
+
+    /// Starts anvil exactly as `tools/evm/scenario.mjs` needs it (its flags, from the script's
+    /// README), so the scenario gives the same chain every run.
+    pub fn start_for_scenario() -> Anvil {
+        Anvil::start(&SCENARIO_ANVIL_ARGS)
+    }
+
+    /// [`Anvil::start_for_scenario`] with `extra` flags (e.g. `--max-persisted-states 0` for long
+    /// benchmark chains: faster, but no `debug_*` calls or balances at blocks older than ~500).
+    pub fn start_for_scenario_with(extra: &[&str]) -> Anvil {
+        let mut args: Vec<&str> = SCENARIO_ANVIL_ARGS.to_vec();
+        args.extend_from_slice(extra);
+        Anvil::start(&args)
+    }
+
+    /// Runs `tools/evm/scenario.mjs` against this node with `extra` arguments, writing the
+    /// ground truth to `out`; returns it parsed.
+    pub fn run_scenario(&self, out: &Path, extra: &[&str]) -> Value {
+        let script = evm_tools().join("scenario.mjs");
+        let status = std::process::Command::new("node")
+            .arg(&script)
+            .args(["--rpc", &self.url, "--out"])
+            .arg(out)
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("node runs (Node.js is needed for the EVM scenario)");
+        assert!(status.success(), "{} failed", script.display());
+        serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap()
+    }
+}
+
+/// The anvil flags of the EVM scenario (`tools/evm/README.md`).
+pub const SCENARIO_ANVIL_ARGS: [&str; 19] = [
+    "--chain-id",
+    "31337",
+    "--accounts",
+    "30",
+    "--balance",
+    "10000",
+    "--mnemonic",
+    "test test test test test test test test test test test junk",
+    "--timestamp",
+    "1655942400",
+    "--hardfork",
+    "prague",
+    "--order",
+    "fifo",
+    "--gas-limit",
+    "30000000",
+    "--base-fee",
+    "1000000000",
+    "--no-mining",
+];
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `last` block of the newest committed chunk of `chain` in the manifest of `data_dir`.
+pub fn manifest_tip(data_dir: &Path, chain: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(data_dir.join("manifest.json")).ok()?;
+    let v: Value = serde_json::from_str(&s).ok()?;
+    v["chains"][chain]["chunks"].as_array()?.last()?["last"].as_u64()
+}
+
+/// Runs `cmd` and sends it SIGKILL `delay` after the committed tip of `chain` reaches
+/// `at_least` (watched every millisecond), so a kill lands mid-ingest whatever the machine's
+/// speed. Returns the tip left behind.
+pub fn kill_after_tip(cmd: &mut std::process::Command, data_dir: &Path, chain: &str, at_least: u64, delay: std::time::Duration) -> Option<u64> {
+    let mut child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("spawn");
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        if manifest_tip(data_dir, chain).is_some_and(|t| t >= at_least) {
+            std::thread::sleep(delay);
+            let _ = child.kill(); // SIGKILL
+            let _ = child.wait();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    manifest_tip(data_dir, chain)
+}

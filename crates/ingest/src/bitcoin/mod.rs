@@ -8,10 +8,8 @@ pub mod rows;
 pub mod rpc;
 pub mod utxo;
 
-use crate::{Error, Event};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use tracehound_tables::Store;
 
 /// What an ingest run did.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -52,25 +50,4 @@ pub(crate) fn commit_info(source: &str, location: &str, stale: u64) -> BTreeMap<
     m.insert("location".into(), location.into());
     m.insert("stale_blocks_skipped".into(), stale.into());
     m
-}
-
-/// Where ingest resumes: after the stored tip when the source agrees with it. When a stored
-/// block's hash differs from the source's block at that height (a reorg), the chunks from the
-/// fork point up are rolled back first. Stored blocks beyond the source's range are kept.
-pub(crate) fn resume_point(store: &mut Store, chain: &str, root: u64, hash_at: &dyn Fn(u64) -> Option<String>, progress: &dyn Fn(Event)) -> Result<u64, Error> {
-    let Some(stored) = store.chain(chain) else { return Ok(root) };
-    let (tip, _) = stored.tip().expect("stored chains have chunks");
-    let verifiable: Vec<_> = stored.chunks.iter().filter(|c| hash_at(c.last).is_some()).collect();
-    let Some(top) = verifiable.last() else { return Ok(tip + 1) };
-    if hash_at(top.last).as_deref() == Some(top.last_hash.as_str()) {
-        return Ok(tip + 1);
-    }
-    let keep = verifiable.iter().rev().find(|c| hash_at(c.last).as_deref() == Some(c.last_hash.as_str())).map(|c| c.last);
-    progress(Event::Warning(format!(
-        "stored block {} of {chain} is not on the source's best chain (reorg): rolling back to {}",
-        top.last,
-        keep.map_or("nothing".to_string(), |k| format!("height {k}"))
-    )));
-    let new_tip = store.rollback(chain, keep)?;
-    Ok(new_tip.map_or(root, |t| t + 1))
 }

@@ -9,9 +9,10 @@
 
 use super::rows::RowBuilder;
 use super::utxo::{Prevout, PrevoutSource};
-use super::{commit_info, resume_point, IngestReport};
+use super::{commit_info, IngestReport};
+use crate::jsonrpc::{split_credentials, RpcClient};
+use crate::resume_point;
 use crate::{Error, Event};
-use base64::Engine;
 use bitcoin::block::{Header, Version};
 use bitcoin::consensus::deserialize;
 use bitcoin::hashes::Hash;
@@ -21,7 +22,6 @@ use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::time::Duration;
 use tracehound_core::{amount::parse_btc, UtxoChain};
 use tracehound_tables::Store;
 
@@ -53,114 +53,6 @@ impl RpcOptions {
     pub fn new(url: impl Into<String>) -> RpcOptions {
         RpcOptions { url: url.into(), cookie: None, chain: None, from: 0, to: None, batch_size: 10, concurrency: 4, retries: 5, chunk_blocks: 1000 }
     }
-}
-
-/// A JSON-RPC client with batching and retries.
-pub struct RpcClient {
-    agent: ureq::Agent,
-    url: String,
-    auth: Option<String>,
-    retries: u32,
-}
-
-impl RpcClient {
-    /// Connects to `url` (credentials from the URL or the cookie file).
-    pub fn new(url: &str, cookie: Option<&std::path::Path>, retries: u32) -> Result<RpcClient, Error> {
-        let (url, mut auth) = split_credentials(url);
-        if auth.is_none() {
-            if let Some(c) = cookie {
-                let text = std::fs::read_to_string(c).map_err(|e| Error::io(c, e))?;
-                auth = Some(text.trim().to_string());
-            }
-        }
-        let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(120))).http_status_as_error(false).build().into();
-        let auth = auth.map(|a| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(a)));
-        Ok(RpcClient { agent, url, auth, retries })
-    }
-
-    /// One call.
-    pub fn call(&self, method: &str, params: Value) -> Result<Value, Error> {
-        let mut r = self.batch(method, vec![params])?;
-        Ok(r.remove(0))
-    }
-
-    /// Many calls of one method in one request; results in the order of `params`.
-    pub fn batch(&self, method: &str, params: Vec<Value>) -> Result<Vec<Value>, Error> {
-        if params.is_empty() {
-            return Ok(vec![]);
-        }
-        let body: Vec<Value> = params.iter().enumerate().map(|(i, p)| json!({"jsonrpc": "1.0", "id": i, "method": method, "params": p})).collect();
-        let body = serde_json::to_string(&body).expect("json");
-        let text = self.post_with_retries(method, &body)?;
-        let replies: Vec<Value> =
-            serde_json::from_str(&text).map_err(|e| Error::Rpc { method: method.into(), reason: format!("unreadable reply ({e}): {}", snippet(&text)) })?;
-        let mut out = vec![Value::Null; params.len()];
-        for r in replies {
-            let id = r
-                .get("id")
-                .and_then(Value::as_u64)
-                .filter(|i| (*i as usize) < out.len())
-                .ok_or_else(|| Error::Rpc { method: method.into(), reason: format!("reply without a known id: {}", snippet(&r.to_string())) })?;
-            if let Some(err) = r.get("error").filter(|e| !e.is_null()) {
-                return Err(Error::Rpc { method: method.into(), reason: format!("params {}: {err}", params[id as usize]) });
-            }
-            out[id as usize] = r.get("result").cloned().unwrap_or(Value::Null);
-        }
-        Ok(out)
-    }
-
-    fn post_with_retries(&self, method: &str, body: &str) -> Result<String, Error> {
-        let mut delay = Duration::from_millis(200);
-        let mut attempt = 0;
-        loop {
-            let mut req = self.agent.post(&self.url).header("Content-Type", "application/json");
-            if let Some(a) = &self.auth {
-                req = req.header("Authorization", a);
-            }
-            let result = req.send(body);
-            let retry_reason = match result {
-                Ok(mut resp) => {
-                    let status = resp.status().as_u16();
-                    let text = resp.body_mut().read_to_string().unwrap_or_default();
-                    match status {
-                        200 => return Ok(text),
-                        401 | 403 => {
-                            return Err(Error::Rpc {
-                                method: method.into(),
-                                reason: format!("HTTP {status}: the node refused the credentials (give user:password@ in the URL or --cookie)"),
-                            })
-                        }
-                        429 | 500..=599 if !text.trim_start().starts_with('[') => format!("HTTP {status}: {}", snippet(&text)),
-                        _ if text.trim_start().starts_with('[') => return Ok(text),
-                        _ => return Err(Error::Rpc { method: method.into(), reason: format!("HTTP {status}: {}", snippet(&text)) }),
-                    }
-                }
-                Err(e) => e.to_string(),
-            };
-            attempt += 1;
-            if attempt > self.retries {
-                return Err(Error::Rpc { method: method.into(), reason: format!("{retry_reason} (after {} attempts to {})", attempt, self.url) });
-            }
-            std::thread::sleep(delay);
-            delay = (delay * 2).min(Duration::from_secs(10));
-        }
-    }
-}
-
-fn snippet(s: &str) -> String {
-    s.chars().take(200).collect()
-}
-
-/// Splits `http://user:pass@host:port/` into the URL without credentials and `user:pass`.
-fn split_credentials(url: &str) -> (String, Option<String>) {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        if let Some((creds, host)) = rest.rsplit_once('@') {
-            if !creds.contains('/') {
-                return (format!("{scheme}://{host}"), Some(creds.to_string()));
-            }
-        }
-    }
-    (url.to_string(), None)
 }
 
 /// Maps `getblockchaininfo`'s `chain` to a Bitcoin network.
@@ -303,7 +195,7 @@ fn fetch_blocks(client: &RpcClient, heights: &[u64], batch: usize, concurrency: 
 
 /// Ingests blocks `from..=to` from a node into `store`, resuming after what it already holds.
 pub fn ingest_rpc(store: &mut Store, opts: &RpcOptions, progress: &dyn Fn(Event)) -> Result<IngestReport, Error> {
-    let client = RpcClient::new(&opts.url, opts.cookie.as_deref(), opts.retries)?;
+    let client = RpcClient::new(&opts.url, opts.cookie.as_deref(), opts.retries)?.with_version("1.0");
     let chain = match opts.chain {
         Some(c) => c,
         None => {
@@ -373,16 +265,4 @@ pub fn ingest_rpc(store: &mut Store, opts: &RpcOptions, progress: &dyn Fn(Event)
         }
     }
     Ok(report)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn credentials_come_out_of_the_url() {
-        assert_eq!(split_credentials("http://u:p@127.0.0.1:8332"), ("http://127.0.0.1:8332".into(), Some("u:p".into())));
-        assert_eq!(split_credentials("http://127.0.0.1:8332/wallet/a@b"), ("http://127.0.0.1:8332/wallet/a@b".into(), None));
-        assert_eq!(split_credentials("127.0.0.1:8332"), ("127.0.0.1:8332".into(), None));
-    }
 }

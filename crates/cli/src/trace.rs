@@ -1,0 +1,377 @@
+//! `tracehound trace`: follow the money from seeds, on a UTXO chain (over the graph index) or an
+//! EVM chain (over the `transfers` table), and print the flow graph and the accounting.
+
+use crate::block_on;
+use crate::entities::{ensure_index, utxo_chain};
+use crate::labels::{open_labels, tags_by_address};
+use anyhow::{bail, Context, Result};
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::{DataType, Int64Type};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use tracehound_graph::index::GraphIndex;
+use tracehound_graph::Clusters;
+use tracehound_tables::{ChainKind, Store};
+use tracehound_trace::{account, utxo, Direction, Fees, Limits, Model, Sink, Trace};
+
+/// Output formats of a trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TraceFormat {
+    /// A readable summary: the accounting and the largest flows.
+    Text,
+    /// Everything: accounting, every still-held output or balance, nodes and edges.
+    Json,
+    /// The edges: hop, tx, height, time, from, to, asset, amount.
+    Csv,
+    /// Graphviz DOT (`dot -Tsvg`).
+    Dot,
+    /// GraphML (Gephi, yEd).
+    Graphml,
+}
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct TraceRequest {
+    /// Chain name as stored.
+    pub chain: String,
+    /// Seeds as given: addresses, `txid:vout`, transaction hashes, or files of them.
+    pub from: Vec<String>,
+    /// Taint model.
+    pub model: Model,
+    /// Direction.
+    pub direction: Direction,
+    /// Fees.
+    pub fees: Fees,
+    /// Limits.
+    pub limits: Limits,
+    /// Label categories where the trace stops.
+    pub stop_at: Vec<String>,
+}
+
+/// The label categories a trace stops at by default.
+pub const DEFAULT_STOP_AT: &str = "exchange,mixing_service,bridge,coinjoin";
+
+/// Parses `--stop-at`: categories of the label store, with `mixer` for `mixing_service`; `none`
+/// stops nowhere.
+pub fn parse_stop_at(s: &str) -> Result<Vec<String>> {
+    let known = tracehound_labels::CATEGORIES.iter().map(|c| c.0).collect::<BTreeSet<_>>();
+    let mut out = vec![];
+    for c in s.split(',').map(|c| c.trim().to_ascii_lowercase()).filter(|c| !c.is_empty()) {
+        let c = match c.as_str() {
+            "mixer" | "mixers" | "mixing" => "mixing_service".to_string(),
+            "exchanges" => "exchange".into(),
+            "bridges" => "bridge".into(),
+            "none" => continue,
+            _ => c,
+        };
+        if !known.contains(c.as_str()) {
+            bail!("--stop-at: unknown category {c:?} (known: {})", known.into_iter().collect::<Vec<_>>().join(", "));
+        }
+        out.push(c);
+    }
+    Ok(out)
+}
+
+/// Parses `--since`/`--until`: a block height, or a date `YYYY-MM-DD` (UTC; `until` means the end
+/// of that day). Returns (height, unix time).
+pub fn parse_point(s: &str, end_of_day: bool) -> Result<(Option<u64>, Option<u64>)> {
+    if let Ok(h) = s.parse::<u64>() {
+        return Ok((Some(h), None));
+    }
+    let d = chrono_like_date(s).with_context(|| format!("{s:?} is neither a block height nor a date YYYY-MM-DD"))?;
+    Ok((None, Some(if end_of_day { d + 86_399 } else { d })))
+}
+
+/// Unix time of midnight UTC of `YYYY-MM-DD` (days-from-civil, no calendar crate needed).
+pub fn chrono_like_date(s: &str) -> Option<u64> {
+    let mut it = s.trim().splitn(3, '-');
+    let (y, m, d): (i64, i64, i64) = (it.next()?.parse().ok()?, it.next()?.parse().ok()?, it.next()?.parse().ok()?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || y < 1970 {
+        return None;
+    }
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(((era * 146_097 + doe - 719_468) * 86_400) as u64)
+}
+
+/// Reads seeds: each `--from` value is a seed, or a file of seeds (one per line, `#` comments).
+pub fn read_seeds(from: &[String]) -> Result<Vec<String>> {
+    let mut out = vec![];
+    for f in from {
+        let p = Path::new(f);
+        if p.is_file() {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading seeds from {}", p.display()))?;
+            for line in text.lines() {
+                let s = line.split('#').next().unwrap_or("").split(',').next().unwrap_or("").trim();
+                if !s.is_empty() {
+                    out.push(s.to_string());
+                }
+            }
+        } else {
+            out.push(f.trim().to_string());
+        }
+    }
+    if out.is_empty() {
+        bail!("no seeds: give --from <address | txid:vout | txid | file>");
+    }
+    Ok(out)
+}
+
+/// Runs a trace. UTXO chains give one [`Trace`]; EVM chains one per flow (asset).
+pub fn run_trace(data_dir: &Path, req: &TraceRequest) -> Result<Vec<Trace>> {
+    let store = crate::open_existing(data_dir)?;
+    if store.chain(&req.chain).is_none() {
+        bail!("no chain {:?} is stored (stored: {})", req.chain, store.manifest().chain_names().into_iter().collect::<Vec<_>>().join(", "));
+    }
+    let seeds = read_seeds(&req.from)?;
+    match store.manifest().chain_kind(&req.chain) {
+        ChainKind::Evm => trace_evm(data_dir, &store, req, &seeds),
+        _ => Ok(vec![trace_utxo(data_dir, &store, req, &seeds)?]),
+    }
+}
+
+fn trace_utxo(data_dir: &Path, store: &Store, req: &TraceRequest, seeds: &[String]) -> Result<Trace> {
+    let chain = utxo_chain(store, Some(&req.chain))?;
+    let (idx, _) = ensure_index(store, &chain, true)?;
+    let mut parsed = vec![];
+    for s in seeds {
+        parsed.push(utxo_seed(&idx, s)?);
+    }
+    let sinks = utxo_sinks(data_dir, store, &chain, &idx, &req.stop_at)?;
+    let opts = utxo::Options { model: req.model, direction: req.direction, fees: req.fees, limits: req.limits.clone() };
+    Ok(utxo::trace(utxo::UtxoGraph::of(&idx), &idx, &chain, &parsed, &sinks, &opts)?)
+}
+
+fn utxo_seed(idx: &GraphIndex, s: &str) -> Result<utxo::Seed> {
+    if let Some((txid, vout)) = s.split_once(':') {
+        let t = idx.tx_id(txid).with_context(|| format!("seed {s}: transaction {txid} is not in the ingested data"))?;
+        let vout: u64 = vout.parse().with_context(|| format!("seed {s}: output index {vout:?} is not a number"))?;
+        let range = idx.tx_out_start()[t as usize]..idx.tx_out_start()[t as usize + 1];
+        if vout >= range.end - range.start {
+            bail!("seed {s}: transaction {txid} has {} outputs", range.end - range.start);
+        }
+        return Ok(utxo::Seed::Output(range.start + vout));
+    }
+    if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let t = idx.tx_id(s).with_context(|| format!("seed {s}: transaction not in the ingested data"))?;
+        return Ok(utxo::Seed::Transaction(t));
+    }
+    let a = idx.address_id(s).with_context(|| format!("seed {s}: address never seen in the ingested data"))?;
+    Ok(utxo::Seed::Address(a))
+}
+
+/// Sinks of a UTXO chain: addresses tagged with a stop category, extended to their whole cluster
+/// when clusters are current (the entity is the service).
+fn utxo_sinks(data_dir: &Path, store: &Store, chain: &str, idx: &GraphIndex, stop_at: &[String]) -> Result<utxo::Sinks> {
+    let mut sinks = utxo::Sinks { coinjoins: stop_at.iter().any(|c| c == "coinjoin"), ..Default::default() };
+    let labels = open_labels(data_dir)?;
+    let clusters = Clusters::open_current(store.root(), idx).ok();
+    for (addr, tags) in tags_by_address(&labels, chain)? {
+        let Some(tag) = tags.iter().find(|t| stop_at.contains(&t.category)) else { continue };
+        let Some(a) = idx.address_id(&addr) else { continue };
+        let name = tag.actor.clone().map(|a| format!("{} ({a})", tag.label)).unwrap_or_else(|| tag.label.clone());
+        let sink = Sink { category: tag.category.clone(), name };
+        match &clusters {
+            Some(c) => sinks.add(sink, c.members(c.cluster_of(a)).to_vec()),
+            None => sinks.add(sink, [a]),
+        }
+    }
+    Ok(sinks)
+}
+
+fn trace_evm(data_dir: &Path, store: &Store, req: &TraceRequest, seeds: &[String]) -> Result<Vec<Trace>> {
+    let mut parsed = vec![];
+    for s in seeds {
+        let l = s.to_ascii_lowercase();
+        let hex = l.strip_prefix("0x").unwrap_or("");
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            bail!("seed {s}: not an address (0x + 40 hex) or a transaction hash (0x + 64 hex)");
+        }
+        match hex.len() {
+            40 => parsed.push(account::Seed::Address(l)),
+            64 => parsed.push(account::Seed::Transaction(l)),
+            _ => bail!("seed {s}: not an address (0x + 40 hex) or a transaction hash (0x + 64 hex)"),
+        }
+    }
+    let movements = load_movements(store, &req.chain)?;
+    let labels = open_labels(data_dir)?;
+    let mut services = account::Services::default();
+    for (addr, tags) in tags_by_address(&labels, &req.chain)? {
+        if let Some(t) = tags.iter().find(|t| stop_at_has(&req.stop_at, &t.category)) {
+            let name = t.actor.clone().map(|a| format!("{} ({a})", t.label)).unwrap_or_else(|| t.label.clone());
+            services.sinks.insert(addr.to_ascii_lowercase(), Sink { category: t.category.clone(), name });
+        } else if let Some(t) = tags.iter().find(|t| t.category == "defi_dex") {
+            services.swaps.insert(addr.to_ascii_lowercase(), t.label.clone());
+        }
+    }
+    Ok(account::trace(&req.chain, &movements, &parsed, &services, req.model, req.direction, &req.limits)?)
+}
+
+fn stop_at_has(stop_at: &[String], category: &str) -> bool {
+    stop_at.iter().any(|c| c == category)
+}
+
+/// Every value movement of an EVM chain in chain order, with each transaction's gas fee first.
+/// ERC-721 transfers are left out (token ids are not amounts).
+pub fn load_movements(store: &Store, chain: &str) -> Result<Vec<account::Movement>> {
+    let transfers = format!(
+        "SELECT block_number, block_timestamp, transaction_index, position, transaction_hash, from_address, to_address, asset, amount_raw \
+         FROM {chain}.transfers WHERE kind <> 'erc721'"
+    );
+    let fees = format!(
+        "SELECT block_number, block_timestamp, transaction_index, hash, from_address, receipt_gas_used, receipt_effective_gas_price \
+         FROM {chain}.transactions WHERE receipt_gas_used > 0"
+    );
+    let (tb, fb) = block_on(async {
+        let ctx = tracehound_tables::sql::session(store, None).await?;
+        let t = tracehound_tables::sql::query(&ctx, &transfers).await?;
+        let f = tracehound_tables::sql::query(&ctx, &fees).await?;
+        Ok::<_, tracehound_tables::Error>((t, f))
+    })?;
+    let mut out = vec![];
+    let col_i64 = |b: &datafusion::arrow::array::RecordBatch, i: usize| -> Result<Vec<Option<i64>>> {
+        let c = datafusion::arrow::compute::cast(b.column(i), &DataType::Int64)?;
+        let c = c.as_primitive::<Int64Type>();
+        Ok((0..c.len()).map(|k| (!c.is_null(k)).then(|| c.value(k))).collect())
+    };
+    let col_str = |b: &datafusion::arrow::array::RecordBatch, i: usize| -> Result<Vec<Option<String>>> {
+        let c = datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8)?;
+        let c = c.as_string::<i32>();
+        Ok((0..c.len()).map(|k| (!c.is_null(k)).then(|| c.value(k).to_string())).collect())
+    };
+    let native = |asset: String| if asset == "native" { "ETH".to_string() } else { asset };
+    for b in &tb {
+        let (bn, ts, ti, pos) = (col_i64(b, 0)?, col_i64(b, 1)?, col_i64(b, 2)?, col_i64(b, 3)?);
+        let (tx, from, to, asset, amount) = (col_str(b, 4)?, col_str(b, 5)?, col_str(b, 6)?, col_str(b, 7)?, col_str(b, 8)?);
+        for k in 0..b.num_rows() {
+            let raw = amount[k].clone().unwrap_or_default();
+            let Ok(amount) = raw.parse::<u128>() else { continue }; // beyond 2^128: not traceable in u128
+            out.push(account::Movement {
+                block: bn[k].unwrap_or(0) as u64,
+                time: ts[k].unwrap_or(0) as u64,
+                tx_index: ti[k].map(|x| x as u32).unwrap_or(u32::MAX),
+                position: pos[k].unwrap_or(0),
+                tx: tx[k].clone().unwrap_or_default(),
+                from: from[k].clone().unwrap_or_else(|| "(issuance)".into()),
+                to: to[k].clone().unwrap_or_default(),
+                asset: native(asset[k].clone().unwrap_or_default()),
+                amount,
+            });
+        }
+    }
+    for b in &fb {
+        let (bn, ts, ti) = (col_i64(b, 0)?, col_i64(b, 1)?, col_i64(b, 2)?);
+        let (tx, from, gas, price) = (col_str(b, 3)?, col_str(b, 4)?, col_i64(b, 5)?, col_str(b, 6)?);
+        for k in 0..b.num_rows() {
+            let fee = gas[k].unwrap_or(0) as u128 * price[k].as_deref().unwrap_or("0").parse::<u128>().unwrap_or(0);
+            if fee == 0 {
+                continue;
+            }
+            out.push(account::Movement {
+                block: bn[k].unwrap_or(0) as u64,
+                time: ts[k].unwrap_or(0) as u64,
+                tx_index: ti[k].unwrap_or(0) as u32,
+                position: -1,
+                tx: tx[k].clone().unwrap_or_default(),
+                from: from[k].clone().unwrap_or_default(),
+                to: String::new(),
+                asset: "ETH".into(),
+                amount: fee,
+            });
+        }
+    }
+    out.sort_by(|a, b| (a.block, a.tx_index, a.position).cmp(&(b.block, b.tx_index, b.position)));
+    Ok(out)
+}
+
+/// Amount in whole coins for display (8 decimals for BTC, 18 for ETH; tokens in base units).
+pub fn coins(amount: u128, asset: &str) -> String {
+    let decimals = match asset {
+        "BTC" => 8,
+        "ETH" => 18,
+        _ => return amount.to_string(),
+    };
+    let d = 10u128.pow(decimals);
+    let frac = format!("{:0width$}", amount % d, width = decimals as usize);
+    let frac = frac.trim_end_matches('0');
+    format!("{}{}{} {asset}", amount / d, if frac.is_empty() { "" } else { "." }, &frac[..frac.len().min(8)])
+}
+
+/// Prints a readable accounting of `t`.
+pub fn print_text(t: &Trace, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let a = &t.accounting;
+    let pct = |x: u128| if t.seed_amount == 0 { 0.0 } else { x as f64 * 100.0 / t.seed_amount as f64 };
+    let flow = t.flow.as_deref().map(|f| format!(" — flow {f}")).unwrap_or_default();
+    writeln!(out, "{} {:?} trace on {}{flow}: {} from {} seed(s)", t.model, t.direction, t.chain, coins(t.seed_amount, &t.asset), t.seeds.len())?;
+    let dest = if t.direction == Direction::Forward { "reached" } else { "came from" };
+    for s in &a.sinks {
+        writeln!(out, "  {dest} {:<15} {:<40} {:>28} {:>6.2}%", s.sink.category, s.sink.name, coins(s.amount, &t.asset), pct(s.amount))?;
+    }
+    let rows = [
+        ("still held", a.held_total, format!("in {} outputs/balances", a.held.len())),
+        ("fees", a.fees, String::new()),
+        ("below threshold", a.below_threshold, String::new()),
+        ("hop limit", a.hop_limit, format!("after {} hops", t.limits.max_hops)),
+        ("node limit", a.node_limit, String::new()),
+        ("mined (coinbase)", a.mined, String::new()),
+        ("unresolved", a.unresolved, String::new()),
+    ];
+    for (name, v, note) in rows {
+        if v > 0 {
+            writeln!(out, "  {name:<56} {:>28} {:>6.2}% {note}", coins(v, &t.asset), pct(v))?;
+        }
+    }
+    writeln!(out, "  {:<56} {:>28} (seed {})", "total", coins(a.total(), &t.asset), coins(t.seed_amount, &t.asset))?;
+    for h in a.held.iter().take(10) {
+        writeln!(out, "    held by {} {}: {} of {}", h.address, h.output.as_deref().unwrap_or(""), coins(h.tainted, &t.asset), coins(h.value, &h.asset))?;
+    }
+    if a.held.len() > 10 {
+        writeln!(out, "    … {} more (see --format json)", a.held.len() - 10)?;
+    }
+    writeln!(out, "  flow graph: {} nodes, {} edges (--format json|csv|dot|graphml)", t.nodes.len(), t.edges.len())?;
+    Ok(())
+}
+
+/// Writes traces in `format` to `out` (a file, or standard output for `-`).
+pub fn write_traces(traces: &[Trace], format: TraceFormat, out: &Path) -> Result<()> {
+    let text = match format {
+        TraceFormat::Json => {
+            let v = if traces.len() == 1 { serde_json::to_value(&traces[0])? } else { serde_json::to_value(traces)? };
+            serde_json::to_string_pretty(&v)? + "\n"
+        }
+        TraceFormat::Csv => {
+            let mut s = String::new();
+            for (i, t) in traces.iter().enumerate() {
+                let csv = tracehound_trace::export::to_csv(t);
+                s.push_str(if i == 0 { &csv } else { csv.split_once('\n').map(|x| x.1).unwrap_or("") });
+            }
+            s
+        }
+        TraceFormat::Dot => traces.iter().map(tracehound_trace::export::to_dot).collect(),
+        TraceFormat::Graphml => traces.iter().map(tracehound_trace::export::to_graphml).collect(),
+        TraceFormat::Text => {
+            let mut buf = vec![];
+            for t in traces {
+                print_text(t, &mut buf)?;
+            }
+            String::from_utf8(buf)?
+        }
+    };
+    if out == Path::new("-") {
+        print!("{text}");
+    } else {
+        std::fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
+        eprintln!("wrote {}", out.display());
+    }
+    Ok(())
+}
+
+/// `tracehound trace`.
+pub fn trace_cmd(data_dir: &Path, req: &TraceRequest, format: TraceFormat, out: &PathBuf) -> Result<()> {
+    let traces = run_trace(data_dir, req)?;
+    write_traces(&traces, format, out)
+}

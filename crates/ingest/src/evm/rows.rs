@@ -1,0 +1,993 @@
+//! JSON-RPC replies of an EVM node → rows of the EVM tables. The one place that does, for every
+//! source of blocks (one-shot ingest and `sync`).
+//!
+//! Rows are plain structs serialized straight into Arrow arrays of the table schemas
+//! (`tracehound_tables::evm_schema`), so a column cannot drift from its schema unnoticed.
+
+use crate::Error;
+use datafusion::arrow::json::ReaderBuilder;
+use datafusion::arrow::record_batch::RecordBatch;
+use serde::Serialize;
+use serde_json::Value;
+use tracehound_core::evm::{parse_quantity, to_decimal128, uint256_word, U256};
+use tracehound_tables::evm_schema;
+
+/// `keccak256("Transfer(address,address,uint256)")`, the topic of ERC-20 and ERC-721 transfers.
+pub const TRANSFER_TOPIC: &str = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef";
+
+/// Everything the node said about one block.
+#[derive(Debug, Clone)]
+pub struct BlockReplies {
+    /// `eth_getBlockByNumber(n, true)`.
+    pub block: Value,
+    /// The receipts of its transactions, in transaction order.
+    pub receipts: Vec<Value>,
+    /// Its traces: parity `trace_block` rows, or geth `callTracer` results, or none.
+    pub traces: Traces,
+}
+
+/// The traces of a block, in the shape the node gave them.
+#[derive(Debug, Clone)]
+pub enum Traces {
+    /// The node was not asked for traces: internal transfers are unknown.
+    None,
+    /// `trace_block` (erigon, nethermind, reth, anvil): flat rows with `traceAddress`.
+    Parity(Vec<Value>),
+    /// `debug_traceBlockByNumber` with `callTracer` (geth, reth, anvil): one call tree per transaction.
+    Geth(Vec<Value>),
+}
+
+/// Counts of what one block added.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BlockCounts {
+    /// The block's number.
+    pub number: u64,
+    /// Transactions.
+    pub transactions: u64,
+    /// Event logs.
+    pub logs: u64,
+    /// Trace rows.
+    pub traces: u64,
+    /// Token transfers.
+    pub token_transfers: u64,
+    /// Transfers (all kinds).
+    pub transfers: u64,
+}
+
+#[derive(Serialize)]
+struct BlockRow {
+    number: u64,
+    hash: String,
+    parent_hash: String,
+    nonce: Option<String>,
+    sha3_uncles: Option<String>,
+    logs_bloom: Option<String>,
+    transactions_root: Option<String>,
+    state_root: Option<String>,
+    receipts_root: Option<String>,
+    miner: Option<String>,
+    difficulty: Option<String>,
+    total_difficulty: Option<String>,
+    size: Option<u64>,
+    extra_data: Option<String>,
+    gas_limit: u64,
+    gas_used: u64,
+    timestamp: i64,
+    transaction_count: u64,
+    base_fee_per_gas: Option<String>,
+    withdrawals_root: Option<String>,
+    withdrawals: Option<String>,
+    blob_gas_used: Option<u64>,
+    excess_blob_gas: Option<u64>,
+    parent_beacon_block_root: Option<String>,
+}
+
+#[derive(Serialize)]
+struct TxRow {
+    hash: String,
+    nonce: u64,
+    block_hash: String,
+    block_number: u64,
+    transaction_index: u32,
+    from_address: String,
+    to_address: Option<String>,
+    value: String,
+    gas: u64,
+    gas_price: Option<String>,
+    input: String,
+    block_timestamp: i64,
+    max_fee_per_gas: Option<String>,
+    max_priority_fee_per_gas: Option<String>,
+    transaction_type: Option<u32>,
+    max_fee_per_blob_gas: Option<String>,
+    blob_versioned_hashes: Option<Vec<String>>,
+    authorization_list: Option<String>,
+    receipt_cumulative_gas_used: Option<u64>,
+    receipt_gas_used: Option<u64>,
+    receipt_contract_address: Option<String>,
+    receipt_root: Option<String>,
+    receipt_status: Option<u8>,
+    receipt_effective_gas_price: Option<String>,
+    receipt_blob_gas_used: Option<u64>,
+    receipt_blob_gas_price: Option<String>,
+}
+
+#[derive(Serialize)]
+struct LogRow {
+    log_index: u32,
+    transaction_hash: String,
+    transaction_index: u32,
+    block_hash: String,
+    block_number: u64,
+    block_timestamp: i64,
+    address: String,
+    data: String,
+    topics: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct TraceRow {
+    block_number: u64,
+    block_hash: String,
+    block_timestamp: i64,
+    transaction_hash: Option<String>,
+    transaction_index: Option<u32>,
+    from_address: Option<String>,
+    to_address: Option<String>,
+    value: Option<String>,
+    input: Option<String>,
+    output: Option<String>,
+    trace_type: String,
+    call_type: Option<String>,
+    reward_type: Option<String>,
+    gas: Option<u64>,
+    gas_used: Option<u64>,
+    subtraces: u32,
+    trace_address: Vec<u32>,
+    error: Option<String>,
+    status: u8,
+    trace_id: String,
+}
+
+#[derive(Serialize)]
+struct TokenTransferRow {
+    token_address: String,
+    from_address: String,
+    to_address: String,
+    value: String,
+    transaction_hash: String,
+    transaction_index: u32,
+    log_index: u32,
+    block_number: u64,
+    block_hash: String,
+    block_timestamp: i64,
+    token_standard: &'static str,
+}
+
+/// One row of the `transfers` table (also written by the explorer CSV import).
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct TransferRow {
+    /// Chain name.
+    pub chain: String,
+    /// Block height.
+    pub block_number: u64,
+    /// Block time, Unix seconds.
+    pub block_timestamp: i64,
+    /// Transaction (none for withdrawals and rewards).
+    pub transaction_hash: Option<String>,
+    /// Position of the transaction in its block.
+    pub transaction_index: Option<u32>,
+    /// Order of this transfer within its transaction (or block, for withdrawals).
+    pub position: u32,
+    /// native_tx, internal, erc20, erc721, withdrawal or reward.
+    pub kind: &'static str,
+    /// `native` or the token contract address.
+    pub asset: String,
+    /// The token's symbol, where known (explorer exports).
+    pub asset_symbol: Option<String>,
+    /// ERC-721 token id.
+    pub token_id: Option<String>,
+    /// Sender (none for withdrawals and rewards).
+    pub from_address: Option<String>,
+    /// Receiver.
+    pub to_address: Option<String>,
+    /// Amount as `Decimal128(38, 0)` text, none when it is 10^38 or more.
+    pub amount: Option<String>,
+    /// Exact amount, decimal.
+    pub amount_raw: String,
+    /// `node`, or `import:<file>` for rows from an explorer export.
+    pub source: String,
+}
+
+impl TransferRow {
+    /// Sets `amount` and `amount_raw` from an exact value.
+    pub fn with_amount(mut self, v: U256) -> TransferRow {
+        self.amount = to_decimal128(v).map(|x| x.to_string());
+        self.amount_raw = v.to_string();
+        self
+    }
+}
+
+/// Accumulates the rows of a chunk of blocks.
+pub struct EvmRowBuilder {
+    chain: String,
+    blocks: Vec<BlockRow>,
+    txs: Vec<TxRow>,
+    logs: Vec<LogRow>,
+    traces: Vec<TraceRow>,
+    token_transfers: Vec<TokenTransferRow>,
+    transfers: Vec<TransferRow>,
+}
+
+/// A field reader for one JSON object, naming the block and object in its errors.
+struct Obj<'a> {
+    v: &'a Value,
+    what: &'a str,
+}
+
+impl<'a> Obj<'a> {
+    fn err(&self, field: &str, reason: impl std::fmt::Display) -> Error {
+        Error::Rpc { method: "evm".into(), reason: format!("{}: field {field:?}: {reason}", self.what) }
+    }
+    fn get(&self, field: &str) -> Option<&'a Value> {
+        self.v.get(field).filter(|v| !v.is_null())
+    }
+    fn str(&self, field: &str) -> Result<&'a str, Error> {
+        self.opt_str(field)?.ok_or_else(|| self.err(field, "missing"))
+    }
+    fn opt_str(&self, field: &str) -> Result<Option<&'a str>, Error> {
+        match self.get(field) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(other) => Err(self.err(field, format!("expected a string, got {other}"))),
+        }
+    }
+    fn hex(&self, field: &str) -> Result<String, Error> {
+        Ok(self.str(field)?.to_ascii_lowercase())
+    }
+    fn opt_hex(&self, field: &str) -> Result<Option<String>, Error> {
+        Ok(self.opt_str(field)?.map(str::to_ascii_lowercase))
+    }
+    fn u256(&self, field: &str) -> Result<U256, Error> {
+        self.opt_u256(field)?.ok_or_else(|| self.err(field, "missing"))
+    }
+    fn opt_u256(&self, field: &str) -> Result<Option<U256>, Error> {
+        match self.get(field) {
+            None => Ok(None),
+            Some(Value::String(s)) => parse_quantity(s).map(Some).map_err(|e| self.err(field, e)),
+            // Some nodes write small quantities as JSON numbers.
+            Some(Value::Number(n)) => n.as_u64().map(|x| Some(U256::from(x))).ok_or_else(|| self.err(field, "not an unsigned integer")),
+            Some(other) => Err(self.err(field, format!("expected a quantity, got {other}"))),
+        }
+    }
+    fn u64(&self, field: &str) -> Result<u64, Error> {
+        self.opt_u64(field)?.ok_or_else(|| self.err(field, "missing"))
+    }
+    fn opt_u64(&self, field: &str) -> Result<Option<u64>, Error> {
+        self.opt_u256(field)?.map(|v| u64::try_from(v).map_err(|_| self.err(field, "does not fit 64 bits"))).transpose()
+    }
+    fn u32(&self, field: &str) -> Result<u32, Error> {
+        u32::try_from(self.u64(field)?).map_err(|_| self.err(field, "does not fit 32 bits"))
+    }
+    /// A native amount: exact decimal that must fit `Decimal128(38, 0)`.
+    fn opt_wei(&self, field: &str) -> Result<Option<String>, Error> {
+        self.opt_u256(field)?
+            .map(|v| wei_text(v).ok_or_else(|| self.err(field, format!("{v} wei is 10^38 or more and does not fit the table's Decimal128(38, 0)"))))
+            .transpose()
+    }
+}
+
+fn wei_text(v: U256) -> Option<String> {
+    to_decimal128(v).map(|x| x.to_string())
+}
+
+impl EvmRowBuilder {
+    /// A builder for `chain`'s rows.
+    pub fn new(chain: &str) -> EvmRowBuilder {
+        EvmRowBuilder { chain: chain.to_string(), blocks: vec![], txs: vec![], logs: vec![], traces: vec![], token_transfers: vec![], transfers: vec![] }
+    }
+
+    /// Blocks held since the last [`EvmRowBuilder::finish`].
+    pub fn pending_blocks(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Rows of all tables held since the last finish.
+    pub fn pending_rows(&self) -> usize {
+        self.blocks.len() + self.txs.len() + self.logs.len() + self.traces.len() + self.token_transfers.len() + self.transfers.len()
+    }
+
+    /// Adds one block. On error nothing of the block is kept.
+    pub fn push_block(&mut self, r: &BlockReplies) -> Result<BlockCounts, Error> {
+        let marks = (self.blocks.len(), self.txs.len(), self.logs.len(), self.traces.len(), self.token_transfers.len(), self.transfers.len());
+        let result = self.push_block_inner(r);
+        if result.is_err() {
+            self.blocks.truncate(marks.0);
+            self.txs.truncate(marks.1);
+            self.logs.truncate(marks.2);
+            self.traces.truncate(marks.3);
+            self.token_transfers.truncate(marks.4);
+            self.transfers.truncate(marks.5);
+        }
+        result
+    }
+
+    fn push_block_inner(&mut self, r: &BlockReplies) -> Result<BlockCounts, Error> {
+        let number = Obj { v: &r.block, what: "block" }.u64("number")?;
+        let what = format!("block {number}");
+        let b = Obj { v: &r.block, what: &what };
+        let hash = b.hex("hash")?;
+        let timestamp = b.u64("timestamp")? as i64;
+        let txs = b.get("transactions").and_then(Value::as_array).ok_or_else(|| b.err("transactions", "missing (ask with full transactions)"))?;
+        if r.receipts.len() != txs.len() {
+            return Err(b.err("transactions", format!("{} transactions but {} receipts", txs.len(), r.receipts.len())));
+        }
+        let transfers_before = self.transfers.len();
+        let withdrawals = match b.get("withdrawals").and_then(Value::as_array) {
+            Some(ws) => {
+                let mut out = vec![];
+                for (i, w) in ws.iter().enumerate() {
+                    let wo = Obj { v: w, what: &what };
+                    let gwei = wo.u256("amount")?;
+                    // ethereum-etl's key order.
+                    let row = format!(
+                        r#"{{"index":{},"validator_index":{},"address":"{}","amount":{}}}"#,
+                        wo.u64("index")?,
+                        wo.u64("validatorIndex")?,
+                        wo.hex("address")?,
+                        wo.u64("amount")?
+                    );
+                    let amount = gwei * U256::from(1_000_000_000u64);
+                    self.transfers.push(
+                        self.transfer(number, timestamp, None, None, i as u32, "withdrawal", "native", None, Some(wo.hex("address")?)).with_amount(amount),
+                    );
+                    out.push(row);
+                }
+                Some(format!("[{}]", out.join(",")))
+            }
+            None => None,
+        };
+        let mut counts = BlockCounts { number, transactions: txs.len() as u64, ..Default::default() };
+        self.blocks.push(BlockRow {
+            number,
+            hash: hash.clone(),
+            parent_hash: b.hex("parentHash")?,
+            nonce: b.opt_hex("nonce")?,
+            sha3_uncles: b.opt_hex("sha3Uncles")?,
+            logs_bloom: b.opt_hex("logsBloom")?,
+            transactions_root: b.opt_hex("transactionsRoot")?,
+            state_root: b.opt_hex("stateRoot")?,
+            receipts_root: b.opt_hex("receiptsRoot")?,
+            miner: b.opt_hex("miner")?,
+            difficulty: b.opt_wei("difficulty")?,
+            total_difficulty: b.opt_wei("totalDifficulty")?,
+            size: b.opt_u64("size")?,
+            extra_data: b.opt_hex("extraData")?,
+            gas_limit: b.u64("gasLimit")?,
+            gas_used: b.u64("gasUsed")?,
+            timestamp,
+            transaction_count: txs.len() as u64,
+            base_fee_per_gas: b.opt_wei("baseFeePerGas")?,
+            withdrawals_root: b.opt_hex("withdrawalsRoot")?,
+            withdrawals,
+            blob_gas_used: b.opt_u64("blobGasUsed")?,
+            excess_blob_gas: b.opt_u64("excessBlobGas")?,
+            parent_beacon_block_root: b.opt_hex("parentBeaconBlockRoot")?,
+        });
+
+        // Traces first: they decide which internal transfers happened, and, for receipts
+        // without a status (before Byzantium), whether the transaction failed.
+        let traces = self.trace_rows(&r.traces, number, &hash, timestamp, txs)?;
+        let mut top_level_failed = std::collections::HashMap::new();
+        for t in &traces {
+            if t.trace_address.is_empty() {
+                if let Some(h) = &t.transaction_hash {
+                    top_level_failed.insert(h.clone(), t.error.is_some());
+                }
+            }
+        }
+
+        let mut per_tx_transfers: Vec<Vec<TransferRow>> = vec![vec![]; txs.len()];
+        for (i, (tx, receipt)) in txs.iter().zip(&r.receipts).enumerate() {
+            let twhat = format!("{what} transaction {i}");
+            let t = Obj { v: tx, what: &twhat };
+            let rc = Obj { v: receipt, what: &twhat };
+            let tx_hash = t.hex("hash")?;
+            let rc_hash = rc.hex("transactionHash")?;
+            if rc_hash != tx_hash {
+                return Err(rc.err("transactionHash", format!("receipt of {rc_hash} where {tx_hash} was expected (did the node reorg?)")));
+            }
+            if let Some(bh) = rc.opt_hex("blockHash")? {
+                if bh != hash {
+                    return Err(rc.err("blockHash", format!("receipt from block {bh}, not {hash} (the node reorged while answering)")));
+                }
+            }
+            let index = t.u32("transactionIndex")?;
+            let status = rc.opt_u64("status")?.map(|s| s as u8);
+            // Before Byzantium receipts have no status: the trace says whether the transaction
+            // failed; without traces, a failed transaction of that era used all its gas.
+            let failed = match (status, top_level_failed.get(&tx_hash)) {
+                (Some(s), _) => s == 0,
+                (None, Some(f)) => *f,
+                (None, None) => rc.opt_u64("gasUsed")?.is_some_and(|used| Some(used) == t.opt_u64("gas").ok().flatten()),
+            };
+            let value = t.u256("value")?;
+            let from = t.hex("from")?;
+            let to = t.opt_hex("to")?;
+            let contract_address = rc.opt_hex("contractAddress")?;
+            let auth = t.get("authorizationList").map(|a| a.to_string());
+            let blob_hashes = match t.get("blobVersionedHashes").and_then(Value::as_array) {
+                Some(a) => Some(
+                    a.iter()
+                        .map(|h| h.as_str().map(str::to_ascii_lowercase).ok_or_else(|| t.err("blobVersionedHashes", "not strings")))
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+                None => None,
+            };
+            self.txs.push(TxRow {
+                hash: tx_hash.clone(),
+                nonce: t.u64("nonce")?,
+                block_hash: hash.clone(),
+                block_number: number,
+                transaction_index: index,
+                from_address: from.clone(),
+                to_address: to.clone(),
+                value: wei_text(value).ok_or_else(|| t.err("value", format!("{value} wei does not fit Decimal128(38, 0)")))?,
+                gas: t.u64("gas")?,
+                gas_price: t.opt_wei("gasPrice")?,
+                input: t.opt_hex("input")?.or(t.opt_hex("data")?).unwrap_or_else(|| "0x".into()),
+                block_timestamp: timestamp,
+                max_fee_per_gas: t.opt_wei("maxFeePerGas")?,
+                max_priority_fee_per_gas: t.opt_wei("maxPriorityFeePerGas")?,
+                transaction_type: t.opt_u64("type")?.map(|x| x as u32),
+                max_fee_per_blob_gas: t.opt_wei("maxFeePerBlobGas")?,
+                blob_versioned_hashes: blob_hashes,
+                authorization_list: auth,
+                receipt_cumulative_gas_used: rc.opt_u64("cumulativeGasUsed")?,
+                receipt_gas_used: rc.opt_u64("gasUsed")?,
+                receipt_contract_address: contract_address.clone(),
+                receipt_root: rc.opt_hex("root")?,
+                receipt_status: status,
+                receipt_effective_gas_price: rc.opt_wei("effectiveGasPrice")?,
+                receipt_blob_gas_used: rc.opt_u64("blobGasUsed")?,
+                receipt_blob_gas_price: rc.opt_wei("blobGasPrice")?,
+            });
+            let out = &mut per_tx_transfers[i];
+            if !failed && !value.is_zero() {
+                let dest = to.clone().or(contract_address.clone());
+                out.push(self.transfer(number, timestamp, Some(&tx_hash), Some(index), 0, "native_tx", "native", Some(from.clone()), dest).with_amount(value));
+            }
+            let logs = rc.get("logs").and_then(Value::as_array).ok_or_else(|| rc.err("logs", "missing"))?;
+            for l in logs {
+                let lo = Obj { v: l, what: &twhat };
+                let topics: Vec<String> = match lo.get("topics").and_then(Value::as_array) {
+                    Some(a) => {
+                        a.iter().map(|x| x.as_str().map(str::to_ascii_lowercase).ok_or_else(|| lo.err("topics", "not strings"))).collect::<Result<_, _>>()?
+                    }
+                    None => return Err(lo.err("topics", "missing")),
+                };
+                let log = LogRow {
+                    log_index: lo.u32("logIndex")?,
+                    transaction_hash: tx_hash.clone(),
+                    transaction_index: index,
+                    block_hash: hash.clone(),
+                    block_number: number,
+                    block_timestamp: timestamp,
+                    address: lo.hex("address")?,
+                    data: lo.hex("data")?,
+                    topics,
+                };
+                if let Some(tt) = token_transfer(&log) {
+                    let (kind, token_id, amount) = match tt.token_standard {
+                        "erc721" => ("erc721", Some(tt.value.clone()), U256::from(1)),
+                        _ => ("erc20", None, tracehound_core::evm::parse_decimal_u256(&tt.value).expect("decimal we wrote")),
+                    };
+                    let mut row = self.transfer(
+                        number,
+                        timestamp,
+                        Some(&tx_hash),
+                        Some(index),
+                        0,
+                        kind,
+                        &tt.token_address,
+                        Some(tt.from_address.clone()),
+                        Some(tt.to_address.clone()),
+                    );
+                    row.token_id = token_id;
+                    out.push(row.with_amount(amount));
+                    self.token_transfers.push(tt);
+                    counts.token_transfers += 1;
+                }
+                self.logs.push(log);
+                counts.logs += 1;
+            }
+        }
+        // Internal transfers: value moved by successful frames below the top level.
+        for t in &traces {
+            let (Some(h), Some(ti)) = (&t.transaction_hash, t.transaction_index) else { continue };
+            let moves_value = match t.trace_type.as_str() {
+                "call" => matches!(t.call_type.as_deref(), Some("call") | None),
+                "create" | "create2" | "suicide" => true,
+                _ => false,
+            };
+            if t.trace_address.is_empty() || t.status != 1 || !moves_value {
+                continue;
+            }
+            let Some(v) = t.value.as_deref().map(|v| tracehound_core::evm::parse_decimal_u256(v).expect("decimal we wrote")) else { continue };
+            if v.is_zero() || (ti as usize) >= per_tx_transfers.len() {
+                continue;
+            }
+            let row = self.transfer(number, timestamp, Some(h), Some(ti), 0, "internal", "native", t.from_address.clone(), t.to_address.clone()).with_amount(v);
+            // Internal transfers come after the transaction's own value and before its token events.
+            let out = &mut per_tx_transfers[ti as usize];
+            let at = out.iter().position(|x| x.kind == "erc20" || x.kind == "erc721").unwrap_or(out.len());
+            out.insert(at, row);
+        }
+        for t in &traces {
+            if t.trace_type == "reward" && t.status == 1 {
+                if let Some(v) = t.value.as_deref().map(|v| tracehound_core::evm::parse_decimal_u256(v).expect("decimal we wrote")) {
+                    let position = (self.transfers.len() - transfers_before) as u32;
+                    self.transfers.push(self.transfer(number, timestamp, None, None, position, "reward", "native", None, t.to_address.clone()).with_amount(v));
+                }
+            }
+        }
+        for out in per_tx_transfers {
+            for (p, mut row) in out.into_iter().enumerate() {
+                row.position = p as u32;
+                self.transfers.push(row);
+            }
+        }
+        counts.traces = traces.len() as u64;
+        counts.transfers = (self.transfers.len() - transfers_before) as u64;
+        self.traces.extend(traces);
+        Ok(counts)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn transfer(
+        &self,
+        block_number: u64,
+        block_timestamp: i64,
+        tx: Option<&str>,
+        index: Option<u32>,
+        position: u32,
+        kind: &'static str,
+        asset: &str,
+        from: Option<String>,
+        to: Option<String>,
+    ) -> TransferRow {
+        TransferRow {
+            chain: self.chain.clone(),
+            block_number,
+            block_timestamp,
+            transaction_hash: tx.map(str::to_string),
+            transaction_index: index,
+            position,
+            kind,
+            asset: asset.to_string(),
+            asset_symbol: None,
+            token_id: None,
+            from_address: from,
+            to_address: to,
+            amount: None,
+            amount_raw: String::new(),
+            source: "node".into(),
+        }
+    }
+
+    fn trace_rows(&self, traces: &Traces, number: u64, hash: &str, timestamp: i64, txs: &[Value]) -> Result<Vec<TraceRow>, Error> {
+        let what = format!("block {number} traces");
+        let mut rows = match traces {
+            Traces::None => return Ok(vec![]),
+            Traces::Parity(list) => {
+                let mut rows = Vec::with_capacity(list.len());
+                for t in list {
+                    if let Some(bh) = t.get("blockHash").and_then(Value::as_str) {
+                        if !bh.eq_ignore_ascii_case(hash) {
+                            return Err(Error::Rpc {
+                                method: "trace_block".into(),
+                                reason: format!("{what}: traces of block {bh}, not {hash} (the node reorged while answering)"),
+                            });
+                        }
+                    }
+                    rows.push(parity_row(t, number, hash, timestamp, &what)?);
+                }
+                rows
+            }
+            Traces::Geth(list) => {
+                if list.len() != txs.len() {
+                    return Err(Error::Rpc {
+                        method: "debug_traceBlockByNumber".into(),
+                        reason: format!("{what}: {} results for {} transactions", list.len(), txs.len()),
+                    });
+                }
+                let mut rows = vec![];
+                for (i, (r, tx)) in list.iter().zip(txs).enumerate() {
+                    let tx_hash = Obj { v: tx, what: &what }.hex("hash")?;
+                    if let Some(th) = r.get("txHash").and_then(Value::as_str) {
+                        if !th.eq_ignore_ascii_case(&tx_hash) {
+                            return Err(Error::Rpc {
+                                method: "debug_traceBlockByNumber".into(),
+                                reason: format!("{what}: trace of transaction {th} where {tx_hash} was expected (the node reorged while answering)"),
+                            });
+                        }
+                    }
+                    let frame = r.get("result").unwrap_or(r);
+                    if let Some(e) = r.get("error") {
+                        return Err(Error::Rpc { method: "debug_traceBlockByNumber".into(), reason: format!("{what}: transaction {tx_hash}: {e}") });
+                    }
+                    flatten_geth(frame, &mut vec![], &tx_hash, i as u32, number, hash, timestamp, &what, &mut rows)?;
+                }
+                rows
+            }
+        };
+        set_statuses_and_ids(&mut rows);
+        Ok(rows)
+    }
+
+    /// Turns the held rows into one record batch per table and starts over.
+    pub fn finish(&mut self) -> Result<Vec<(&'static str, Vec<RecordBatch>)>, Error> {
+        let out = vec![
+            ("blocks", to_batch(evm_schema::blocks(), &std::mem::take(&mut self.blocks))?),
+            ("transactions", to_batch(evm_schema::transactions(), &std::mem::take(&mut self.txs))?),
+            ("logs", to_batch(evm_schema::logs(), &std::mem::take(&mut self.logs))?),
+            ("traces", to_batch(evm_schema::traces(), &std::mem::take(&mut self.traces))?),
+            ("token_transfers", to_batch(evm_schema::token_transfers(), &std::mem::take(&mut self.token_transfers))?),
+            ("transfers", to_batch(evm_schema::transfers(), &std::mem::take(&mut self.transfers))?),
+        ];
+        Ok(out.into_iter().map(|(n, b)| (n, vec![b])).collect())
+    }
+}
+
+/// Serializes rows into one record batch of `schema`.
+pub fn to_batch<T: Serialize>(schema: datafusion::arrow::datatypes::SchemaRef, rows: &[T]) -> Result<RecordBatch, Error> {
+    let bad = |e: datafusion::arrow::error::ArrowError| Error::Input(format!("rows do not fit their table's schema: {e}"));
+    let mut decoder = ReaderBuilder::new(schema.clone()).with_batch_size(rows.len().max(1)).build_decoder().map_err(bad)?;
+    decoder.serialize(rows).map_err(bad)?;
+    Ok(decoder.flush().map_err(bad)?.unwrap_or_else(|| RecordBatch::new_empty(schema)))
+}
+
+/// The ERC-20 / ERC-721 transfer a log records, decoded as ethereum-etl does: topic 0 is
+/// `Transfer`, and topics plus 32-byte data words are exactly four (ERC-20: from and to indexed,
+/// value in data; ERC-721: from, to and token id indexed).
+fn token_transfer(log: &LogRow) -> Option<TokenTransferRow> {
+    if log.topics.first().map(String::as_str) != Some(TRANSFER_TOPIC) {
+        return None;
+    }
+    let data = hex::decode(log.data.trim_start_matches("0x")).ok()?;
+    if data.len() % 32 != 0 {
+        return None;
+    }
+    let mut words: Vec<[u8; 32]> = vec![];
+    for t in &log.topics[1..] {
+        let b = hex::decode(t.trim_start_matches("0x")).ok()?;
+        words.push(b.try_into().ok()?);
+    }
+    let indexed = words.len();
+    for c in data.chunks(32) {
+        words.push(c.try_into().expect("32-byte chunk"));
+    }
+    if words.len() != 3 {
+        return None;
+    }
+    let address = |w: &[u8; 32]| format!("0x{}", hex::encode(&w[12..]));
+    Some(TokenTransferRow {
+        token_address: log.address.clone(),
+        from_address: address(&words[0]),
+        to_address: address(&words[1]),
+        value: uint256_word(&words[2]).to_string(),
+        transaction_hash: log.transaction_hash.clone(),
+        transaction_index: log.transaction_index,
+        log_index: log.log_index,
+        block_number: log.block_number,
+        block_hash: log.block_hash.clone(),
+        block_timestamp: log.block_timestamp,
+        token_standard: if indexed == 3 { "erc721" } else { "erc20" },
+    })
+}
+
+fn parity_row(t: &Value, number: u64, hash: &str, timestamp: i64, what: &str) -> Result<TraceRow, Error> {
+    let o = Obj { v: t, what };
+    let action = Obj { v: o.get("action").ok_or_else(|| o.err("action", "missing"))?, what };
+    let result = o.get("result").map(|r| Obj { v: r, what });
+    let trace_type = o.str("type")?.to_string();
+    let trace_address: Vec<u32> = match o.get("traceAddress").and_then(Value::as_array) {
+        Some(a) => a
+            .iter()
+            .map(|x| x.as_u64().and_then(|x| u32::try_from(x).ok()).ok_or_else(|| o.err("traceAddress", "not small integers")))
+            .collect::<Result<_, _>>()?,
+        None => return Err(o.err("traceAddress", "missing")),
+    };
+    let res_hex = |f: &str| -> Result<Option<String>, Error> { result.as_ref().map_or(Ok(None), |r| r.opt_hex(f)) };
+    let res_u64 = |f: &str| -> Result<Option<u64>, Error> { result.as_ref().map_or(Ok(None), |r| r.opt_u64(f)) };
+    let mut row = TraceRow {
+        block_number: number,
+        block_hash: hash.to_string(),
+        block_timestamp: timestamp,
+        transaction_hash: o.opt_hex("transactionHash")?,
+        transaction_index: o.opt_u64("transactionPosition")?.map(|x| x as u32),
+        from_address: None,
+        to_address: None,
+        value: None,
+        input: None,
+        output: None,
+        trace_type: trace_type.clone(),
+        call_type: None,
+        reward_type: None,
+        gas: None,
+        gas_used: None,
+        subtraces: o.opt_u64("subtraces")?.unwrap_or(0) as u32,
+        trace_address,
+        error: o.opt_str("error")?.filter(|e| !e.is_empty()).map(str::to_string),
+        status: 1,
+        trace_id: String::new(),
+    };
+    match trace_type.as_str() {
+        "call" => {
+            row.from_address = action.opt_hex("from")?;
+            row.to_address = action.opt_hex("to")?;
+            row.value = action.opt_wei("value")?;
+            row.input = action.opt_hex("input")?;
+            row.output = res_hex("output")?;
+            row.call_type = action.opt_str("callType")?.map(str::to_string);
+            row.gas = action.opt_u64("gas")?;
+            row.gas_used = res_u64("gasUsed")?;
+        }
+        "create" => {
+            row.from_address = action.opt_hex("from")?;
+            row.to_address = res_hex("address")?;
+            row.value = action.opt_wei("value")?;
+            row.input = action.opt_hex("init")?;
+            row.output = res_hex("code")?;
+            row.gas = action.opt_u64("gas")?;
+            row.gas_used = res_u64("gasUsed")?;
+        }
+        "suicide" | "selfdestruct" => {
+            row.trace_type = "suicide".into();
+            row.from_address = action.opt_hex("address")?;
+            row.to_address = action.opt_hex("refundAddress")?;
+            row.value = action.opt_wei("balance")?;
+        }
+        "reward" => {
+            row.to_address = action.opt_hex("author")?;
+            row.value = action.opt_wei("value")?;
+            row.reward_type = action.opt_str("rewardType")?.map(str::to_string);
+        }
+        _ => {}
+    }
+    Ok(row)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn flatten_geth(
+    frame: &Value,
+    address: &mut Vec<u32>,
+    tx_hash: &str,
+    tx_index: u32,
+    number: u64,
+    hash: &str,
+    timestamp: i64,
+    what: &str,
+    out: &mut Vec<TraceRow>,
+) -> Result<(), Error> {
+    let o = Obj { v: frame, what };
+    let kind = o.str("type")?.to_ascii_uppercase();
+    let calls: &[Value] = o.get("calls").and_then(Value::as_array).map_or(&[], |v| v.as_slice());
+    let (trace_type, call_type) = match kind.as_str() {
+        "CREATE" => ("create", None),
+        // As ethereum-etl's geth path writes it.
+        "CREATE2" => ("create2", None),
+        "SELFDESTRUCT" | "SUICIDE" => ("suicide", None),
+        other => ("call", Some(other.to_ascii_lowercase())),
+    };
+    out.push(TraceRow {
+        block_number: number,
+        block_hash: hash.to_string(),
+        block_timestamp: timestamp,
+        transaction_hash: Some(tx_hash.to_string()),
+        transaction_index: Some(tx_index),
+        from_address: o.opt_hex("from")?,
+        to_address: o.opt_hex("to")?,
+        value: o.opt_wei("value")?,
+        input: o.opt_hex("input")?,
+        output: o.opt_hex("output")?,
+        trace_type: trace_type.into(),
+        call_type,
+        reward_type: None,
+        gas: o.opt_u64("gas")?,
+        gas_used: o.opt_u64("gasUsed")?,
+        subtraces: calls.len() as u32,
+        trace_address: address.clone(),
+        error: o.opt_str("error")?.filter(|e| !e.is_empty()).map(str::to_string),
+        status: 1,
+        trace_id: String::new(),
+    });
+    for (i, c) in calls.iter().enumerate() {
+        address.push(i as u32);
+        flatten_geth(c, address, tx_hash, tx_index, number, hash, timestamp, what, out)?;
+        address.pop();
+    }
+    Ok(())
+}
+
+/// ethereum-etl's rules: a frame fails when it or any parent has an error; ids are
+/// `<type>_<tx hash>_<trace address joined by _>` (so a root frame's id ends in `_`), and
+/// `<type>_<block>_<n>` for block-level traces.
+fn set_statuses_and_ids(rows: &mut [TraceRow]) {
+    let failed: std::collections::HashSet<(String, Vec<u32>)> =
+        rows.iter().filter(|r| r.error.is_some()).filter_map(|r| r.transaction_hash.clone().map(|h| (h, r.trace_address.clone()))).collect();
+    // Block-level traces are numbered per type in the order of (reward_type, from, to, value).
+    let mut block_level: Vec<usize> = (0..rows.len()).filter(|i| rows[*i].transaction_hash.is_none()).collect();
+    let key = |r: &TraceRow| {
+        (r.trace_type.clone(), r.reward_type.clone(), r.from_address.clone(), r.to_address.clone(), r.value.as_deref().and_then(|v| v.parse::<U256>().ok()))
+    };
+    block_level.sort_by_key(|i| key(&rows[*i]));
+    let mut numbered: std::collections::HashMap<String, usize> = Default::default();
+    for i in block_level {
+        let r = &mut rows[i];
+        r.status = r.error.is_none() as u8;
+        let n = numbered.entry(r.trace_type.clone()).or_default();
+        r.trace_id = format!("{}_{}_{}", r.trace_type, r.block_number, n);
+        *n += 1;
+    }
+    for r in rows.iter_mut() {
+        if let Some(h) = &r.transaction_hash {
+            let mut prefix = r.trace_address.clone();
+            let mut ok = r.error.is_none();
+            while ok && !prefix.is_empty() {
+                prefix.pop();
+                ok = !failed.contains(&(h.clone(), prefix.clone()));
+            }
+            r.status = ok as u8;
+            let addr: Vec<String> = r.trace_address.iter().map(u32::to_string).collect();
+            r.trace_id = format!("{}_{}_{}", r.trace_type, h, addr.join("_"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn log(topics: Vec<&str>, data: &str) -> LogRow {
+        LogRow {
+            log_index: 3,
+            transaction_hash: "0xaa".into(),
+            transaction_index: 1,
+            block_hash: "0xbb".into(),
+            block_number: 7,
+            block_timestamp: 1,
+            address: "0x5fbdb2315678afecb367f032d93f642f64180aa3".into(),
+            data: data.into(),
+            topics: topics.into_iter().map(str::to_string).collect(),
+        }
+    }
+
+    const FROM: &str = "0x000000000000000000000000f39fd6e51aad88f6f4ce6ab8827279cfffb92266";
+    const TO: &str = "0x00000000000000000000000070997970c51812dc3a010c7d01b50e0d17dc79c8";
+
+    /// The ERC-20 Transfer with value 2^256 − 1 − 999 decodes exactly.
+    #[test]
+    fn erc20_value_known_answer() {
+        let data = format!("0x{}fc18", "f".repeat(60));
+        let t = token_transfer(&log(vec![TRANSFER_TOPIC, FROM, TO], &data)).unwrap();
+        assert_eq!(t.value, "115792089237316195423570985008687907853269984665640564039457584007913129638936");
+        assert_eq!(t.token_standard, "erc20");
+        assert_eq!(t.from_address, "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266");
+        assert_eq!(t.to_address, "0x70997970c51812dc3a010c7d01b50e0d17dc79c8");
+        let row = TransferRow {
+            chain: "x".into(),
+            block_number: 0,
+            block_timestamp: 0,
+            transaction_hash: None,
+            transaction_index: None,
+            position: 0,
+            kind: "erc20",
+            asset: "a".into(),
+            asset_symbol: None,
+            token_id: None,
+            from_address: None,
+            to_address: None,
+            amount: None,
+            amount_raw: String::new(),
+            source: "node".into(),
+        }
+        .with_amount(U256::MAX - U256::from(999));
+        assert_eq!(row.amount, None, "too large for Decimal128(38, 0)");
+        assert_eq!(row.amount_raw, t.value);
+    }
+
+    /// ERC-721 (token id indexed) is recognised; other shapes are not transfers (as in ethereum-etl).
+    #[test]
+    fn token_transfer_shapes() {
+        let id = format!("0x{:064x}", 42);
+        let t = token_transfer(&log(vec![TRANSFER_TOPIC, FROM, TO, &id], "0x")).unwrap();
+        assert_eq!((t.token_standard, t.value.as_str()), ("erc721", "42"));
+        assert!(token_transfer(&log(vec![TRANSFER_TOPIC, FROM], &format!("0x{:064x}", 7))).is_none());
+        assert!(token_transfer(&log(vec![TRANSFER_TOPIC, FROM, TO], &format!("0x{:064x}{:064x}", 1, 2))).is_none());
+        assert!(token_transfer(&log(vec![FROM, FROM, TO], &format!("0x{:064x}", 1))).is_none());
+    }
+
+    /// Failed frames and their children move nothing; ids follow ethereum-etl.
+    #[test]
+    fn trace_status_and_transfers() {
+        let tx = "0x078024d4d8f40c0ada21d8f061aabfff272b455cef216e935a2ee0e1bc5b7b08";
+        let block = json!({
+            "number": "0x7", "hash": "0xB1", "parentHash": "0xb0", "gasLimit": "0x1", "gasUsed": "0x1", "timestamp": "0x10",
+            "transactions": [{"hash": tx, "nonce": "0x0", "transactionIndex": "0x0", "from": "0xA", "to": "0xC", "value": "0x2", "gas": "0x5208", "input": "0x"}],
+        });
+        let receipt = json!({"transactionHash": tx, "status": "0x1", "logs": [], "gasUsed": "0x1", "cumulativeGasUsed": "0x1"});
+        let call = |addr: Vec<u32>, from: &str, to: &str, value: &str, error: Option<&str>| {
+            let mut t = json!({"type": "call", "action": {"callType": "call", "from": from, "to": to, "value": value, "gas": "0x0", "input": "0x"},
+                "result": {"gasUsed": "0x0", "output": "0x"}, "subtraces": 1, "traceAddress": addr, "transactionHash": tx, "transactionPosition": 0});
+            if let Some(e) = error {
+                t["error"] = json!(e);
+            }
+            t
+        };
+        let traces = vec![
+            call(vec![], "0xa", "0xc", "0x2", None),
+            call(vec![0], "0xc", "0xd", "0x5", Some("Reverted")),
+            call(vec![0, 0], "0xd", "0xe", "0x1", None),
+            call(vec![1], "0xc", "0xf", "0x7", None),
+        ];
+        let mut b = EvmRowBuilder::new("anvil");
+        let c = b.push_block(&BlockReplies { block, receipts: vec![receipt], traces: Traces::Parity(traces) }).unwrap();
+        assert_eq!(c.traces, 4);
+        let statuses: Vec<u8> = b.traces.iter().map(|t| t.status).collect();
+        assert_eq!(statuses, vec![1, 0, 0, 1]);
+        assert_eq!(b.traces[0].trace_id, format!("call_{tx}_"));
+        assert_eq!(b.traces[2].trace_id, format!("call_{tx}_0_0"));
+        let moved: Vec<(&str, Option<&str>, String)> = b.transfers.iter().map(|t| (t.kind, t.to_address.as_deref(), t.amount_raw.clone())).collect();
+        assert_eq!(moved, vec![("native_tx", Some("0xc"), "2".to_string()), ("internal", Some("0xf"), "7".to_string())]);
+        assert_eq!(b.blocks[0].hash, "0xb1", "hashes are lowercased");
+    }
+
+    /// A bad field names the block, the transaction and the field; nothing of the block stays.
+    #[test]
+    fn bad_fields_are_named() {
+        let block = json!({"number": "0x9", "hash": "0xb", "parentHash": "0xa", "gasLimit": "0x1", "gasUsed": "0x1", "timestamp": "0x10",
+            "transactions": [{"hash": "0x1", "nonce": "0x0", "transactionIndex": "0x0", "from": "0xa", "to": null, "value": "12", "gas": "0x1", "input": "0x"}]});
+        let receipt = json!({"transactionHash": "0x1", "status": "0x1", "logs": []});
+        let mut b = EvmRowBuilder::new("anvil");
+        let e = b.push_block(&BlockReplies { block, receipts: vec![receipt], traces: Traces::None }).unwrap_err().to_string();
+        assert!(e.contains("block 9 transaction 0") && e.contains("\"value\""), "{e}");
+        assert_eq!(b.pending_rows(), 0);
+    }
+
+    /// EIP-4844 fields, withdrawals (credited in gwei) and a pre-Byzantium receipt (no status:
+    /// the trace tells that the transaction failed, so its value moved nothing).
+    #[test]
+    fn blobs_withdrawals_and_receipts_without_status() {
+        let blob_tx = "0x01";
+        let old_tx = "0x02";
+        let block = json!({
+            "number": "0x10", "hash": "0xb", "parentHash": "0xa", "gasLimit": "0x1", "gasUsed": "0x1", "timestamp": "0x20",
+            "withdrawals": [{"index": "0x5", "validatorIndex": "0x9", "address": "0xAA", "amount": "0x3b9aca00"}],
+            "transactions": [
+                {"hash": blob_tx, "type": "0x3", "nonce": "0x0", "transactionIndex": "0x0", "from": "0xa", "to": "0xb", "value": "0x0", "gas": "0x1",
+                 "input": "0x", "maxFeePerBlobGas": "0x10", "blobVersionedHashes": ["0x01AB"], "maxFeePerGas": "0x5", "maxPriorityFeePerGas": "0x1"},
+                {"hash": old_tx, "type": "0x0", "nonce": "0x1", "transactionIndex": "0x1", "from": "0xa", "to": "0xc", "value": "0x64", "gas": "0x1", "input": "0x", "gasPrice": "0x2"},
+            ],
+        });
+        let receipts = vec![
+            json!({"transactionHash": blob_tx, "status": "0x1", "logs": [], "blobGasUsed": "0x20000", "blobGasPrice": "0x3"}),
+            json!({"transactionHash": old_tx, "root": "0xRR", "logs": []}),
+        ];
+        let traces = vec![json!({"type": "call", "action": {"callType": "call", "from": "0xa", "to": "0xc", "value": "0x64", "gas": "0x0", "input": "0x"},
+            "error": "Out of gas", "subtraces": 0, "traceAddress": [], "transactionHash": old_tx, "transactionPosition": 1})];
+        let mut b = EvmRowBuilder::new("ethereum");
+        b.push_block(&BlockReplies { block, receipts, traces: Traces::Parity(traces) }).unwrap();
+        let t = &b.txs[0];
+        assert_eq!((t.transaction_type, t.max_fee_per_blob_gas.as_deref()), (Some(3), Some("16")));
+        assert_eq!(t.blob_versioned_hashes.as_deref(), Some(&["0x01ab".to_string()][..]));
+        assert_eq!((t.receipt_blob_gas_used, t.receipt_blob_gas_price.as_deref()), (Some(131072), Some("3")));
+        assert_eq!((b.txs[1].receipt_status, b.txs[1].receipt_root.as_deref()), (None, Some("0xrr")));
+        let moved: Vec<(&str, Option<&str>, &str)> = b.transfers.iter().map(|t| (t.kind, t.to_address.as_deref(), t.amount_raw.as_str())).collect();
+        assert_eq!(moved, vec![("withdrawal", Some("0xaa"), "1000000000000000000")], "1 ETH withdrawn; the failed old transaction moved nothing");
+        assert_eq!(b.blocks[0].withdrawals.as_deref(), Some(r#"[{"index":5,"validator_index":9,"address":"0xaa","amount":1000000000}]"#));
+        let tables = b.finish().unwrap();
+        assert_eq!(tables.iter().map(|(_, v)| v[0].num_rows()).collect::<Vec<_>>(), vec![1, 2, 0, 1, 0, 1]);
+    }
+}

@@ -1,0 +1,1 @@
+//! Incidents, prices, statistics and reports.

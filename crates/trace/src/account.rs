@@ -1,0 +1,348 @@
+//! Taint tracing on an account chain (EVM), over the `transfers` table.
+//!
+//! Every (address, asset) is a pool. Movements are replayed in chain order (block, transaction,
+//! position; a transaction's gas fee is charged before its transfers, as the EVM buys gas first):
+//!
+//! * Haircut: a pool sends the tainted share `tainted / balance` of every amount it sends, and
+//!   pays that share of its gas fees.
+//! * FIFO: a pool is a queue of lots in arrival order; a send takes the oldest lots first.
+//! * Poison: once a pool holds any taint, everything it sends is tainted in full.
+//!
+//! Balances come from the transfers themselves. Funds the data does not show arriving (genesis
+//! allocations, blocks before the ingested range) are treated as clean and as the oldest lot.
+//!
+//! Taint is kept per *flow*: one flow per seed asset, plus one flow per (flow, asset) a swap turns
+//! it into. A transfer into an address labelled as a swap (category `defi_dex`) is accounted as
+//! reaching that swap, and what the swap pays out in the same transaction is tainted in the same
+//! proportion as what it took in (tainted in / total in), as a new flow "`<asset> from swap`".
+//! Each flow has its own accounting, which sums exactly to its seed amount under haircut and FIFO.
+
+use crate::{Accounting, AddressAmount, Direction, Edge, Error, Held, Limits, Model, Node, Result, Sink, SinkAmount, Trace};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+
+/// One value movement (a row of the `transfers` table), or a gas fee (`kind = "fee"`, `to` empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Movement {
+    /// Block number.
+    pub block: u64,
+    /// Block time (unix seconds).
+    pub time: u64,
+    /// Transaction index in the block.
+    pub tx_index: u32,
+    /// Position in the transaction (fees sort first).
+    pub position: i64,
+    /// Transaction hash.
+    pub tx: String,
+    /// Sender.
+    pub from: String,
+    /// Receiver (empty for a fee).
+    pub to: String,
+    /// Asset: `ETH` (native) or the token contract.
+    pub asset: String,
+    /// Base units.
+    pub amount: u128,
+}
+
+/// Where an account trace starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seed {
+    /// Everything this address receives in the time window (every asset).
+    Address(String),
+    /// Everything the transfers of this transaction move to their receivers (the senders are the
+    /// victims).
+    Transaction(String),
+}
+
+/// Labelled addresses: where a trace stops, and swaps it passes through.
+#[derive(Debug, Clone, Default)]
+pub struct Services {
+    /// Address → sink (exchange, mixer, bridge, …): the trace stops there.
+    pub sinks: HashMap<String, Sink>,
+    /// Address → swap name: the trace continues in what it pays out in the same transaction.
+    pub swaps: HashMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Pool {
+    balance: u128,
+    /// Tainted amount per flow.
+    taint: BTreeMap<u16, u128>,
+    /// FIFO lots: (amount, flow or clean); only kept once the pool is tainted.
+    lots: VecDeque<(u128, Option<u16>)>,
+    tracked: bool,
+    hop: u32,
+}
+
+struct Flow {
+    name: String,
+    asset: String,
+    seed_amount: u128,
+    acc: Accounting,
+    sinks: BTreeMap<Sink, BTreeMap<String, u128>>,
+    edges: BTreeMap<(u32, String, String, String), (u128, u64, u64)>,
+    seed_addresses: BTreeSet<String>,
+}
+
+/// Traces `seeds` through `movements` (in chain order) and returns one [`Trace`] per flow.
+pub fn trace(chain: &str, movements: &[Movement], seeds: &[Seed], services: &Services, model: Model, direction: Direction, limits: &Limits) -> Result<Vec<Trace>> {
+    if direction == Direction::Backward {
+        return Err(Error::Seed { seed: format!("{seeds:?}"), reason: "backward traces on account chains are not supported yet; trace forward from the victim".into() });
+    }
+    let seed_addrs: HashSet<&str> = seeds.iter().filter_map(|s| if let Seed::Address(a) = s { Some(a.as_str()) } else { None }).collect();
+    let seed_txs: HashSet<&str> = seeds.iter().filter_map(|s| if let Seed::Transaction(t) = s { Some(t.as_str()) } else { None }).collect();
+    let mut pools: HashMap<(String, String), Pool> = HashMap::new();
+    let mut flows: Vec<Flow> = vec![];
+    let mut flow_of: HashMap<(Option<u16>, String), u16> = HashMap::new();
+    // Per (swap address, tx): taint taken in per flow, and the total taken in.
+    let mut swap_in: HashMap<(String, String), (BTreeMap<u16, u128>, u128)> = HashMap::new();
+    let mut tainted_pools = 0usize;
+
+    let new_flow = |flows: &mut Vec<Flow>, flow_of: &mut HashMap<(Option<u16>, String), u16>, parent: Option<u16>, asset: &str| -> u16 {
+        *flow_of.entry((parent, asset.to_string())).or_insert_with(|| {
+            let name = match parent {
+                None => asset.to_string(),
+                Some(p) => format!("{asset} from swap of {}", flows[p as usize].name),
+            };
+            flows.push(Flow {
+                name,
+                asset: asset.to_string(),
+                seed_amount: 0,
+                acc: Accounting::default(),
+                sinks: BTreeMap::new(),
+                edges: BTreeMap::new(),
+                seed_addresses: BTreeSet::new(),
+            });
+            (flows.len() - 1) as u16
+        })
+    };
+
+    for m in movements {
+        if limits.until_time.is_some_and(|u| m.time > u) || limits.until_height.is_some_and(|h| m.block > h) {
+            break;
+        }
+        let in_window = limits.since_time.is_none_or(|s| m.time >= s);
+        // What the sender gives up: pieces of (amount, flow) taken from its pool.
+        let key_from = (m.from.clone(), m.asset.clone());
+        let sender = pools.entry(key_from.clone()).or_default();
+        if sender.balance < m.amount {
+            // Funds the data does not show arriving: clean, and older than anything known.
+            let missing = m.amount - sender.balance;
+            sender.balance += missing;
+            if sender.tracked {
+                sender.lots.push_front((missing, None));
+            }
+        }
+        let pieces = take(sender, m.amount, model);
+        let sender_hop = sender.hop;
+        let from_is_swap = services.swaps.contains_key(&m.from);
+
+        if m.to.is_empty() {
+            // A gas fee.
+            for (f, a) in pieces {
+                flows[f as usize].acc.fees += a;
+            }
+            continue;
+        }
+        let mut incoming: Vec<(u16, u128, u32)> = pieces.into_iter().map(|(f, a)| (f, a, sender_hop + 1)).collect();
+        // Seeds: what a seed address receives in the window, or what a seed transaction moves.
+        if in_window && (seed_addrs.contains(m.to.as_str()) || seed_txs.contains(m.tx.as_str())) {
+            let clean = m.amount - incoming.iter().map(|x| x.1).sum::<u128>();
+            if clean > 0 {
+                let f = new_flow(&mut flows, &mut flow_of, None, &m.asset);
+                flows[f as usize].seed_amount += clean;
+                flows[f as usize].seed_addresses.insert(m.to.clone());
+                incoming.push((f, clean, 0));
+            }
+        }
+        // Swap payouts: tainted in the proportion the swap took in within this transaction.
+        if from_is_swap && incoming.is_empty() {
+            if let Some((taken, total)) = swap_in.get(&(m.from.clone(), m.tx.clone())) {
+                let taken: Vec<(u16, u128)> = taken.iter().map(|(f, a)| (*f, *a)).collect();
+                for (f, a) in taken {
+                    let derived = crate::split_exact(m.amount, &[a, total - a])[0];
+                    if derived > 0 {
+                        let d = new_flow(&mut flows, &mut flow_of, Some(f), &m.asset);
+                        flows[d as usize].seed_amount += derived;
+                        flows[d as usize].seed_addresses.insert(m.from.clone());
+                        incoming.push((d, derived, 1));
+                    }
+                }
+            }
+        }
+        // The receiver.
+        if let Some(sink) = services.sinks.get(&m.to) {
+            for &(f, a, hop) in &incoming {
+                *flows[f as usize].sinks.entry(sink.clone()).or_default().entry(m.to.clone()).or_default() += a;
+                edge(&mut flows[f as usize], hop, m, a);
+            }
+            credit(&mut pools, m, &[]);
+            continue;
+        }
+        if services.swaps.contains_key(&m.to) {
+            let e = swap_in.entry((m.to.clone(), m.tx.clone())).or_default();
+            e.1 += m.amount;
+            for &(f, a, hop) in &incoming {
+                *e.0.entry(f).or_default() += a;
+                let name = services.swaps[&m.to].clone();
+                *flows[f as usize].sinks.entry(Sink { category: "swap".into(), name }).or_default().entry(m.to.clone()).or_default() += a;
+                edge(&mut flows[f as usize], hop, m, a);
+            }
+            credit(&mut pools, m, &[]);
+            continue;
+        }
+        let mut kept = vec![];
+        for (f, a, hop) in incoming {
+            let flow = &mut flows[f as usize];
+            if hop > 0 && a < limits.min_amount {
+                flow.acc.below_threshold += a;
+            } else if hop > limits.max_hops {
+                flow.acc.hop_limit += a;
+            } else {
+                if hop > 0 {
+                    edge(flow, hop, m, a);
+                }
+                kept.push((f, a, hop));
+            }
+        }
+        let receiver_tracked = pools.get(&(m.to.clone(), m.asset.clone())).is_some_and(|p| p.tracked);
+        if !kept.is_empty() && !receiver_tracked {
+            if tainted_pools >= limits.max_nodes {
+                for (f, a, _) in kept.drain(..) {
+                    flows[f as usize].acc.node_limit += a;
+                }
+            } else {
+                tainted_pools += 1;
+            }
+        }
+        credit(&mut pools, m, &kept);
+    }
+
+    // Still held: every tainted pool.
+    let mut held: Vec<(u16, Held)> = vec![];
+    for ((addr, asset), p) in &pools {
+        for (&f, &t) in &p.taint {
+            if t > 0 {
+                held.push((f, Held { address: addr.clone(), output: None, asset: asset.clone(), value: p.balance, tainted: t }));
+            }
+        }
+    }
+    held.sort_by(|a, b| (a.0, std::cmp::Reverse(a.1.tainted), &a.1.address).cmp(&(b.0, std::cmp::Reverse(b.1.tainted), &b.1.address)));
+    let mut out = vec![];
+    for (i, flow) in flows.into_iter().enumerate() {
+        let mut acc = flow.acc;
+        for (sink, by_addr) in flow.sinks {
+            let mut addresses: Vec<AddressAmount> = by_addr.into_iter().map(|(address, amount)| AddressAmount { address, amount }).collect();
+            addresses.sort_by(|a, b| b.amount.cmp(&a.amount).then(a.address.cmp(&b.address)));
+            acc.sinks.push(SinkAmount { sink, amount: addresses.iter().map(|x| x.amount).sum(), addresses });
+        }
+        acc.sinks.sort_by(|a, b| b.amount.cmp(&a.amount).then(a.sink.cmp(&b.sink)));
+        acc.held = held.iter().filter(|h| h.0 as usize == i).map(|h| h.1.clone()).collect();
+        acc.held_total = acc.held.iter().map(|h| h.tainted).sum();
+        let edges: Vec<Edge> = flow
+            .edges
+            .into_iter()
+            .map(|((hop, tx, from, to), (amount, height, time))| Edge { from, to, asset: flow.asset.clone(), amount, hop, tx, height, time })
+            .collect();
+        let mut names: BTreeSet<String> = edges.iter().flat_map(|e| [e.from.clone(), e.to.clone()]).collect();
+        names.extend(flow.seed_addresses.iter().cloned());
+        let nodes = names
+            .into_iter()
+            .map(|a| {
+                let sink = services.sinks.get(&a).cloned().or_else(|| services.swaps.get(&a).map(|n| Sink { category: "swap".into(), name: n.clone() }));
+                Node { seed: flow.seed_addresses.contains(&a), label: sink.as_ref().map(|s| s.name.clone()), category: sink.map(|s| s.category), address: a }
+            })
+            .collect();
+        out.push(Trace {
+            chain: chain.into(),
+            model,
+            direction,
+            unit: format!("{} base units", flow.asset),
+            asset: flow.asset.clone(),
+            flow: Some(flow.name),
+            seeds: flow.seed_addresses.into_iter().collect(),
+            seed_amount: flow.seed_amount,
+            accounting: acc,
+            nodes,
+            edges,
+            limits: limits.clone(),
+        });
+    }
+    if out.is_empty() {
+        return Err(Error::Seed { seed: format!("{seeds:?}"), reason: "received nothing in the time window".into() });
+    }
+    Ok(out)
+}
+
+fn edge(flow: &mut Flow, hop: u32, m: &Movement, a: u128) {
+    let e = flow.edges.entry((hop, m.tx.clone(), m.from.clone(), m.to.clone())).or_insert((0, m.block, m.time));
+    e.0 += a;
+}
+
+/// Takes `amount` from the pool and returns the tainted pieces it carries, per flow.
+fn take(p: &mut Pool, amount: u128, model: Model) -> Vec<(u16, u128)> {
+    let mut pieces: BTreeMap<u16, u128> = BTreeMap::new();
+    if p.tracked {
+        match model {
+            Model::Haircut => {
+                let before = p.balance;
+                for (f, t) in p.taint.iter_mut() {
+                    let share = if amount >= before { *t } else { crate::split_exact(amount, &[*t, before - *t])[0] };
+                    let share = share.min(*t);
+                    *t -= share;
+                    if share > 0 {
+                        pieces.insert(*f, share);
+                    }
+                }
+            }
+            Model::Fifo => {
+                let mut left = amount;
+                while left > 0 {
+                    let Some(front) = p.lots.front_mut() else { break };
+                    let a = front.0.min(left);
+                    front.0 -= a;
+                    left -= a;
+                    if let Some(f) = front.1 {
+                        *pieces.entry(f).or_default() += a;
+                        *p.taint.get_mut(&f).expect("lot flow") -= a;
+                    }
+                    if front.0 == 0 {
+                        p.lots.pop_front();
+                    }
+                }
+            }
+            Model::Poison => {
+                // Everything sent by a tainted pool is tainted, attributed to its largest flow.
+                if let Some((&f, _)) = p.taint.iter().max_by_key(|x| *x.1) {
+                    pieces.insert(f, amount);
+                }
+            }
+        }
+    }
+    p.balance -= amount;
+    pieces.into_iter().collect()
+}
+
+/// Credits the receiver of `m` with `m.amount`, of which `tainted` pieces (flow, amount, hop).
+fn credit(pools: &mut HashMap<(String, String), Pool>, m: &Movement, tainted: &[(u16, u128, u32)]) {
+    let p = pools.entry((m.to.clone(), m.asset.clone())).or_default();
+    let tainted_sum: u128 = tainted.iter().map(|x| x.1).sum();
+    if tainted_sum > 0 && !p.tracked {
+        p.tracked = true;
+        p.hop = u32::MAX;
+        if p.balance > 0 {
+            p.lots.push_back((p.balance, None));
+        }
+    }
+    p.balance += m.amount;
+    if p.tracked {
+        let clean = m.amount - tainted_sum.min(m.amount);
+        if clean > 0 {
+            p.lots.push_back((clean, None));
+        }
+        for &(f, a, hop) in tainted {
+            p.lots.push_back((a, Some(f)));
+            *p.taint.entry(f).or_default() += a;
+            p.hop = p.hop.min(hop);
+        }
+    }
+}

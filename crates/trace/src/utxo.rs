@@ -1,0 +1,652 @@
+//! Taint tracing on a UTXO chain, over the arrays of the graph index.
+//!
+//! Taint moves hop by hop: a tainted output is spent by a transaction, and the transaction's model
+//! decides which of its outputs carry the taint on.
+//!
+//! * Haircut: the tainted amount entering a transaction is split over its outputs and its fee in
+//!   proportion to their values, in integers that sum exactly ([`crate::split_exact`]).
+//! * FIFO: a transaction lays its inputs end to end (in input order) and its outputs end to end;
+//!   the n-th satoshi in is the n-th satoshi out, and the fee is paid by the last satoshis in.
+//!   Taint is kept as exact satoshi ranges inside each output, so FIFO is exact too.
+//! * Poison: every output of a transaction with a tainted input is tainted in full; each
+//!   transaction is followed once.
+//!
+//! Backward traces run the same rules the other way: the seed output's satoshis come from the
+//! inputs of its transaction (haircut: in proportion to input values; FIFO: by position).
+
+use crate::{split_exact, Accounting, AddressAmount, Direction, Edge, Error, Fees, Held, Limits, Model, Node, Result, Sink, SinkAmount, Trace};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use tracehound_graph::cluster::coinjoin_kind;
+use tracehound_graph::index::{NONE, NO_ADDRESS};
+use tracehound_graph::GraphIndex;
+
+/// The arrays of a UTXO graph that tracing reads (the graph index's sections, or any other source
+/// of the same shape, e.g. a random graph in a test).
+#[derive(Clone, Copy)]
+pub struct UtxoGraph<'a> {
+    /// Block height per transaction.
+    pub tx_height: &'a [u32],
+    /// Block time per transaction.
+    pub tx_time: &'a [u32],
+    /// Input range of each transaction (`len = txs + 1`).
+    pub tx_in_start: &'a [u64],
+    /// Output range of each transaction (`len = txs + 1`).
+    pub tx_out_start: &'a [u64],
+    /// Value of each output.
+    pub out_value: &'a [u64],
+    /// Address id of each output ([`NO_ADDRESS`] for none).
+    pub out_addr: &'a [u32],
+    /// Spending input of each output ([`NONE`] if unspent).
+    pub out_spender: &'a [u64],
+    /// Spent output of each input ([`NONE`] for coinbase or unresolved).
+    pub in_prevout: &'a [u64],
+    /// Outputs paying each address (CSR start, `len = addresses + 1`); empty: scan `out_addr`.
+    pub addr_out_start: &'a [u64],
+    /// Outputs paying each address, in chain order (CSR values).
+    pub addr_outs: &'a [u64],
+}
+
+impl<'a> UtxoGraph<'a> {
+    /// The arrays of a graph index.
+    pub fn of(idx: &'a GraphIndex) -> UtxoGraph<'a> {
+        UtxoGraph {
+            tx_height: idx.tx_height(),
+            tx_time: idx.tx_time(),
+            tx_in_start: idx.tx_in_start(),
+            tx_out_start: idx.tx_out_start(),
+            out_value: idx.out_value(),
+            out_addr: idx.out_addr(),
+            out_spender: idx.out_spender(),
+            in_prevout: idx.in_prevout(),
+            addr_out_start: idx.addr_out_start(),
+            addr_outs: idx.addr_outs(),
+        }
+    }
+
+    fn tx_of_input(&self, i: u64) -> u32 {
+        (self.tx_in_start.partition_point(|&s| s <= i) - 1) as u32
+    }
+
+    fn tx_of_output(&self, o: u64) -> u32 {
+        (self.tx_out_start.partition_point(|&s| s <= o) - 1) as u32
+    }
+
+    fn inputs(&self, t: u32) -> std::ops::Range<u64> {
+        self.tx_in_start[t as usize]..self.tx_in_start[t as usize + 1]
+    }
+
+    fn outputs(&self, t: u32) -> std::ops::Range<u64> {
+        self.tx_out_start[t as usize]..self.tx_out_start[t as usize + 1]
+    }
+
+    fn is_coinbase(&self, t: u32) -> bool {
+        let r = self.inputs(t);
+        r.end - r.start == 1 && self.in_prevout[r.start as usize] == NONE && self.first_tx_at(self.tx_height[t as usize]) == t
+    }
+
+    fn first_tx_at(&self, height: u32) -> u32 {
+        self.tx_height.partition_point(|&h| h < height) as u32
+    }
+}
+
+/// Labelled services where a trace stops, by address id.
+#[derive(Debug, Clone, Default)]
+pub struct Sinks {
+    /// The services.
+    pub list: Vec<Sink>,
+    /// Address id → position in `list`.
+    pub by_address: HashMap<u32, u32>,
+    /// Stop at CoinJoin transactions, as sinks of category `coinjoin`.
+    pub coinjoins: bool,
+}
+
+impl Sinks {
+    /// Marks `addresses` as belonging to `sink` (an address already marked keeps its first sink).
+    pub fn add(&mut self, sink: Sink, addresses: impl IntoIterator<Item = u32>) {
+        let id = match self.list.iter().position(|s| *s == sink) {
+            Some(i) => i as u32,
+            None => {
+                self.list.push(sink);
+                (self.list.len() - 1) as u32
+            }
+        };
+        for a in addresses {
+            self.by_address.entry(a).or_insert(id);
+        }
+    }
+}
+
+/// Where a trace starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seed {
+    /// One output, in full.
+    Output(u64),
+    /// Every output of a transaction.
+    Transaction(u32),
+    /// Every output paying an address (within the time window).
+    Address(u32),
+}
+
+/// Options of a UTXO trace.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Taint model.
+    pub model: Model,
+    /// Direction.
+    pub direction: Direction,
+    /// Fee handling.
+    pub fees: Fees,
+    /// Limits.
+    pub limits: Limits,
+}
+
+/// Taint carried by one output: an amount (haircut, poison) or satoshi ranges inside the output
+/// (FIFO), sorted and disjoint, relative to the output's first satoshi.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Taint {
+    Amount(u64),
+    Ranges(Vec<(u64, u64)>),
+}
+
+impl Taint {
+    fn amount(&self) -> u64 {
+        match self {
+            Taint::Amount(a) => *a,
+            Taint::Ranges(r) => r.iter().map(|(a, b)| b - a).sum(),
+        }
+    }
+
+    fn merge(&mut self, other: Taint) {
+        match (self, other) {
+            (Taint::Amount(a), Taint::Amount(b)) => *a += b,
+            (Taint::Ranges(a), Taint::Ranges(b)) => {
+                a.extend(b);
+                normalize(a);
+            }
+            _ => unreachable!("one model per trace"),
+        }
+    }
+}
+
+fn normalize(r: &mut Vec<(u64, u64)>) {
+    r.retain(|(a, b)| b > a);
+    r.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(r.len());
+    for &(a, b) in r.iter() {
+        match out.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    *r = out;
+}
+
+/// The parts of `ranges` (absolute positions) inside `[lo, hi)`, shifted to start at `lo`.
+fn clip(ranges: &[(u64, u64)], lo: u64, hi: u64) -> Vec<(u64, u64)> {
+    ranges.iter().filter_map(|&(a, b)| (a.max(lo) < b.min(hi)).then(|| (a.max(lo) - lo, b.min(hi) - lo))).collect()
+}
+
+/// Names of what the raw trace refers to, for [`Trace`]'s strings.
+pub trait Names {
+    /// Address string of an address id.
+    fn address(&self, a: u32) -> String;
+    /// Transaction hash of a transaction id.
+    fn tx(&self, t: u32) -> String;
+}
+
+impl Names for GraphIndex {
+    fn address(&self, a: u32) -> String {
+        if a == NO_ADDRESS {
+            "(no address)".into()
+        } else {
+            GraphIndex::address(self, a).to_string()
+        }
+    }
+    fn tx(&self, t: u32) -> String {
+        self.tx_hash(t)
+    }
+}
+
+struct Run<'a> {
+    g: UtxoGraph<'a>,
+    sinks: &'a Sinks,
+    opts: &'a Options,
+    acc: Accounting,
+    sink_amounts: BTreeMap<u32, BTreeMap<u32, u128>>,
+    coinjoin_amounts: BTreeMap<u32, u128>,
+    held: Vec<(u64, u64)>,
+    edges: HashMap<(u32, u32, u32, u32), u128>,
+    visited: HashSet<u64>,
+    poisoned: HashSet<u32>,
+}
+
+/// Traces `seeds` over `g`. `names` turns ids into strings for the result.
+pub fn trace(g: UtxoGraph<'_>, names: &dyn Names, chain: &str, seeds: &[Seed], sinks: &Sinks, opts: &Options) -> Result<Trace> {
+    let mut run = Run {
+        g,
+        sinks,
+        opts,
+        acc: Accounting::default(),
+        sink_amounts: BTreeMap::new(),
+        coinjoin_amounts: BTreeMap::new(),
+        held: vec![],
+        edges: HashMap::new(),
+        visited: HashSet::new(),
+        poisoned: HashSet::new(),
+    };
+    let mut frontier: BTreeMap<u64, Taint> = BTreeMap::new();
+    let mut seed_amount = 0u128;
+    let mut seed_names = vec![];
+    for s in seeds {
+        let outs: Vec<u64> = match s {
+            Seed::Output(o) => {
+                if *o as usize >= g.out_value.len() {
+                    return Err(Error::Seed { seed: format!("output #{o}"), reason: "not in the index".into() });
+                }
+                vec![*o]
+            }
+            Seed::Transaction(t) => g.outputs(*t).collect(),
+            Seed::Address(_) => vec![],
+        };
+        let outs = match s {
+            Seed::Address(a) => address_outputs(&g, *a, &opts.limits),
+            _ => outs,
+        };
+        for o in outs {
+            let v = g.out_value[o as usize];
+            let taint = match opts.model {
+                Model::Fifo => Taint::Ranges(if v > 0 { vec![(0, v)] } else { vec![] }),
+                _ => Taint::Amount(v),
+            };
+            if frontier.insert(o, taint).is_none() {
+                seed_amount += v as u128;
+                seed_names.push(o);
+            }
+        }
+    }
+    if frontier.is_empty() {
+        return Err(Error::Seed { seed: format!("{seeds:?}"), reason: "no output with value in the time window".into() });
+    }
+    let seed_addrs: HashSet<u32> = frontier.keys().map(|&o| g.out_addr[o as usize]).collect();
+    match opts.direction {
+        Direction::Forward => run.forward(frontier),
+        Direction::Backward => run.backward(frontier),
+    }
+    Ok(run.finish(names, chain, seed_amount, &seed_names, &seed_addrs))
+}
+
+/// Outputs paying address `a` within the time window.
+fn address_outputs(g: &UtxoGraph<'_>, a: u32, limits: &Limits) -> Vec<u64> {
+    let all: Vec<u64> = if g.addr_out_start.len() > a as usize + 1 {
+        g.addr_outs[g.addr_out_start[a as usize] as usize..g.addr_out_start[a as usize + 1] as usize].to_vec()
+    } else {
+        (0..g.out_addr.len() as u64).filter(|&o| g.out_addr[o as usize] == a).collect()
+    };
+    all.into_iter()
+        .filter(|&o| {
+            let t = g.tx_of_output(o) as usize;
+            let time = g.tx_time[t] as u64;
+            limits.since_time.is_none_or(|s| time >= s)
+                && limits.until_time.is_none_or(|u| time <= u)
+                && limits.until_height.is_none_or(|h| g.tx_height[t] as u64 <= h)
+        })
+        .collect()
+}
+
+impl Run<'_> {
+    fn beyond_window(&self, t: u32) -> bool {
+        let l = &self.opts.limits;
+        l.until_height.is_some_and(|h| self.g.tx_height[t as usize] as u64 > h) || l.until_time.is_some_and(|u| self.g.tx_time[t as usize] as u64 > u)
+    }
+
+    fn sink_of_output(&self, o: u64) -> Option<u32> {
+        let a = self.g.out_addr[o as usize];
+        if a == NO_ADDRESS {
+            return None;
+        }
+        self.sinks.by_address.get(&a).copied()
+    }
+
+    fn is_coinjoin(&self, t: u32) -> bool {
+        if !self.sinks.coinjoins {
+            return false;
+        }
+        let ins = self.g.inputs(t);
+        let outs = self.g.outputs(t);
+        coinjoin_kind((ins.end - ins.start) as usize, &self.g.out_value[outs.start as usize..outs.end as usize]).is_some()
+    }
+
+    /// Books `taint` of output `o` at hop `hop`; returns the spending transaction to follow, if any.
+    fn settle(&mut self, o: u64, taint: &Taint, hop: u32) -> Option<u32> {
+        let amount = taint.amount() as u128;
+        if amount == 0 {
+            return None;
+        }
+        if hop > 0 {
+            if let Some(s) = self.sink_of_output(o) {
+                *self.sink_amounts.entry(s).or_default().entry(self.g.out_addr[o as usize]).or_default() += amount;
+                return None;
+            }
+            if amount < self.opts.limits.min_amount {
+                self.acc.below_threshold += amount;
+                return None;
+            }
+        }
+        let spender = self.g.out_spender[o as usize];
+        let t = (spender != NONE).then(|| self.g.tx_of_input(spender));
+        let Some(t) = t.filter(|&t| !self.beyond_window(t)) else {
+            self.held.push((o, amount as u64));
+            return None;
+        };
+        if self.is_coinjoin(t) {
+            *self.coinjoin_amounts.entry(t).or_default() += amount;
+            return None;
+        }
+        if hop >= self.opts.limits.max_hops {
+            self.acc.hop_limit += amount;
+            return None;
+        }
+        if !self.visited.contains(&o) && self.visited.len() >= self.opts.limits.max_nodes {
+            self.acc.node_limit += amount;
+            return None;
+        }
+        self.visited.insert(o);
+        Some(t)
+    }
+
+    fn forward(&mut self, mut frontier: BTreeMap<u64, Taint>) {
+        let mut hop = 0u32;
+        while !frontier.is_empty() {
+            // Taint entering each spending transaction, as (input, taint) pairs.
+            let mut entering: BTreeMap<u32, Vec<(u64, Taint)>> = BTreeMap::new();
+            for (o, taint) in std::mem::take(&mut frontier) {
+                if let Some(t) = self.settle(o, &taint, hop) {
+                    entering.entry(t).or_default().push((self.g.out_spender[o as usize], taint));
+                }
+            }
+            hop += 1;
+            for (t, ins) in entering {
+                for (o, taint) in self.spread(t, &ins, hop) {
+                    match frontier.get_mut(&o) {
+                        Some(x) => x.merge(taint),
+                        None => {
+                            frontier.insert(o, taint);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Outputs of `t` (and coinbase outputs, for followed fees) that the taint of its inputs `ins` reaches.
+    fn spread(&mut self, t: u32, ins: &[(u64, Taint)], hop: u32) -> Vec<(u64, Taint)> {
+        let g = self.g;
+        let outs = g.outputs(t);
+        let out_values: Vec<u64> = g.out_value[outs.start as usize..outs.end as usize].to_vec();
+        let in_value: u64 = g.inputs(t).map(|i| g.in_prevout[i as usize]).filter(|&p| p != NONE).map(|p| g.out_value[p as usize]).sum();
+        let out_sum: u64 = out_values.iter().sum();
+        let fee = in_value.saturating_sub(out_sum);
+        let mut reached: Vec<(u64, Taint)> = vec![];
+        let mut fee_taint = 0u128;
+        match self.opts.model {
+            Model::Poison => {
+                if self.poisoned.insert(t) {
+                    for (k, &v) in out_values.iter().enumerate() {
+                        reached.push((outs.start + k as u64, Taint::Amount(v)));
+                    }
+                }
+            }
+            Model::Haircut => {
+                let entering: u128 = ins.iter().map(|(_, x)| x.amount() as u128).sum();
+                let mut weights: Vec<u128> = out_values.iter().map(|&v| v as u128).collect();
+                weights.push(fee as u128);
+                let parts = split_exact(entering, &weights);
+                for (k, &p) in parts[..out_values.len()].iter().enumerate() {
+                    if p > 0 {
+                        reached.push((outs.start + k as u64, Taint::Amount(p as u64)));
+                    }
+                }
+                fee_taint = parts[out_values.len()];
+            }
+            Model::Fifo => {
+                // Absolute positions of the tainted satoshis among the inputs laid end to end.
+                let mut offset = 0u64;
+                let mut abs = vec![];
+                let by_input: HashMap<u64, &Taint> = ins.iter().map(|(i, x)| (*i, x)).collect();
+                for i in g.inputs(t) {
+                    let p = g.in_prevout[i as usize];
+                    let v = if p == NONE { 0 } else { g.out_value[p as usize] };
+                    if let Some(Taint::Ranges(r)) = by_input.get(&i) {
+                        abs.extend(r.iter().map(|(a, b)| (a + offset, b + offset)));
+                    }
+                    offset += v;
+                }
+                normalize(&mut abs);
+                let mut start = 0u64;
+                for (k, &v) in out_values.iter().enumerate() {
+                    let r = clip(&abs, start, start + v);
+                    if !r.is_empty() {
+                        reached.push((outs.start + k as u64, Taint::Ranges(r)));
+                    }
+                    start += v;
+                }
+                fee_taint = clip(&abs, out_sum, u64::MAX).iter().map(|(a, b)| (b - a) as u128).sum();
+            }
+        }
+        // Edges: from each tainted input's address to each reached output's address, split in
+        // proportion to the inputs' taint.
+        let in_addrs: Vec<(u32, u128)> = ins.iter().map(|(i, x)| (g.out_addr[g.in_prevout[*i as usize] as usize], x.amount() as u128)).collect();
+        let weights: Vec<u128> = in_addrs.iter().map(|x| x.1).collect();
+        for (o, taint) in &reached {
+            let to = g.out_addr[*o as usize];
+            for (k, part) in split_exact(taint.amount() as u128, &weights).into_iter().enumerate() {
+                if part > 0 {
+                    *self.edges.entry((in_addrs[k].0, to, t, hop)).or_default() += part;
+                }
+            }
+        }
+        if fee_taint > 0 {
+            match self.opts.fees {
+                Fees::Drop => self.acc.fees += fee_taint,
+                Fees::Follow => {
+                    let cb = g.first_tx_at(g.tx_height[t as usize]);
+                    let cb_outs = g.outputs(cb);
+                    let values: Vec<u128> = g.out_value[cb_outs.start as usize..cb_outs.end as usize].iter().map(|&v| v as u128).collect();
+                    if values.iter().all(|&v| v == 0) || !g.is_coinbase(cb) {
+                        self.acc.fees += fee_taint;
+                    } else {
+                        for (k, part) in split_exact(fee_taint, &values).into_iter().enumerate() {
+                            if part > 0 {
+                                let taint = match self.opts.model {
+                                    Model::Fifo => Taint::Ranges(vec![(0, part as u64)]),
+                                    _ => Taint::Amount(part as u64),
+                                };
+                                reached.push((cb_outs.start + k as u64, taint));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        reached
+    }
+
+    fn backward(&mut self, mut frontier: BTreeMap<u64, Taint>) {
+        let g = self.g;
+        let mut hop = 0u32;
+        while !frontier.is_empty() {
+            let mut next: BTreeMap<u64, Taint> = BTreeMap::new();
+            for (o, taint) in std::mem::take(&mut frontier) {
+                let amount = taint.amount() as u128;
+                if amount == 0 {
+                    continue;
+                }
+                if hop > 0 {
+                    if let Some(s) = self.sink_of_output(o) {
+                        *self.sink_amounts.entry(s).or_default().entry(g.out_addr[o as usize]).or_default() += amount;
+                        continue;
+                    }
+                    if amount < self.opts.limits.min_amount {
+                        self.acc.below_threshold += amount;
+                        continue;
+                    }
+                }
+                let t = g.tx_of_output(o);
+                if g.is_coinbase(t) {
+                    self.acc.mined += amount;
+                    continue;
+                }
+                if hop >= self.opts.limits.max_hops {
+                    self.acc.hop_limit += amount;
+                    continue;
+                }
+                if self.is_coinjoin(t) {
+                    *self.coinjoin_amounts.entry(t).or_default() += amount;
+                    continue;
+                }
+                if !self.visited.contains(&o) && self.visited.len() >= self.opts.limits.max_nodes {
+                    self.acc.node_limit += amount;
+                    continue;
+                }
+                self.visited.insert(o);
+                let ins: Vec<(u64, u64)> = g
+                    .inputs(t)
+                    .map(|i| {
+                        let p = g.in_prevout[i as usize];
+                        (p, if p == NONE { 0 } else { g.out_value[p as usize] })
+                    })
+                    .collect();
+                let unresolved = g.inputs(t).any(|i| g.in_prevout[i as usize] == NONE);
+                let mut reached: Vec<(u64, Taint)> = vec![];
+                match (&taint, self.opts.model) {
+                    (_, Model::Poison) => {
+                        if self.poisoned.insert(t) {
+                            reached.extend(ins.iter().filter(|x| x.0 != NONE).map(|&(p, v)| (p, Taint::Amount(v))));
+                        }
+                    }
+                    (_, Model::Haircut) => {
+                        // Inputs outside the data are given what the known inputs do not cover.
+                        let known: u64 = ins.iter().map(|x| x.1).sum();
+                        let out_sum: u64 = g.outputs(t).map(|x| g.out_value[x as usize]).sum();
+                        let mut weights: Vec<u128> = ins.iter().map(|x| x.1 as u128).collect();
+                        weights.push(if unresolved { out_sum.saturating_sub(known) as u128 } else { 0 });
+                        let mut parts = split_exact(amount, &weights);
+                        parts.pop();
+                        for (k, p) in parts.into_iter().enumerate() {
+                            if p > 0 {
+                                reached.push((ins[k].0, Taint::Amount(p as u64)));
+                            }
+                        }
+                    }
+                    (Taint::Ranges(r), Model::Fifo) => {
+                        let outs = g.outputs(t);
+                        let start: u64 = (outs.start..o).map(|x| g.out_value[x as usize]).sum();
+                        let abs: Vec<(u64, u64)> = r.iter().map(|(a, b)| (a + start, b + start)).collect();
+                        let mut offset = 0u64;
+                        for &(p, v) in &ins {
+                            let part = clip(&abs, offset, offset + v);
+                            if !part.is_empty() {
+                                reached.push((p, Taint::Ranges(part)));
+                            }
+                            offset += v;
+                        }
+                    }
+                    (Taint::Amount(_), Model::Fifo) => unreachable!("FIFO carries ranges"),
+                }
+                if unresolved && reached.iter().map(|x| x.1.amount() as u128).sum::<u128>() < amount && self.opts.model != Model::Poison {
+                    // Value of inputs outside the data cannot be placed: it stays unresolved.
+                    let placed: u128 = reached.iter().map(|x| x.1.amount() as u128).sum();
+                    self.acc.unresolved += amount - placed;
+                }
+                for (p, part) in reached {
+                    if p == NONE {
+                        self.acc.unresolved += part.amount() as u128;
+                        continue;
+                    }
+                    *self.edges.entry((g.out_addr[p as usize], g.out_addr[o as usize], t, hop + 1)).or_default() += part.amount() as u128;
+                    match next.get_mut(&p) {
+                        Some(x) => x.merge(part),
+                        None => {
+                            next.insert(p, part);
+                        }
+                    }
+                }
+            }
+            hop += 1;
+            frontier = next;
+        }
+    }
+
+    fn finish(mut self, names: &dyn Names, chain: &str, seed_amount: u128, seeds: &[u64], seed_addrs: &HashSet<u32>) -> Trace {
+        let g = self.g;
+        let output_name = |o: u64| {
+            let t = g.tx_of_output(o);
+            format!("{}:{}", names.tx(t), o - g.tx_out_start[t as usize])
+        };
+        for (s, by_addr) in &self.sink_amounts {
+            let mut addresses: Vec<AddressAmount> = by_addr.iter().map(|(a, v)| AddressAmount { address: names.address(*a), amount: *v }).collect();
+            addresses.sort_by(|a, b| b.amount.cmp(&a.amount).then(a.address.cmp(&b.address)));
+            self.acc.sinks.push(SinkAmount { sink: self.sinks.list[*s as usize].clone(), amount: by_addr.values().sum(), addresses });
+        }
+        for (t, amount) in &self.coinjoin_amounts {
+            self.acc.sinks.push(SinkAmount { sink: Sink { category: "coinjoin".into(), name: format!("CoinJoin {}", names.tx(*t)) }, amount: *amount, addresses: vec![] });
+        }
+        self.acc.sinks.sort_by(|a, b| b.amount.cmp(&a.amount).then(a.sink.cmp(&b.sink)));
+        self.held.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        for &(o, tainted) in &self.held {
+            self.acc.held.push(Held {
+                address: names.address(g.out_addr[o as usize]),
+                output: Some(output_name(o)),
+                asset: "BTC".into(),
+                value: g.out_value[o as usize] as u128,
+                tainted: tainted as u128,
+            });
+            self.acc.held_total += tainted as u128;
+        }
+        let mut edges: Vec<Edge> = self
+            .edges
+            .iter()
+            .map(|(&(from, to, t, hop), &amount)| Edge {
+                from: names.address(from),
+                to: names.address(to),
+                asset: "BTC".into(),
+                amount,
+                hop,
+                tx: names.tx(t),
+                height: g.tx_height[t as usize] as u64,
+                time: g.tx_time[t as usize] as u64,
+            })
+            .collect();
+        edges.sort_by(|a, b| (a.hop, &a.tx, &a.from, &a.to).cmp(&(b.hop, &b.tx, &b.from, &b.to)));
+        let sink_by_addr: HashMap<String, &Sink> =
+            self.sinks.by_address.iter().filter(|(a, _)| **a != NO_ADDRESS).map(|(a, s)| (names.address(*a), &self.sinks.list[*s as usize])).collect();
+        let seed_names: HashSet<String> = seed_addrs.iter().map(|a| names.address(*a)).collect();
+        let mut node_names: Vec<&String> = edges.iter().flat_map(|e| [&e.from, &e.to]).collect();
+        node_names.extend(seed_names.iter());
+        node_names.sort();
+        node_names.dedup();
+        let nodes = node_names
+            .into_iter()
+            .map(|a| Node {
+                address: a.clone(),
+                label: sink_by_addr.get(a).map(|s| s.name.clone()),
+                category: sink_by_addr.get(a).map(|s| s.category.clone()),
+                seed: seed_names.contains(a),
+            })
+            .collect();
+        Trace {
+            chain: chain.into(),
+            model: self.opts.model,
+            direction: self.opts.direction,
+            unit: "sat".into(),
+            asset: "BTC".into(),
+            flow: None,
+            seeds: seeds.iter().map(|&o| output_name(o)).collect(),
+            seed_amount,
+            accounting: self.acc,
+            nodes,
+            edges,
+            limits: self.opts.limits.clone(),
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! UTXO tracing on small hand-checked graphs, and properties over random graphs: the accounting
+//! sums exactly to the seed amount, forward and backward, and the models agree where they must.
+
+use proptest::prelude::*;
+use tracehound_trace::utxo::{trace, Names, Options, Seed, Sinks, UtxoGraph};
+use tracehound_trace::{Direction, Fees, Limits, Model, Sink, Trace};
+
+const NONE: u64 = u64::MAX;
+
+/// A transaction: inputs as (tx, vout) (empty: a coinbase), outputs as (address, value).
+struct Tx {
+    inputs: Vec<(usize, usize)>,
+    outputs: Vec<(u32, u64)>,
+}
+
+#[derive(Default)]
+struct Mem {
+    tx_height: Vec<u32>,
+    tx_time: Vec<u32>,
+    tx_in_start: Vec<u64>,
+    tx_out_start: Vec<u64>,
+    out_value: Vec<u64>,
+    out_addr: Vec<u32>,
+    out_spender: Vec<u64>,
+    in_prevout: Vec<u64>,
+}
+
+impl Mem {
+    /// One block per transaction, except that a transaction right after a coinbase shares its block
+    /// when `same_block` says so.
+    fn build(txs: &[Tx], same_block: &[bool]) -> Mem {
+        let mut m = Mem { tx_in_start: vec![0], tx_out_start: vec![0], ..Default::default() };
+        let mut height = 0u32;
+        for (t, tx) in txs.iter().enumerate() {
+            if t > 0 && !same_block.get(t).copied().unwrap_or(false) {
+                height += 1;
+            }
+            m.tx_height.push(height);
+            m.tx_time.push(1_600_000_000 + height * 600);
+            if tx.inputs.is_empty() {
+                m.in_prevout.push(NONE);
+            }
+            for &(pt, pv) in &tx.inputs {
+                let o = m.tx_out_start[pt] + pv as u64;
+                assert_eq!(m.out_spender[o as usize], NONE, "double spend in the test graph");
+                m.out_spender[o as usize] = m.in_prevout.len() as u64;
+                m.in_prevout.push(o);
+            }
+            for &(a, v) in &tx.outputs {
+                m.out_addr.push(a);
+                m.out_value.push(v);
+                m.out_spender.push(NONE);
+            }
+            m.tx_in_start.push(m.in_prevout.len() as u64);
+            m.tx_out_start.push(m.out_value.len() as u64);
+        }
+        m
+    }
+
+    fn graph(&self) -> UtxoGraph<'_> {
+        UtxoGraph {
+            tx_height: &self.tx_height,
+            tx_time: &self.tx_time,
+            tx_in_start: &self.tx_in_start,
+            tx_out_start: &self.tx_out_start,
+            out_value: &self.out_value,
+            out_addr: &self.out_addr,
+            out_spender: &self.out_spender,
+            in_prevout: &self.in_prevout,
+            addr_out_start: &[],
+            addr_outs: &[],
+        }
+    }
+
+    fn output(&self, t: usize, v: usize) -> u64 {
+        self.tx_out_start[t] + v as u64
+    }
+}
+
+struct Letters;
+impl Names for Letters {
+    fn address(&self, a: u32) -> String {
+        ((b'A' + a as u8) as char).to_string()
+    }
+    fn tx(&self, t: u32) -> String {
+        format!("t{t}")
+    }
+}
+
+fn opts(model: Model, direction: Direction) -> Options {
+    Options { model, direction, fees: Fees::Drop, limits: Limits::default() }
+}
+
+fn held(t: &Trace) -> Vec<(String, u128)> {
+    t.accounting.held.iter().map(|h| (h.address.clone(), h.tainted)).collect()
+}
+
+// A=0 B=1 C=2 D=3 E=4 F=5 M=12
+fn hand_graph() -> Mem {
+    Mem::build(
+        &[
+            Tx { inputs: vec![], outputs: vec![(0, 100)] },                   // t0: coinbase → A 100 (the seed)
+            Tx { inputs: vec![], outputs: vec![(1, 300)] },                   // t1: coinbase → B 300
+            Tx { inputs: vec![], outputs: vec![(12, 50)] },                   // t2: coinbase → M
+            Tx { inputs: vec![(0, 0), (1, 0)], outputs: vec![(2, 200), (3, 190)] }, // t3: fee 10
+            Tx { inputs: vec![(3, 0)], outputs: vec![(4, 150), (5, 45)] },    // t4: fee 5, E is an exchange
+        ],
+        &[false, false, false, true, false],
+    )
+}
+
+fn exchange_e() -> Sinks {
+    let mut s = Sinks::default();
+    s.add(Sink { category: "exchange".into(), name: "Exchange E".into() }, [4]);
+    s
+}
+
+#[test]
+fn haircut_fifo_and_poison_forward_on_a_hand_checked_graph() {
+    let m = hand_graph();
+    let seed = [Seed::Output(m.output(0, 0))];
+    let no_sinks = Sinks::default();
+
+    // Haircut, t3: 100 of 400 tainted: C 200·¼ = 50, D 190·¼ = 47.5, fee 2.5; the half units go
+    // to the largest remainders (D before the fee on a tie).
+    let one_hop = Options { limits: Limits { max_hops: 1, ..Limits::default() }, ..opts(Model::Haircut, Direction::Forward) };
+    let t = trace(m.graph(), &Letters, "test", &seed, &no_sinks, &one_hop).unwrap();
+    assert_eq!(t.accounting.hop_limit, 50, "C is spent later: hop limit");
+    assert_eq!(held(&t), vec![("D".into(), 48)]);
+    assert_eq!(t.accounting.fees, 2);
+
+    // Two hops, E an exchange: t4 spends C (50 of 200 tainted): E 150·¼ = 37.5, F 11.25, fee 1.25.
+    let t = trace(m.graph(), &Letters, "test", &seed, &exchange_e(), &opts(Model::Haircut, Direction::Forward)).unwrap();
+    assert_eq!(t.accounting.sinks.len(), 1);
+    assert_eq!(t.accounting.sinks[0].sink.name, "Exchange E");
+    assert_eq!(t.accounting.sinks[0].amount, 38);
+    assert_eq!(held(&t), vec![("D".into(), 48), ("F".into(), 11)]);
+    assert_eq!(t.accounting.fees, 3);
+    assert_eq!(t.accounting.total(), 100);
+    assert_eq!(t.edges.iter().map(|e| (e.from.as_str(), e.to.as_str(), e.amount, e.hop)).collect::<Vec<_>>(), vec![("A", "C", 50, 1), ("A", "D", 48, 1), ("C", "E", 38, 2), ("C", "F", 11, 2)]);
+
+    // FIFO: A's 100 satoshis are the first in, so C (the first 200 out) takes them all; in t4
+    // they are the first 100 of E's 150.
+    let t = trace(m.graph(), &Letters, "test", &seed, &exchange_e(), &opts(Model::Fifo, Direction::Forward)).unwrap();
+    assert_eq!(t.accounting.sinks[0].amount, 100);
+    assert!(t.accounting.held.is_empty());
+    assert_eq!(t.accounting.fees, 0);
+    assert_eq!(t.accounting.total(), 100);
+
+    // Poison: every output of t3 and t4 in full; it does not conserve.
+    let t = trace(m.graph(), &Letters, "test", &seed, &exchange_e(), &opts(Model::Poison, Direction::Forward)).unwrap();
+    assert_eq!(t.accounting.sinks[0].amount, 150);
+    assert_eq!(held(&t), vec![("D".into(), 190), ("F".into(), 45)]);
+    assert!(t.accounting.total() > 100);
+
+    // Fees followed: t3's tainted fee (2.5 → 2 under haircut) goes to M, the coinbase of its block.
+    let follow = Options { fees: Fees::Follow, ..opts(Model::Haircut, Direction::Forward) };
+    let t = trace(m.graph(), &Letters, "test", &seed, &exchange_e(), &follow).unwrap();
+    assert_eq!(t.accounting.total(), 100);
+    assert!(held(&t).contains(&("M".into(), 2)), "{:?}", held(&t));
+    assert_eq!(t.accounting.fees, 1, "t4's block has no coinbase in this graph: its fee is dropped");
+}
+
+#[test]
+fn backward_fifo_and_haircut_on_a_hand_checked_graph() {
+    let m = hand_graph();
+    let seed = [Seed::Output(m.output(4, 0))]; // E's 150
+    // FIFO: E is the first 150 of t4, so the first 150 of C; C is the first 200 of t3: A's 100
+    // and the first 50 of B's 300. Both are coinbases: mined.
+    let t = trace(m.graph(), &Letters, "test", &seed, &Sinks::default(), &opts(Model::Fifo, Direction::Backward)).unwrap();
+    assert_eq!(t.accounting.mined, 150);
+    let mut sources: Vec<(&str, u128)> = t.edges.iter().filter(|e| e.hop == 2).map(|e| (e.from.as_str(), e.amount)).collect();
+    sources.sort();
+    assert_eq!(sources, vec![("A", 100), ("B", 50)]);
+    // Haircut: 150 over A 100 : B 300 → 37.5 : 112.5, the tie's unit to A.
+    let t = trace(m.graph(), &Letters, "test", &seed, &Sinks::default(), &opts(Model::Haircut, Direction::Backward)).unwrap();
+    let mut sources: Vec<(&str, u128)> = t.edges.iter().filter(|e| e.hop == 2).map(|e| (e.from.as_str(), e.amount)).collect();
+    sources.sort();
+    assert_eq!(sources, vec![("A", 38), ("B", 112)]);
+    assert_eq!(t.accounting.total(), 150);
+    // B labelled as an exchange: it is reported as a source.
+    let mut s = Sinks::default();
+    s.add(Sink { category: "exchange".into(), name: "Exchange B".into() }, [1]);
+    let t = trace(m.graph(), &Letters, "test", &seed, &s, &opts(Model::Haircut, Direction::Backward)).unwrap();
+    assert_eq!(t.accounting.sinks[0].amount, 112);
+    assert_eq!(t.accounting.mined, 38);
+}
+
+#[test]
+fn limits_are_accounted_not_lost() {
+    let m = hand_graph();
+    let seed = [Seed::Output(m.output(0, 0))];
+    // Minimum amount 40: D's 48 is followed (unspent: held), C's 50 goes on, F's 11 is dust.
+    let o = Options { limits: Limits { min_amount: 40, ..Limits::default() }, ..opts(Model::Haircut, Direction::Forward) };
+    let t = trace(m.graph(), &Letters, "test", &seed, &exchange_e(), &o).unwrap();
+    assert_eq!(t.accounting.below_threshold, 11);
+    assert_eq!(t.accounting.total(), 100);
+    // Until height 2: t4 (height 3) has not happened yet, so C is still held.
+    let o = Options { limits: Limits { until_height: Some(2), ..Limits::default() }, ..opts(Model::Haircut, Direction::Forward) };
+    let t = trace(m.graph(), &Letters, "test", &seed, &exchange_e(), &o).unwrap();
+    assert_eq!(held(&t), vec![("C".into(), 50), ("D".into(), 48)]);
+    // One node: only the seed is followed.
+    let o = Options { limits: Limits { max_nodes: 1, ..Limits::default() }, ..opts(Model::Haircut, Direction::Forward) };
+    let t = trace(m.graph(), &Letters, "test", &seed, &exchange_e(), &o).unwrap();
+    assert_eq!(t.accounting.node_limit, 50);
+    assert_eq!(t.accounting.total(), 100);
+}
+
+/// A random chain: coinbases and spends of random unspent outputs.
+fn random_chain(spec: &[(u8, u8, u8, u16)]) -> Mem {
+    let mut txs: Vec<Tx> = vec![];
+    let mut utxos: Vec<(usize, usize, u64)> = vec![];
+    for (i, &(kind, n_in, n_out, r)) in spec.iter().enumerate() {
+        if kind % 4 == 0 || utxos.is_empty() {
+            txs.push(Tx { inputs: vec![], outputs: vec![((r % 12) as u32, 1_000 + r as u64 * 7)] });
+            utxos.push((txs.len() - 1, 0, 1_000 + r as u64 * 7));
+            continue;
+        }
+        let n_in = 1 + (n_in as usize % 3).min(utxos.len() - 1);
+        let mut inputs = vec![];
+        let mut sum = 0;
+        for k in 0..n_in {
+            let pick = (r as usize * (k + 3) + i) % utxos.len();
+            let (t, v, val) = utxos.swap_remove(pick);
+            inputs.push((t, v));
+            sum += val;
+        }
+        let fee = sum * (r as u64 % 5) / 100;
+        let n_out = 1 + n_out as usize % 4;
+        let mut outputs = vec![];
+        let mut left = sum - fee;
+        for k in 0..n_out {
+            let v = if k == n_out - 1 { left } else { left * ((r as u64 + k as u64 * 13) % 60 + 10) / 100 };
+            left -= v;
+            outputs.push((((r as usize + k * 5 + i) % 12) as u32, v));
+        }
+        let t = txs.len();
+        for (k, o) in outputs.iter().enumerate() {
+            utxos.push((t, k, o.1));
+        }
+        txs.push(Tx { inputs, outputs });
+    }
+    Mem::build(&txs, &[])
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn accounting_sums_exactly_to_the_seed(
+        spec in proptest::collection::vec((0u8..255, 0u8..255, 0u8..255, 0u16..60000), 2..80),
+        seed_pick in 0usize..1000, hops in 1u32..12, min in 0u128..400, sink_addr in 0u32..14, follow in any::<bool>(),
+    ) {
+        let m = random_chain(&spec);
+        let seed = [Seed::Output(seed_pick as u64 % m.out_value.len() as u64)];
+        let mut sinks = Sinks::default();
+        sinks.add(Sink { category: "exchange".into(), name: "X".into() }, [sink_addr]);
+        let fees = if follow { Fees::Follow } else { Fees::Drop };
+        for model in [Model::Haircut, Model::Fifo] {
+            for direction in [Direction::Forward, Direction::Backward] {
+                let o = Options { model, direction, fees, limits: Limits { max_hops: hops, min_amount: min, ..Limits::default() } };
+                let t = trace(m.graph(), &Letters, "test", &seed, &sinks, &o).unwrap();
+                prop_assert_eq!(t.accounting.total(), t.seed_amount, "{:?} {:?}: {:?}", model, direction, t.accounting);
+                for h in &t.accounting.held {
+                    prop_assert!(h.tainted <= h.value);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn haircut_and_fifo_agree_when_every_transaction_has_one_input(
+        spec in proptest::collection::vec((1u8..255, 0u8..1, 0u8..255, 0u16..60000), 2..60), seed_pick in 0usize..1000,
+    ) {
+        // With one input per transaction a fully tainted coin stays fully tainted under both
+        // models, so both must hold exactly the same outputs, and poison the same too.
+        let m = random_chain(&spec);
+        let seed = [Seed::Output(seed_pick as u64 % m.out_value.len() as u64)];
+        let run = |model| trace(m.graph(), &Letters, "test", &seed, &Sinks::default(), &opts(model, Direction::Forward)).unwrap();
+        let (h, f, p) = (run(Model::Haircut), run(Model::Fifo), run(Model::Poison));
+        prop_assert_eq!(&h.accounting, &f.accounting);
+        prop_assert_eq!(&h.accounting.held, &p.accounting.held);
+    }
+}

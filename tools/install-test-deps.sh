@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs what the tests need besides the Rust toolchain: a real anvil node and solc-js (npm,
+# pinned in tools/evm/package-lock.json) for the EVM tests, and ethereum-etl (PyPI) for the
+# differential test against it. Idempotent; takes a few seconds when already installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for tool in node npm python3; do
+  command -v "$tool" >/dev/null || { echo "$tool is required for the EVM tests (Debian: apt-get install nodejs npm python3-pip)"; exit 1; }
+done
+npm install --prefix tools/evm --no-audit --no-fund --loglevel=error
+tools/evm/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil --version | head -1
+python3 -c 'import ethereumetl' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check ethereum-etl==2.4.2
+python3 tools/evm/run_ethereum_etl.py --version
