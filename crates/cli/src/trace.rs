@@ -152,7 +152,7 @@ fn utxo_seed(idx: &GraphIndex, s: &str) -> Result<utxo::Seed> {
         let vout: u64 = vout.parse().with_context(|| format!("seed {s}: output index {vout:?} is not a number"))?;
         let range = idx.tx_out_start()[t as usize]..idx.tx_out_start()[t as usize + 1];
         if vout >= range.end - range.start {
-            bail!("seed {s}: transaction {txid} has {} outputs", range.end - range.start);
+            bail!("seed {s}: transaction {txid} has {} output(s)", range.end - range.start);
         }
         return Ok(utxo::Seed::Output(range.start + vout));
     }

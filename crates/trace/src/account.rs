@@ -116,7 +116,14 @@ pub fn trace(chain: &str, movements: &[Movement], seeds: &[Seed], services: &Ser
         })
     };
 
-    for m in movements {
+    // Within a transaction, what goes into a swap is booked before what comes out of it (token
+    // events follow internal transfers in `position` order, but a swap takes before it pays).
+    let mut order: Vec<usize> = (0..movements.len()).collect();
+    order.sort_by_key(|&i| {
+        let m = &movements[i];
+        (m.block, m.tx_index, m.position >= 0, !services.swaps.contains_key(&m.to), i)
+    });
+    for m in order.iter().map(|&i| &movements[i]) {
         if limits.until_time.is_some_and(|u| m.time > u) || limits.until_height.is_some_and(|h| m.block > h) {
             break;
         }

@@ -1,0 +1,244 @@
+//! `tracehound trace` against ground truth: the simulator's Bitcoin heist and the anvil bridge
+//! heist. Where the scenario is unambiguous (every coin the attacker moves is stolen), FIFO and
+//! haircut must both find exactly where every satoshi and wei went.
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Command, Output};
+use tracehound_testing::Anvil;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tracehound"))
+}
+
+fn run(data: &Path, args: &[&str]) -> Output {
+    bin().arg("--data-dir").arg(data).args(args).output().unwrap()
+}
+
+fn ok(data: &Path, args: &[&str]) -> String {
+    let out = run(data, args);
+    assert!(out.status.success(), "tracehound {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json(data: &Path, args: &[&str]) -> Value {
+    serde_json::from_str(&ok(data, args)).unwrap()
+}
+
+fn n(v: &Value) -> u128 {
+    match v {
+        Value::String(s) => s.parse().unwrap(),
+        Value::Number(x) => x.as_u64().unwrap() as u128,
+        _ => panic!("not an amount: {v}"),
+    }
+}
+
+fn sql_rows(data: &Path, sql: &str) -> Vec<Value> {
+    let out = ok(data, &["sql", sql, "--format", "json"]);
+    out.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn bitcoin_heist_traced_to_exchanges_coinjoins_and_held_outputs_as_the_simulator_says() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    ok(&data, &["demo", "--blocks", "600"]);
+    let truth: Value = serde_json::from_str(&std::fs::read_to_string(data.join("demo-chain/ground_truth.json")).unwrap()).unwrap();
+    let h = &truth["heist"];
+    let seed = format!("{}:0", h["txid"].as_str().unwrap());
+    let stolen = h["stolen_sat"].as_u64().unwrap() as u128;
+    let coinjoins: BTreeSet<&str> = h["coinjoin_txids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(!coinjoins.is_empty(), "the demo heist goes through CoinJoins");
+
+    // What the trace must find, from the simulator's ledger: deposits and held outputs that are
+    // not downstream of a CoinJoin (the trace stops at CoinJoins: they are mixers).
+    let spent_by: BTreeMap<String, String> = sql_rows(
+        &data,
+        &format!(
+            "SELECT transaction_hash, spent_transaction_hash FROM inputs WHERE transaction_hash IN ({})",
+            h["deposits"].as_array().unwrap().iter().map(|d| format!("'{}'", d["txid"].as_str().unwrap())).collect::<Vec<_>>().join(",")
+        ),
+    )
+    .into_iter()
+    .map(|r| (r["transaction_hash"].as_str().unwrap().to_string(), r["spent_transaction_hash"].as_str().unwrap().to_string()))
+    .collect();
+    let mut by_exchange: BTreeMap<String, u128> = BTreeMap::new();
+    for d in h["deposits"].as_array().unwrap() {
+        if !coinjoins.contains(spent_by[d["txid"].as_str().unwrap()].as_str()) {
+            *by_exchange.entry(format!("{} hot wallet", d["exchange"].as_str().unwrap())).or_default() += d["value_sat"].as_u64().unwrap() as u128;
+        }
+    }
+    let held: BTreeSet<(String, u128)> = h["held"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| !coinjoins.contains(o["txid"].as_str().unwrap()))
+        .map(|o| (format!("{}:{}", o["txid"].as_str().unwrap(), o["vout"]), o["value_sat"].as_u64().unwrap() as u128))
+        .collect();
+    let attacker: Vec<String> = truth["wallets"][h["attacker_wallet"].as_u64().unwrap() as usize]["addresses"].as_array().unwrap().iter().map(|a| format!("'{}'", a.as_str().unwrap())).collect();
+    let into_coinjoins: BTreeMap<String, u128> = sql_rows(
+        &data,
+        &format!(
+            "SELECT transaction_hash, CAST(sum(value) AS BIGINT) AS v FROM inputs WHERE transaction_hash IN ({}) AND addresses[1] IN ({}) GROUP BY 1",
+            coinjoins.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(","),
+            attacker.join(",")
+        ),
+    )
+    .into_iter()
+    .map(|r| (format!("CoinJoin {}", r["transaction_hash"].as_str().unwrap()), r["v"].as_u64().unwrap() as u128))
+    .collect();
+
+    for model in ["fifo", "haircut"] {
+        let t = json(&data, &["trace", "bitcoin_regtest", "--from", &seed, "--model", model, "--json"]);
+        let acc = &t["accounting"];
+        assert_eq!(n(&t["seed_amount"]), stolen);
+        let sinks = |cat: &str| -> BTreeMap<String, u128> {
+            acc["sinks"].as_array().unwrap().iter().filter(|s| s["category"] == cat).map(|s| (s["name"].as_str().unwrap().to_string(), n(&s["amount"]))).collect()
+        };
+        assert_eq!(sinks("exchange"), by_exchange, "{model}: exchanges");
+        assert_eq!(sinks("coinjoin"), into_coinjoins, "{model}: CoinJoins");
+        let got_held: BTreeSet<(String, u128)> = acc["held"].as_array().unwrap().iter().map(|o| (o["output"].as_str().unwrap().to_string(), n(&o["tainted"]))).collect();
+        assert_eq!(got_held, held, "{model}: still held, output by output");
+        let fees = n(&acc["fees"]);
+        assert!(fees > 0 && fees <= h["fees_sat"].as_u64().unwrap() as u128, "{model}: fees {fees}");
+        assert_eq!(n(&acc["held_total"]) + fees + by_exchange.values().sum::<u128>() + into_coinjoins.values().sum::<u128>(), stolen, "{model}: every satoshi");
+    }
+    // Poison taints whole outputs: it reaches at least what haircut does at each exchange.
+    let p = json(&data, &["trace", "bitcoin_regtest", "--from", &seed, "--model", "poison", "--json"]);
+    for s in p["accounting"]["sinks"].as_array().unwrap().iter().filter(|s| s["category"] == "exchange") {
+        assert!(n(&s["amount"]) >= by_exchange.get(s["name"].as_str().unwrap()).copied().unwrap_or(0));
+    }
+
+    // Backward from a deposit: every satoshi came from the victim exchange's hot wallet.
+    let d = h["deposits"].as_array().unwrap().iter().find(|d| !coinjoins.contains(spent_by[d["txid"].as_str().unwrap()].as_str())).unwrap();
+    let from = format!("{}:{}", d["txid"].as_str().unwrap(), d["vout"]);
+    for model in ["fifo", "haircut"] {
+        let b = json(&data, &["trace", "bitcoin_regtest", "--from", &from, "--model", model, "--direction", "backward", "--json"]);
+        let s = &b["accounting"]["sinks"][0];
+        assert_eq!(s["name"].as_str().unwrap(), format!("{} hot wallet", h["victim"].as_str().unwrap()), "{model}");
+        assert_eq!(n(&s["amount"]), d["value_sat"].as_u64().unwrap() as u128, "{model}");
+    }
+
+    // As of the theft's block everything is still held by the thief.
+    let until = json(&data, &["trace", "bitcoin_regtest", "--from", &seed, "--until", &h["height"].to_string(), "--json"]);
+    assert_eq!(n(&until["accounting"]["held_total"]), stolen);
+    // A hop limit and dust: accounted, never lost.
+    let short = json(&data, &["trace", "bitcoin_regtest", "--from", &seed, "--max-hops", "2", "--min-amount", "100000000", "--json"]);
+    let a = &short["accounting"];
+    let total: u128 = a["sinks"].as_array().unwrap().iter().map(|s| n(&s["amount"])).sum::<u128>()
+        + ["held_total", "fees", "below_threshold", "hop_limit", "node_limit"].iter().map(|k| n(&a[k])).sum::<u128>();
+    assert_eq!(total, stolen);
+    assert!(n(&a["hop_limit"]) > 0);
+
+    // The other formats.
+    let dot = ok(&data, &["trace", "bitcoin_regtest", "--from", &seed, "--format", "dot"]);
+    assert!(dot.starts_with("digraph trace {") && dot.contains("->") && dot.trim_end().ends_with('}'));
+    let gml = ok(&data, &["trace", "bitcoin_regtest", "--from", &seed, "--format", "graphml"]);
+    assert!(gml.contains("<graphml") && gml.contains("<edge ") && gml.trim_end().ends_with("</graphml>"));
+    let csv = ok(&data, &["trace", "bitcoin_regtest", "--from", &seed, "--format", "csv"]);
+    assert!(csv.starts_with("hop,tx,height,time,from,to,asset,amount\n1,"));
+    let text = ok(&data, &["trace", "bitcoin_regtest", "--from", &seed]);
+    assert!(text.contains("reached exchange") && text.contains("still held"), "{text}");
+    // Seeds from a file.
+    let seeds = tmp.path().join("seeds.txt");
+    std::fs::write(&seeds, format!("# the theft\n{seed}\n")).unwrap();
+    let f = json(&data, &["trace", "bitcoin_regtest", "--from", seeds.to_str().unwrap(), "--json"]);
+    assert_eq!(n(&f["seed_amount"]), stolen);
+
+    // Errors a user sees.
+    let bad_vout = format!("{}:99", h["txid"].as_str().unwrap());
+    for (args, want) in [
+        (vec!["trace", "bitcoin_regtest", "--from", "nope"], "address never seen"),
+        (vec!["trace", "bitcoin_regtest", "--from", &seed, "--model", "magic"], "haircut, fifo or poison"),
+        (vec!["trace", "bitcoin_regtest", "--from", &seed, "--stop-at", "casinos"], "unknown category"),
+        (vec!["trace", "dogecoin", "--from", &seed], "no chain"),
+        (vec!["trace", "bitcoin_regtest", "--from", &bad_vout], "has 1 output(s)"),
+        (vec!["trace", "bitcoin_regtest", "--from", "0000000000000000000000000000000000000000000000000000000000000001:0"], "not in the ingested data"),
+    ] {
+        let e = run(&data, &args);
+        assert!(!e.status.success());
+        let msg = String::from_utf8_lossy(&e.stderr);
+        assert!(msg.contains(want), "{args:?}: {msg}");
+    }
+}
+
+#[test]
+fn evm_bridge_heist_traced_as_the_scenario_ground_truth_says() {
+    let node = Anvil::start_for_scenario();
+    let tmp = tempfile::tempdir().unwrap();
+    let truth = node.run_scenario(&tmp.path().join("truth.json"), &[]);
+    let data = tmp.path().join("d");
+    ok(&data, &["ingest", "evm", "--rpc", &node.url]);
+    // What an investigator knows: the exchange's addresses, the mixer, the swap pool.
+    let mut csv = String::from("address,label,category\n");
+    for (addr, info) in truth["addresses"].as_object().unwrap() {
+        let category = match info["role"].as_str().unwrap() {
+            "exchange_hot_wallet" | "exchange_deposit_address" => "exchange",
+            "mixer" => "mixing_service",
+            "swap" => "defi_dex",
+            _ => continue,
+        };
+        csv.push_str(&format!("{addr},{} ({}),{category}\n", info["name"].as_str().unwrap(), info["role"].as_str().unwrap()));
+    }
+    let labels = tmp.path().join("labels.csv");
+    std::fs::write(&labels, csv).unwrap();
+    ok(&data, &["labels", "import", "csv", labels.to_str().unwrap(), "--chain", "anvil", "--source", "scenario"]);
+
+    let h = &truth["heist"];
+    let token = truth["assets"]["TUSD"]["address"].as_str().unwrap().to_string();
+    let flow_name = |truth_flow: &str| match truth_flow {
+        "ETH" => "ETH".to_string(),
+        "TUSD" => token.clone(),
+        _ => format!("ETH from swap of {token}"),
+    };
+    let seeds: Vec<&str> = h["seed_transactions"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    for model in ["haircut", "fifo"] {
+        let mut args = vec!["trace", "anvil", "--model", model, "--json", "--from"];
+        args.extend(&seeds);
+        let traces = json(&data, &args);
+        let traces = traces.as_array().unwrap();
+        for (truth_flow, f) in h["flows"].as_object().unwrap() {
+            let t = traces.iter().find(|t| t["flow"] == flow_name(truth_flow)).unwrap_or_else(|| panic!("{model}: no flow {truth_flow} in {:?}", traces.iter().map(|t| &t["flow"]).collect::<Vec<_>>()));
+            assert_eq!(n(&t["seed_amount"]), n(&f["total"]), "{model} {truth_flow}: seed");
+            let acc = &t["accounting"];
+            let mut at_sinks: BTreeMap<(String, String), u128> = BTreeMap::new();
+            for s in acc["sinks"].as_array().unwrap() {
+                for a in s["addresses"].as_array().unwrap() {
+                    *at_sinks.entry((s["category"].as_str().unwrap().to_string(), a["address"].as_str().unwrap().to_string())).or_default() += n(&a["amount"]);
+                }
+            }
+            let mut want_sinks: BTreeMap<(String, String), u128> = BTreeMap::new();
+            let mut want_held: BTreeMap<String, u128> = BTreeMap::new();
+            for d in f["destinations"].as_array().unwrap() {
+                let amount = n(&d["amount"]);
+                match d["category"].as_str().unwrap() {
+                    "exchange" => *want_sinks.entry(("exchange".into(), d["deposit_address"].as_str().unwrap().into())).or_default() += amount,
+                    "mixer" => *want_sinks.entry(("mixing_service".into(), d["address"].as_str().unwrap().into())).or_default() += amount,
+                    "swap" => *want_sinks.entry(("swap".into(), d["address"].as_str().unwrap().into())).or_default() += amount,
+                    "gas_fees" => assert_eq!(n(&acc["fees"]), amount, "{model} {truth_flow}: gas fees"),
+                    "held" if amount > 0 => {
+                        want_held.insert(d["address"].as_str().unwrap().into(), amount);
+                    }
+                    "held" => {}
+                    other => panic!("unknown destination {other}"),
+                }
+            }
+            assert_eq!(at_sinks, want_sinks, "{model} {truth_flow}: sinks");
+            let held: BTreeMap<String, u128> = acc["held"].as_array().unwrap().iter().map(|x| (x["address"].as_str().unwrap().to_string(), n(&x["tainted"]))).collect();
+            assert_eq!(held, want_held, "{model} {truth_flow}: still held");
+            assert_eq!(n(&acc["below_threshold"]) + n(&acc["hop_limit"]) + n(&acc["node_limit"]), 0);
+        }
+    }
+    // Seeded by the thief's address instead of the exploit transactions: the same ETH flow.
+    let loot = h["seed_addresses"][0].as_str().unwrap();
+    let by_addr = json(&data, &["trace", "anvil", "--from", loot, "--json"]);
+    let eth = by_addr.as_array().unwrap().iter().find(|t| t["flow"] == "ETH").unwrap();
+    assert_eq!(n(&eth["seed_amount"]), n(&h["flows"]["ETH"]["total"]));
+    let dot = ok(&data, &["trace", "anvil", "--from", loot, "--format", "dot"]);
+    assert!(dot.matches("digraph trace").count() == 3, "one graph per flow");
+    let e = run(&data, &["trace", "anvil", "--from", "0x1234"]);
+    assert!(String::from_utf8_lossy(&e.stderr).contains("not an address"));
+    let e = run(&data, &["trace", "anvil", "--from", loot, "--direction", "backward"]);
+    assert!(String::from_utf8_lossy(&e.stderr).contains("not supported yet"));
+}
