@@ -14,9 +14,7 @@
 use std::path::Path;
 use std::time::Instant;
 use tracehound_graph::cluster::{self, UnionFind};
-use tracehound_graph::index::{self, GraphIndex, NONE, NO_ADDRESS};
-use tracehound_ingest::bitcoin::blk::{ingest_blk_files, BlkOptions};
-use tracehound_tables::Store;
+use tracehound_graph::index::{GraphIndex, NONE, NO_ADDRESS};
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -25,22 +23,6 @@ fn env_u64(name: &str, default: u64) -> u64 {
 fn vm_hwm_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok()).unwrap_or(0.0) / 1024.0
-}
-
-/// Prepares (or reuses) a simulated, ingested and indexed chain.
-fn prepare(blocks: u64, txs: u32, root: &Path) -> GraphIndex {
-    let sim = root.join("sim");
-    let data = root.join("data");
-    if !sim.join("ground_truth.json").exists() {
-        eprintln!("simulating {blocks} blocks into {}", sim.display());
-        tracehound_simulate::simulate(&tracehound_simulate::SimConfig { blocks, txs_per_block: txs, seed: 1, ..Default::default() }, &sim).expect("simulate");
-    }
-    let mut store = Store::open_for_write(&data).expect("store");
-    ingest_blk_files(&mut store, &BlkOptions::new(sim.join("blocks")), &|_| {}).expect("ingest");
-    drop(store);
-    let store = Store::open(&data).expect("store");
-    index::update(&store, "bitcoin_regtest", &mut |_| {}).expect("index");
-    GraphIndex::open_current(&store, "bitcoin_regtest").expect("open index")
 }
 
 /// The (first input address, other input address) pairs the multi-input pass unions, CoinJoins excluded.
@@ -114,7 +96,7 @@ fn main() {
     let txs = env_u64("BENCH_TXS_PER_BLOCK", 200) as u32;
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../target").to_string());
     let root = Path::new(&target).join(format!("bench-cluster-{blocks}-{txs}"));
-    let idx = prepare(blocks, txs, &root);
+    let idx = tracehound_bench::prepare_index(blocks, txs, &root);
     let n = idx.address_count();
     let inputs = idx.in_prevout().len();
     let runs = if full { 5 } else { 1 };

@@ -11,11 +11,10 @@
 //! Rows = blocks + transactions + receipts + logs + traces (+ token transfers, which both derive
 //! from logs). Without `--bench` (`cargo test --benches`) it does a 200-block smoke run.
 
-use std::process::Command;
 use std::time::Instant;
 use tracehound_ingest::evm::{ingest_evm, EvmOptions, TraceMode};
 use tracehound_tables::Store;
-use tracehound_testing::{evm_tools, Anvil};
+use tracehound_testing::Anvil;
 
 const BATCH: usize = 20;
 const CONCURRENCY: usize = 4;
@@ -59,10 +58,7 @@ fn main() {
     if tools.contains("ethereum-etl") {
         let etl = scratch.path().join("etl");
         std::fs::create_dir_all(&etl).unwrap();
-        let run = |args: &[&str]| {
-            let out = Command::new("python3").arg(evm_tools().join("run_ethereum_etl.py")).args(args).current_dir(&etl).output().unwrap();
-            assert!(out.status.success(), "ethereumetl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        };
+        let run = |args: &[&str]| tracehound_testing::run_ethereum_etl(&etl, args);
         let end = head.to_string();
         let t = Instant::now();
         run(&[

@@ -237,6 +237,23 @@ pub fn prepare_chain(blocks: u64, txs_per_block: u32) -> Result<PathBuf, String>
     Ok(dir)
 }
 
+/// A simulated chain (seed 1) under `root/sim`, ingested into `root/data` and indexed: made once,
+/// then reused (ingest and index only catch up).
+pub fn prepare_index(blocks: u64, txs_per_block: u32, root: &Path) -> tracehound_graph::GraphIndex {
+    let sim = root.join("sim");
+    let data = root.join("data");
+    if !sim.join("ground_truth.json").exists() {
+        eprintln!("simulating {blocks} blocks into {}", sim.display());
+        simulate(&SimConfig { blocks, txs_per_block, seed: 1, ..Default::default() }, &sim).expect("simulate");
+    }
+    let mut store = Store::open_for_write(&data).expect("store");
+    ingest_blk_files(&mut store, &BlkOptions::new(sim.join("blocks")), &|_| {}).expect("ingest");
+    drop(store);
+    let store = Store::open(&data).expect("store");
+    tracehound_graph::index::update(&store, "bitcoin_regtest", &mut |_| {}).expect("index");
+    tracehound_graph::GraphIndex::open_current(&store, "bitcoin_regtest").expect("open index")
+}
+
 /// Cargo's target directory, found from this executable (`<target>/<profile>/deps/<bench>`).
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().ok();

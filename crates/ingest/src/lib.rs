@@ -56,6 +56,10 @@ pub enum Error {
     /// The request itself cannot be done.
     #[error("{0}")]
     Input(String),
+    /// The node's chain changed while it was being read (a block vanished, or answers of one
+    /// call belong to another block than the others): read again.
+    #[error("the node reorganized while answering: {0}")]
+    Reorg(String),
     /// The store refused a commit.
     #[error(transparent)]
     Store(#[from] tracehound_tables::Error),

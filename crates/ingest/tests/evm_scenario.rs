@@ -5,12 +5,11 @@
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::process::Command;
 use tracehound_core::evm::{parse_quantity, U256};
 use tracehound_ingest::evm::{ingest_evm, EvmOptions};
 use tracehound_tables::export::ExportFormat;
 use tracehound_tables::Store;
-use tracehound_testing::{evm_tools, table_rows, Anvil};
+use tracehound_testing::{table_rows, Anvil};
 
 fn s(v: &Value) -> String {
     match v {
@@ -162,10 +161,7 @@ fn scenario_tables_match_ground_truth_node_balances_and_ethereum_etl() {
     // ethereum-etl on the same chain, table by table, field by field.
     let etl = dir.path().join("etl");
     std::fs::create_dir_all(&etl).unwrap();
-    let run = |args: &[&str]| {
-        let out = Command::new("python3").arg(evm_tools().join("run_ethereum_etl.py")).args(args).current_dir(&etl).output().expect("python3 runs");
-        assert!(out.status.success(), "ethereumetl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
+    let run = |args: &[&str]| tracehound_testing::run_ethereum_etl(&etl, args);
     let end = last.to_string();
     for ext in ["csv", "json"] {
         run(&[

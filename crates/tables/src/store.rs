@@ -252,6 +252,17 @@ impl Store {
                 });
             }
         }
+        let files = self.write_chunk_files(chain, first, last, tables)?;
+        let mut next = self.manifest.clone();
+        let entry = next.chains.entry(chain.to_string()).or_default();
+        entry.chunks.push(Chunk { first, last, last_hash: last_hash.to_string(), tables: files });
+        entry.info.extend(info);
+        self.write_manifest(next)
+    }
+
+    /// Writes one Parquet file per table for blocks `first..=last` (each atomically, then the
+    /// directories synced); the manifest is not touched.
+    fn write_chunk_files(&self, chain: &str, first: u64, last: u64, tables: &[(&str, Vec<RecordBatch>)]) -> Result<BTreeMap<String, ChunkFile>> {
         let mut files = BTreeMap::new();
         for (table, batches) in tables {
             let rel = format!("chains/{chain}/{table}/{first:010}-{last:010}.parquet");
@@ -261,11 +272,7 @@ impl Store {
         for (table, _) in tables {
             sync_dir(&self.root.join(format!("chains/{chain}/{table}")))?;
         }
-        let mut next = self.manifest.clone();
-        let entry = next.chains.entry(chain.to_string()).or_default();
-        entry.chunks.push(Chunk { first, last, last_hash: last_hash.to_string(), tables: files });
-        entry.info.extend(info);
-        self.write_manifest(next)
+        Ok(files)
     }
 
     /// Atomically adds a file of rows of `table` imported from `origin` (bytes hashing to
@@ -313,15 +320,7 @@ impl Store {
                 })
             }
         }
-        let mut files = BTreeMap::new();
-        for (table, batches) in tables {
-            let rel = format!("chains/{chain}/{table}/{first:010}-{last:010}.parquet");
-            let (rows, bytes) = write_parquet_atomically(&self.root.join(&rel), batches)?;
-            files.insert(table.to_string(), ChunkFile { path: rel, rows, bytes });
-        }
-        for (table, _) in tables {
-            sync_dir(&self.root.join(format!("chains/{chain}/{table}")))?;
-        }
+        let files = self.write_chunk_files(chain, first, last, tables)?;
         let mut next = self.manifest.clone();
         let entry = next.chains.get_mut(chain).expect("checked above");
         let old = entry.chunks.pop().expect("checked above");

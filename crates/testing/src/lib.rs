@@ -343,3 +343,10 @@ pub fn kill_after_tip(cmd: &mut std::process::Command, data_dir: &Path, chain: &
     }
     manifest_tip(data_dir, chain)
 }
+
+/// Runs ethereum-etl (PyPI, installed by `tools/install-test-deps.sh`) with `args` in `dir`,
+/// panicking with its error output if it fails.
+pub fn run_ethereum_etl(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("python3").arg(evm_tools().join("run_ethereum_etl.py")).args(args).current_dir(dir).output().expect("python3 runs");
+    assert!(out.status.success(), "ethereumetl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}

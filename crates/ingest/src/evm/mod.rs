@@ -222,7 +222,7 @@ fn fetch_serial(client: &RpcClient, caps: Capabilities, heights: &[u64], batch: 
             let ((method, _), r) = it.next().expect("one reply per call");
             let v = r.map_err(|e| Error::Rpc { method: method.to_string(), reason: format!("block {h}: {e}") })?;
             if v.is_null() {
-                return Err(Error::Rpc { method: method.to_string(), reason: format!("block {h}: the node has no such block (null reply)") });
+                return Err(Error::Reorg(format!("{method} block {h}: the node has no such block (null reply)")));
             }
             Ok(v)
         };
@@ -389,7 +389,7 @@ fn ingest_once(
         let fetched = match fetch_blocks(client, caps, &heights, opts.batch_size, opts.concurrency) {
             Ok(f) => f,
             // A block the node announced and no longer has: its chain got shorter under us.
-            Err(e) if e.to_string().contains("null reply") => {
+            Err(e @ Error::Reorg(_)) => {
                 progress(Event::Warning(format!("{e}; reading again")));
                 return Ok(Pass::Reorged);
             }
@@ -408,7 +408,7 @@ fn ingest_once(
             let counts = match rows.push_block(&b) {
                 Ok(c) => c,
                 // Receipts or traces of another block than the one we hold: a reorg under us.
-                Err(e) if e.to_string().contains("reorg") => {
+                Err(e @ Error::Reorg(_)) => {
                     progress(Event::Warning(format!("{e}; reading again")));
                     return Ok(Pass::Reorged);
                 }

@@ -395,11 +395,11 @@ impl EvmRowBuilder {
             let tx_hash = t.hex("hash")?;
             let rc_hash = rc.hex("transactionHash")?;
             if rc_hash != tx_hash {
-                return Err(rc.err("transactionHash", format!("receipt of {rc_hash} where {tx_hash} was expected (did the node reorg?)")));
+                return Err(Error::Reorg(format!("{twhat}: receipt of {rc_hash} where {tx_hash} was expected")));
             }
             if let Some(bh) = rc.opt_hex("blockHash")? {
                 if bh != hash {
-                    return Err(rc.err("blockHash", format!("receipt from block {bh}, not {hash} (the node reorged while answering)")));
+                    return Err(Error::Reorg(format!("{twhat}: receipt from block {bh}, not {hash}")));
                 }
             }
             let index = t.u32("transactionIndex")?;
@@ -584,10 +584,7 @@ impl EvmRowBuilder {
                 for t in list {
                     if let Some(bh) = t.get("blockHash").and_then(Value::as_str) {
                         if !bh.eq_ignore_ascii_case(hash) {
-                            return Err(Error::Rpc {
-                                method: "trace_block".into(),
-                                reason: format!("{what}: traces of block {bh}, not {hash} (the node reorged while answering)"),
-                            });
+                            return Err(Error::Reorg(format!("trace_block {what}: traces of block {bh}, not {hash}")));
                         }
                     }
                     rows.push(parity_row(t, number, hash, timestamp, &what)?);
@@ -606,10 +603,7 @@ impl EvmRowBuilder {
                     let tx_hash = Obj { v: tx, what: &what }.hex("hash")?;
                     if let Some(th) = r.get("txHash").and_then(Value::as_str) {
                         if !th.eq_ignore_ascii_case(&tx_hash) {
-                            return Err(Error::Rpc {
-                                method: "debug_traceBlockByNumber".into(),
-                                reason: format!("{what}: trace of transaction {th} where {tx_hash} was expected (the node reorged while answering)"),
-                            });
+                            return Err(Error::Reorg(format!("debug_traceBlockByNumber {what}: trace of transaction {th} where {tx_hash} was expected")));
                         }
                     }
                     let frame = r.get("result").unwrap_or(r);
