@@ -86,6 +86,7 @@ pub fn run(data_dir: &Path, blocks: u64, seed: u64) -> Result<()> {
     );
     println!();
     entities_part(data_dir, &sim_dir, &truth, &heist)?;
+    tracing_part(data_dir, &sim_dir, &truth, &heist)?;
     println!("\nExplore further: tracehound --data-dir {} sql \"SELECT type, count(*), sum(value) FROM outputs GROUP BY type\"", data_dir.display());
     Ok(())
 }
@@ -166,5 +167,51 @@ fn entities_part(data_dir: &Path, sim_dir: &Path, truth: &tracehound_simulate::G
         let batches = query(&ctx, &sql).await?;
         write_results(&batches, OutputFormat::Table, &mut std::io::stdout())
     })?;
+    Ok(())
+}
+
+/// Tracing and reporting: the heist as an incident, traced to exchanges, CoinJoins and the coins
+/// still held, valued in USD, and the HTML report.
+fn tracing_part(data_dir: &Path, sim_dir: &Path, truth: &tracehound_simulate::GroundTruth, heist: &tracehound_simulate::Heist) -> Result<()> {
+    let chain = truth.chain.as_str();
+    let store = Store::open(data_dir)?;
+    let idx = GraphIndex::open_current(&store, chain)?;
+    let t = idx.tx_id(&heist.txid).context("the theft transaction is indexed")?;
+    let date = crate::incidents::day(idx.tx_time()[t as usize] as u64);
+    let prices = tracehound_report::PriceTable::load(data_dir)?;
+    let usd = prices.usd_at("BTC", &date).map(|(p, _)| (heist.stolen_sat as f64 / 1e8 * p).round() as u64);
+    println!("\n15. The heist as an incident of the registry (next to the bundled real ones: `tracehound incident list`)");
+    let yaml = sim_dir.join("demo_heist.yaml");
+    let text = format!(
+        "id: demo_heist\nname: Simulated hot-wallet heist at {victim} (demo chain)\ndate: {date}\nvictim: {victim}\nvictim_type: exchange\nchains: [{chain}]\nassets: [BTC]\namount_native: \"{btc} BTC\"\n{usd}actor_name: simulated attacker\nsources: [\"tracehound simulate (seed {seed}): {gt}\"]\nseeds:\n  - {{chain: {chain}, tx: \"{txid}\", role: attacker, label: theft transaction, source: simulator ground truth}}\n",
+        victim = heist.victim,
+        btc = heist.stolen_sat as f64 / 1e8,
+        usd = usd.map(|u| format!("amount_usd: {u}\n")).unwrap_or_default(),
+        seed = truth.seed,
+        gt = sim_dir.join("ground_truth.json").display(),
+        txid = heist.txid,
+    );
+    std::fs::write(&yaml, text).with_context(|| format!("writing {}", yaml.display()))?;
+    println!("   tracehound incident add {}", yaml.display());
+    crate::incidents::add_cmd(data_dir, &yaml)?;
+
+    println!("\n16. Where did the loot go? Haircut taint from the theft, stopping at exchanges (their whole entities) and CoinJoins");
+    println!("   tracehound incident trace demo_heist");
+    let traced = crate::incidents::trace_incident(data_dir, "demo_heist", tracehound_trace::Model::Haircut, 10)?;
+    crate::incidents::print_incident_trace(&traced);
+    let deposited: u64 = heist.deposited_by_exchange.values().sum();
+    println!(
+        "   The simulator's ledger: {} BTC deposited at exchanges in all, part of it after the CoinJoins, where the trace stops ({} CoinJoins); {} BTC held in the end.",
+        deposited as f64 / 1e8,
+        heist.coinjoin_txids.len(),
+        heist.held_sat as f64 / 1e8
+    );
+
+    println!("\n17. Crime statistics over the registry, and the report");
+    crate::incidents::report_cmd(data_dir, &["country".into(), "year".into()], crate::incidents::ReportFormat::Table, Path::new("-"), None)?;
+    let report = data_dir.join("report.html");
+    crate::incidents::report_cmd(data_dir, &["actor".into(), "year".into()], crate::incidents::ReportFormat::Html, &report, Some("demo_heist"))?;
+    let report = report.canonicalize().unwrap_or(report);
+    println!("\nThe report (charts of stolen USD by year and actor, top countries, and where the demo heist's coins went): {}", report.display());
     Ok(())
 }

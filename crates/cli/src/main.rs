@@ -3,6 +3,7 @@
 mod demo;
 mod entities;
 mod evm;
+mod incidents;
 mod labels;
 mod progress;
 mod trace;
@@ -216,6 +217,15 @@ enum Command {
         #[arg(long, default_value = "-")]
         out: PathBuf,
     },
+    /// The incident registry: bundled DPRK-attributed heists and your own cases; trace one.
+    #[command(subcommand)]
+    Incident(IncidentCmd),
+    /// Daily USD prices used to value traced funds and restate reported amounts.
+    #[command(subcommand)]
+    Prices(PricesCmd),
+    /// Statistics over the incident registry: stolen USD by actor, country, year, victim type.
+    #[command(subcommand)]
+    Report(ReportCmd),
     /// The main job: simulate a chain with a heist, ingest it, and follow the stolen coins with SQL.
     Demo {
         /// Blocks to simulate.
@@ -224,6 +234,81 @@ enum Command {
         /// Random seed.
         #[arg(long, default_value_t = 7)]
         seed: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum IncidentCmd {
+    /// Every incident: bundled ones and those added with `incident add`.
+    List {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One incident: amounts, attribution, seeds and sources.
+    Show {
+        /// Incident id (e.g. harmony_2022).
+        id: String,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add your own case from a YAML file (format: `tracehound incident add --help`).
+    ///
+    /// Fields: id, name, date (YYYY[-MM[-DD]]), victim, victim_type, category, chains, assets,
+    /// amount_native, amount_usd, actor, actor_name, country, sources (required), and seeds: a list
+    /// of {chain, address | tx, role (attacker, attacker_contract, laundering, victim, …), label, source}.
+    Add {
+        /// The YAML file.
+        file: PathBuf,
+    },
+    /// Trace an incident's stolen funds from its seeds over the ingested chains: cashed out
+    /// (per exchange), mixed, bridged, still held, valued in USD at the time of each movement.
+    Trace {
+        /// Incident id.
+        id: String,
+        /// Taint model: haircut, fifo or poison.
+        #[arg(long, default_value = "haircut")]
+        model: String,
+        /// Hops to follow.
+        #[arg(long, default_value_t = 10)]
+        max_hops: u32,
+        /// Print as JSON (with every trace in full).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum PricesCmd {
+    /// Import daily prices: FRED CSV (DATE,CBBTCUSD) or `date,asset,usd` rows. Your prices win over the bundled ones.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        /// Asset of a FRED file whose series name does not say it (BTC, ETH, USDC, …).
+        #[arg(long)]
+        asset: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCmd {
+    /// Incidents and stolen USD grouped by the given dimensions; aggregates listed apart.
+    ///
+    /// Example: tracehound report stats --by country --by year --format html --out report.html
+    Stats {
+        /// Group by: actor, country, year, victim_type, category (repeatable; default year).
+        #[arg(long)]
+        by: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = incidents::ReportFormat::Table)]
+        format: incidents::ReportFormat,
+        /// Output file (`-` for standard output).
+        #[arg(long, default_value = "-")]
+        out: PathBuf,
+        /// HTML only: also trace this incident and chart where its funds went.
+        #[arg(long)]
+        trace: Option<String>,
     },
 }
 
@@ -721,6 +806,21 @@ fn run(cli: Cli) -> Result<()> {
         Command::Labels(LabelsCmd::Stats { json }) => labels::stats_cmd(&data_dir, json),
         Command::Actors(ActorsCmd::Show { id, json }) => labels::actor_cmd(&data_dir, &id, json),
         Command::Demo { blocks, seed } => demo::run(&data_dir, blocks, seed),
+        Command::Incident(IncidentCmd::List { json }) => incidents::list_cmd(&data_dir, json),
+        Command::Incident(IncidentCmd::Show { id, json }) => incidents::show_cmd(&data_dir, &id, json),
+        Command::Incident(IncidentCmd::Add { file }) => incidents::add_cmd(&data_dir, &file),
+        Command::Incident(IncidentCmd::Trace { id, model, max_hops, json }) => {
+            let model = tracehound_trace::Model::from_name(&model).with_context(|| format!("--model {model:?}: use haircut, fifo or poison"))?;
+            let r = incidents::trace_incident(&data_dir, &id, model, max_hops)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                incidents::print_incident_trace(&r);
+            }
+            Ok(())
+        }
+        Command::Prices(PricesCmd::Import { file, asset }) => incidents::prices_import_cmd(&data_dir, &file, asset.as_deref()),
+        Command::Report(ReportCmd::Stats { by, format, out, trace }) => incidents::report_cmd(&data_dir, &by, format, &out, trace.as_deref()),
         Command::Trace { chain, from, model, direction, max_hops, min_amount, since, until, max_nodes, stop_at, fees, format, json, out } => {
             let req = trace_request(chain, from, &model, &direction, max_hops, min_amount, since, until, max_nodes, &stop_at, &fees)?;
             trace::trace_cmd(&data_dir, &req, if json { trace::TraceFormat::Json } else { format }, &out)

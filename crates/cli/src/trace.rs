@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{DataType, Int64Type};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tracehound_graph::index::GraphIndex;
 use tracehound_graph::Clusters;
 use tracehound_tables::{ChainKind, Store};
@@ -284,7 +284,7 @@ pub fn load_movements(store: &Store, chain: &str) -> Result<Vec<account::Movemen
             });
         }
     }
-    out.sort_by(|a, b| (a.block, a.tx_index, a.position).cmp(&(b.block, b.tx_index, b.position)));
+    out.sort_by_key(|m| (m.block, m.tx_index, m.position));
     Ok(out)
 }
 
@@ -371,7 +371,7 @@ pub fn write_traces(traces: &[Trace], format: TraceFormat, out: &Path) -> Result
 }
 
 /// `tracehound trace`.
-pub fn trace_cmd(data_dir: &Path, req: &TraceRequest, format: TraceFormat, out: &PathBuf) -> Result<()> {
+pub fn trace_cmd(data_dir: &Path, req: &TraceRequest, format: TraceFormat, out: &Path) -> Result<()> {
     let traces = run_trace(data_dir, req)?;
     write_traces(&traces, format, out)
 }

@@ -1,1 +1,80 @@
-//! Incidents, prices, statistics and reports.
+//! The incident registry, daily USD prices, statistics and self-contained HTML reports.
+//!
+//! The registry is the bundled list of DPRK-attributed thefts (`data/incidents/`, embedded in the
+//! binary) plus the user's own incidents, one YAML file each in `<data dir>/incidents/`. Prices are
+//! the bundled FRED/Coinbase daily closes (`data/prices/`) plus the user's imports in
+//! `<data dir>/prices/prices.csv`. Statistics group the incidents (never the published aggregates)
+//! by actor, country, year, victim type or category, and every figure lists the incident ids and
+//! sources behind it. A report records the registry [`Registry::version`] it was computed from.
+//!
+//! ```
+//! use tracehound_report::{stats, Dim, PriceTable, Registry};
+//!
+//! let registry = Registry::bundled();
+//! let prices = PriceTable::bundled();
+//! let table = stats(&registry, &prices, &[Dim::Year]);
+//! let y2022 = table.groups.iter().find(|g| g.key == ["2022"]).unwrap();
+//! assert_eq!(y2022.incidents, ["harmony_2022", "ronin_2022"]);
+//! assert_eq!(y2022.usd_reported, 720_000_000); // the NIS 2022 aggregate is not added
+//! let html = tracehound_report::html_report("DPRK thefts", &table, &registry, None);
+//! assert!(html.contains("<svg"));
+//! ```
+//!
+//! Nothing here reads the network or any file outside the data directory it is given.
+
+#![warn(missing_docs)]
+
+mod html;
+mod incidents;
+mod prices;
+mod stats;
+mod util;
+
+pub use html::{html_report, html_report_at, TraceSummary};
+pub use incidents::{Incident, Registry, Seed, SeedKind, TRACE_ROLES, VICTIM_TYPES};
+pub use prices::{PricePoint, PriceTable, MAX_PRICE_AGE_DAYS};
+pub use stats::{stats, Dim, Group, Published, Revaluation, RevaluedPart, StatsTable, Totals};
+
+/// Everything that can go wrong in this crate; each message names the file, and the line or field.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing a file failed.
+    #[error("{file}: {source}")]
+    Io {
+        /// The file.
+        file: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A field of an incident file is missing or invalid.
+    #[error("{file}: field \"{field}\": {reason}")]
+    Field {
+        /// The file.
+        file: String,
+        /// The field (`seeds[2].chain` for nested ones).
+        field: String,
+        /// What is wrong and, where possible, what is expected.
+        reason: String,
+    },
+    /// A row of a CSV file is invalid.
+    #[error("{file}:{line}: {reason}")]
+    Row {
+        /// The file.
+        file: String,
+        /// 1-based line number.
+        line: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A whole file is invalid (not YAML, no usable header, an id already taken, …).
+    #[error("{file}: {reason}")]
+    File {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -73,13 +73,16 @@ struct Pool {
     hop: u32,
 }
 
+/// (hop, tx, from, to) of an edge; its value is (amount, block, time).
+type EdgeKey = (u32, String, String, String);
+
 struct Flow {
     name: String,
     asset: String,
     seed_amount: u128,
     acc: Accounting,
     sinks: BTreeMap<Sink, BTreeMap<String, u128>>,
-    edges: BTreeMap<(u32, String, String, String), (u128, u64, u64)>,
+    edges: BTreeMap<EdgeKey, (u128, u64, u64)>,
     seed_addresses: BTreeSet<String>,
 }
 

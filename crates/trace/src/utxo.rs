@@ -183,7 +183,7 @@ fn normalize(r: &mut Vec<(u64, u64)>) {
 
 /// The parts of `ranges` (absolute positions) inside `[lo, hi)`, shifted to start at `lo`.
 fn clip(ranges: &[(u64, u64)], lo: u64, hi: u64) -> Vec<(u64, u64)> {
-    ranges.iter().filter_map(|&(a, b)| (a.max(lo) < b.min(hi)).then(|| (a.max(lo) - lo, b.min(hi) - lo))).collect()
+    ranges.iter().filter(|&&(a, b)| a.max(lo) < b.min(hi)).map(|&(a, b)| (a.max(lo) - lo, b.min(hi) - lo)).collect()
 }
 
 /// Names of what the raw trace refers to, for [`Trace`]'s strings.
