@@ -176,6 +176,11 @@ fn demo_runs_end_to_end_and_matches_its_ground_truth() {
     assert!(out.contains("actor lazarusgroup: \"Lazarus Group\", country KP"), "{out}");
     assert!(out.contains("precision 1.000"), "{out}");
     assert!(out.contains("Labels joined with entities in SQL") && out.contains("hot wallet"), "{out}");
+    // The tracing part: the heist as an incident, traced, and the HTML report.
+    assert!(out.contains("incident demo_heist") && out.contains("still held"), "{out}");
+    assert!(out.contains("exchange ") && out.contains("coinjoin "), "{out}");
+    let html = std::fs::read_to_string(data.join("report.html")).unwrap();
+    assert!(html.matches("<svg").count() >= 3 && html.contains("demo_heist") && html.contains("harmony_2022"));
     // Running it again resumes instead of duplicating.
     let again = ok(&data, &["demo", "--blocks", "300"]);
     assert!(again.contains("already ingested"), "{again}");

@@ -146,6 +146,8 @@ fn bitcoin_heist_traced_to_exchanges_coinjoins_and_held_outputs_as_the_simulator
     let f = json(&data, &["trace", "bitcoin_regtest", "--from", seeds.to_str().unwrap(), "--json"]);
     assert_eq!(n(&f["seed_amount"]), stolen);
 
+    incidents_prices_and_reports(&data, tmp.path(), &by_exchange, stolen);
+
     // Errors a user sees.
     let bad_vout = format!("{}:99", h["txid"].as_str().unwrap());
     for (args, want) in [
@@ -161,6 +163,67 @@ fn bitcoin_heist_traced_to_exchanges_coinjoins_and_held_outputs_as_the_simulator
         let msg = String::from_utf8_lossy(&e.stderr);
         assert!(msg.contains(want), "{args:?}: {msg}");
     }
+}
+
+/// The registry, an incident trace with its USD accounting, prices and reports, on the demo chain.
+fn incidents_prices_and_reports(data: &Path, tmp: &Path, by_exchange: &BTreeMap<String, u128>, stolen: u128) {
+    let list = json(data, &["incident", "list", "--json"]);
+    let ids: BTreeSet<&str> = list.as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 16, "15 bundled + the demo's: {ids:?}");
+    assert!(ids.contains("harmony_2022") && ids.contains("demo_heist"));
+    let h = json(data, &["incident", "show", "harmony_2022", "--json"]);
+    assert_eq!(h["amount_usd"], 100_000_000);
+    assert_eq!(h["country"], "KP");
+
+    let r = json(data, &["incident", "trace", "demo_heist", "--json"]);
+    let f = &r["flows"][0];
+    assert_eq!(n(&f["seed_amount"]), stolen);
+    let dest = f["destinations"].as_array().unwrap();
+    assert_eq!(dest.iter().map(|d| n(&d["amount"])).sum::<u128>(), stolen, "the accounting covers the loot");
+    let exchanges: BTreeMap<String, u128> = dest.iter().filter(|d| d["kind"] == "exchange").map(|d| (d["label"].as_str().unwrap().to_string(), n(&d["amount"]))).collect();
+    assert_eq!(&exchanges, by_exchange);
+    for d in dest {
+        let usd = d["usd"].as_f64().unwrap_or_else(|| panic!("2022 is priced: {d}"));
+        let btc = n(&d["amount"]) as f64 / 1e8;
+        assert!(usd > btc * 15_000.0 && usd < btc * 70_000.0, "{d}: a 2022 BTC price");
+    }
+    let text = ok(data, &["incident", "trace", "demo_heist"]);
+    assert!(text.contains("still held") && text.contains('$'), "{text}");
+    let e = run(data, &["incident", "trace", "harmony_2022"]);
+    assert!(String::from_utf8_lossy(&e.stderr).contains("none of these chains is ingested"), "{}", String::from_utf8_lossy(&e.stderr));
+    let e = run(data, &["incident", "show", "harmony"]);
+    assert!(String::from_utf8_lossy(&e.stderr).contains("did you mean harmony_2022"), "{}", String::from_utf8_lossy(&e.stderr));
+
+    // A user's own case; a bad one names its file and field.
+    let case = tmp.join("case.yaml");
+    std::fs::write(&case, "id: my_case\nname: A case\ndate: 2022-13-01\nsources: [x]\n").unwrap();
+    let e = run(data, &["incident", "add", case.to_str().unwrap()]);
+    let msg = String::from_utf8_lossy(&e.stderr);
+    assert!(!e.status.success() && msg.contains("case.yaml") && msg.contains("date"), "{msg}");
+    std::fs::write(&case, "id: my_case\nname: A case\ndate: 2022-03-01\namount_usd: 5000000\nactor: lazarusgroup\ncountry: KP\nsources: [notes]\n").unwrap();
+    ok(data, &["incident", "add", case.to_str().unwrap()]);
+    ok(data, &["incident", "add", case.to_str().unwrap()]);
+    let stats = json(data, &["report", "stats", "--by", "country", "--by", "year", "--format", "json"]);
+    let kp2022 = stats["groups"].as_array().unwrap().iter().find(|g| g["key"] == serde_json::json!(["KP", "2022"])).unwrap_or_else(|| panic!("{stats}"));
+    assert_eq!(kp2022["usd_reported"], 725_000_000, "Ronin 620M + Harmony 100M + my case 5M");
+    let csv = ok(data, &["report", "stats", "--by", "actor", "--format", "csv"]);
+    assert!(csv.lines().next().unwrap().starts_with("section,actor,count,usd_reported"), "{csv}");
+    let e = run(data, &["report", "stats", "--by", "planet"]);
+    assert!(String::from_utf8_lossy(&e.stderr).contains("--by \"planet\""));
+
+    // Prices: a bad row names file and line and imports nothing; a good file wins over the bundled prices.
+    let p = tmp.join("prices.csv");
+    std::fs::write(&p, "date,asset,usd\n2022-01-01,BTC,1000\n2022-01-02,BTC,abc\n").unwrap();
+    let e = run(data, &["prices", "import", p.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&e.stderr).contains("prices.csv:3"), "{}", String::from_utf8_lossy(&e.stderr));
+    std::fs::write(&p, "date,asset,usd\n2022-01-01,USDC,1.0\n").unwrap();
+    assert!(ok(data, &["prices", "import", p.to_str().unwrap()]).contains("1 daily prices imported"));
+
+    let html = tmp.join("r.html");
+    ok(data, &["report", "stats", "--by", "actor", "--by", "year", "--format", "html", "--out", html.to_str().unwrap(), "--trace", "demo_heist"]);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert_eq!(page.matches("<svg").count(), 3, "per year by actor, countries, destinations");
+    assert!(page.contains("my_case") && page.contains("Krakenly") && !page.contains("<script"));
 }
 
 #[test]
