@@ -69,7 +69,12 @@ fn main() {
                 assert_eq!(t.accounting.total(), t.seed_amount, "{name}: accounting");
             }
             if name == "heist loot" {
-                eprintln!("{model} heist loot: {ms:.2} ms, {} edges, {} held outputs, hop limit {} sat", t.edges.len(), t.accounting.held.len(), t.accounting.hop_limit);
+                eprintln!(
+                    "{model} heist loot: {ms:.2} ms, {} edges, {} held outputs, hop limit {} sat",
+                    t.edges.len(),
+                    t.accounting.held.len(),
+                    t.accounting.hop_limit
+                );
             }
             times.push(ms);
             reached.push(t.accounting.held.len() as f64);

@@ -31,7 +31,10 @@ fn group_thousands(v: u64) -> String {
 fn find<'a>(reg: &'a Registry, id: &str) -> Result<&'a Incident> {
     reg.get(id).with_context(|| {
         let close: Vec<&str> = reg.incidents().iter().map(|i| i.id.as_str()).filter(|x| x.contains(id.split('_').next().unwrap_or(id))).collect();
-        format!("no incident {id:?}{}; `tracehound incident list` shows them", if close.is_empty() { String::new() } else { format!(" (did you mean {}?)", close.join(", ")) })
+        format!(
+            "no incident {id:?}{}; `tracehound incident list` shows them",
+            if close.is_empty() { String::new() } else { format!(" (did you mean {}?)", close.join(", ")) }
+        )
     })
 }
 
@@ -238,7 +241,13 @@ pub fn trace_incident(data_dir: &Path, id: &str, model: Model, max_hops: u32) ->
                 } else {
                     s.addresses.iter().map(|a| value(&t, &prices, Some(&a.address), a.amount, &fallback)).sum::<Option<f64>>()
                 };
-                d.push(Destination { kind: s.sink.category.clone(), label: s.sink.name.clone(), amount: s.amount, amount_text: coins(s.amount, &t.asset), usd });
+                d.push(Destination {
+                    kind: s.sink.category.clone(),
+                    label: s.sink.name.clone(),
+                    amount: s.amount,
+                    amount_text: coins(s.amount, &t.asset),
+                    usd,
+                });
             }
             if t.accounting.held_total > 0 {
                 let usd = t.accounting.held.iter().map(|h| value(&t, &prices, Some(&h.address), h.tainted, &fallback)).sum::<Option<f64>>();
@@ -254,10 +263,22 @@ pub fn trace_incident(data_dir: &Path, id: &str, model: Model, max_hops: u32) ->
             let a = &t.accounting;
             for (kind, v) in [("fees", a.fees), ("below_threshold", a.below_threshold), ("hop_limit", a.hop_limit), ("node_limit", a.node_limit)] {
                 if v > 0 {
-                    d.push(Destination { kind: kind.into(), label: kind.replace('_', " "), amount: v, amount_text: coins(v, &t.asset), usd: value(&t, &prices, None, v, &fallback) });
+                    d.push(Destination {
+                        kind: kind.into(),
+                        label: kind.replace('_', " "),
+                        amount: v,
+                        amount_text: coins(v, &t.asset),
+                        usd: value(&t, &prices, None, v, &fallback),
+                    });
                 }
             }
-            out.flows.push(FlowAccounting { chain: chain.clone(), flow: t.flow.clone().unwrap_or_else(|| t.asset.clone()), seed_amount: t.seed_amount, destinations: d, trace: t });
+            out.flows.push(FlowAccounting {
+                chain: chain.clone(),
+                flow: t.flow.clone().unwrap_or_else(|| t.asset.clone()),
+                seed_amount: t.seed_amount,
+                destinations: d,
+                trace: t,
+            });
         }
     }
     if out.flows.is_empty() {
@@ -270,7 +291,7 @@ pub fn trace_incident(data_dir: &Path, id: &str, model: Model, max_hops: u32) ->
 pub fn print_incident_trace(r: &IncidentTrace) {
     println!("incident {} (registry {})", r.incident, r.registry_version);
     for f in &r.flows {
-        println!("  {} {}: {} traced ({} {})", f.chain, f.flow, coins(f.seed_amount, &f.trace.asset), f.trace.model, "forward");
+        println!("  {} {}: {} traced ({} forward)", f.chain, f.flow, coins(f.seed_amount, &f.trace.asset), f.trace.model);
         for d in &f.destinations {
             let pct = d.amount as f64 * 100.0 / f.seed_amount.max(1) as f64;
             println!("    {:<16} {:<44} {:>26} {:>6.2}% {:>16}", d.kind, d.label.chars().take(44).collect::<String>(), d.amount_text, pct, usd(d.usd));

@@ -76,7 +76,12 @@ fn bitcoin_heist_traced_to_exchanges_coinjoins_and_held_outputs_as_the_simulator
         .filter(|o| !coinjoins.contains(o["txid"].as_str().unwrap()))
         .map(|o| (format!("{}:{}", o["txid"].as_str().unwrap(), o["vout"]), o["value_sat"].as_u64().unwrap() as u128))
         .collect();
-    let attacker: Vec<String> = truth["wallets"][h["attacker_wallet"].as_u64().unwrap() as usize]["addresses"].as_array().unwrap().iter().map(|a| format!("'{}'", a.as_str().unwrap())).collect();
+    let attacker: Vec<String> = truth["wallets"][h["attacker_wallet"].as_u64().unwrap() as usize]["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| format!("'{}'", a.as_str().unwrap()))
+        .collect();
     let into_coinjoins: BTreeMap<String, u128> = sql_rows(
         &data,
         &format!(
@@ -94,11 +99,18 @@ fn bitcoin_heist_traced_to_exchanges_coinjoins_and_held_outputs_as_the_simulator
         let acc = &t["accounting"];
         assert_eq!(n(&t["seed_amount"]), stolen);
         let sinks = |cat: &str| -> BTreeMap<String, u128> {
-            acc["sinks"].as_array().unwrap().iter().filter(|s| s["category"] == cat).map(|s| (s["name"].as_str().unwrap().to_string(), n(&s["amount"]))).collect()
+            acc["sinks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["category"] == cat)
+                .map(|s| (s["name"].as_str().unwrap().to_string(), n(&s["amount"])))
+                .collect()
         };
         assert_eq!(sinks("exchange"), by_exchange, "{model}: exchanges");
         assert_eq!(sinks("coinjoin"), into_coinjoins, "{model}: CoinJoins");
-        let got_held: BTreeSet<(String, u128)> = acc["held"].as_array().unwrap().iter().map(|o| (o["output"].as_str().unwrap().to_string(), n(&o["tainted"]))).collect();
+        let got_held: BTreeSet<(String, u128)> =
+            acc["held"].as_array().unwrap().iter().map(|o| (o["output"].as_str().unwrap().to_string(), n(&o["tainted"]))).collect();
         assert_eq!(got_held, held, "{model}: still held, output by output");
         let fees = n(&acc["fees"]);
         assert!(fees > 0 && fees <= h["fees_sat"].as_u64().unwrap() as u128, "{model}: fees {fees}");
@@ -180,7 +192,8 @@ fn incidents_prices_and_reports(data: &Path, tmp: &Path, by_exchange: &BTreeMap<
     assert_eq!(n(&f["seed_amount"]), stolen);
     let dest = f["destinations"].as_array().unwrap();
     assert_eq!(dest.iter().map(|d| n(&d["amount"])).sum::<u128>(), stolen, "the accounting covers the loot");
-    let exchanges: BTreeMap<String, u128> = dest.iter().filter(|d| d["kind"] == "exchange").map(|d| (d["label"].as_str().unwrap().to_string(), n(&d["amount"]))).collect();
+    let exchanges: BTreeMap<String, u128> =
+        dest.iter().filter(|d| d["kind"] == "exchange").map(|d| (d["label"].as_str().unwrap().to_string(), n(&d["amount"]))).collect();
     assert_eq!(&exchanges, by_exchange);
     for d in dest {
         let usd = d["usd"].as_f64().unwrap_or_else(|| panic!("2022 is priced: {d}"));
@@ -262,7 +275,10 @@ fn evm_bridge_heist_traced_as_the_scenario_ground_truth_says() {
         let traces = json(&data, &args);
         let traces = traces.as_array().unwrap();
         for (truth_flow, f) in h["flows"].as_object().unwrap() {
-            let t = traces.iter().find(|t| t["flow"] == flow_name(truth_flow)).unwrap_or_else(|| panic!("{model}: no flow {truth_flow} in {:?}", traces.iter().map(|t| &t["flow"]).collect::<Vec<_>>()));
+            let t = traces
+                .iter()
+                .find(|t| t["flow"] == flow_name(truth_flow))
+                .unwrap_or_else(|| panic!("{model}: no flow {truth_flow} in {:?}", traces.iter().map(|t| &t["flow"]).collect::<Vec<_>>()));
             assert_eq!(n(&t["seed_amount"]), n(&f["total"]), "{model} {truth_flow}: seed");
             let acc = &t["accounting"];
             let mut at_sinks: BTreeMap<(String, String), u128> = BTreeMap::new();
@@ -288,7 +304,8 @@ fn evm_bridge_heist_traced_as_the_scenario_ground_truth_says() {
                 }
             }
             assert_eq!(at_sinks, want_sinks, "{model} {truth_flow}: sinks");
-            let held: BTreeMap<String, u128> = acc["held"].as_array().unwrap().iter().map(|x| (x["address"].as_str().unwrap().to_string(), n(&x["tainted"]))).collect();
+            let held: BTreeMap<String, u128> =
+                acc["held"].as_array().unwrap().iter().map(|x| (x["address"].as_str().unwrap().to_string(), n(&x["tainted"]))).collect();
             assert_eq!(held, want_held, "{model} {truth_flow}: still held");
             assert_eq!(n(&acc["below_threshold"]) + n(&acc["hop_limit"]) + n(&acc["node_limit"]), 0);
         }

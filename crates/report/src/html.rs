@@ -258,7 +258,9 @@ fn chart_destinations(t: &TraceSummary) -> Result<String, String> {
     }
     // plotters counts the y axis upwards; reversed, the first destination is drawn at the top.
     let rows: Vec<&(String, String, f64, Option<f64>)> = t.destinations.iter().rev().collect();
-    let names: Vec<String> = rows.iter().map(|(l, k, _, _)| format!("{l} ({k})")).collect();
+    // Long labels (a CoinJoin's txid) are cut in the chart; the table below has them whole.
+    let short = |l: &str| if l.chars().count() > 34 { format!("{}…", l.chars().take(33).collect::<String>()) } else { l.to_string() };
+    let names: Vec<String> = rows.iter().map(|(l, k, _, _)| format!("{} ({k})", short(l))).collect();
     let kinds: Vec<&str> = t.destinations.iter().map(|d| d.1.as_str()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
     let xmax = nice_max(t.destinations.iter().map(|d| d.2).fold(0.0, f64::max));
     let n = slots(names.len());

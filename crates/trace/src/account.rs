@@ -87,9 +87,20 @@ struct Flow {
 }
 
 /// Traces `seeds` through `movements` (in chain order) and returns one [`Trace`] per flow.
-pub fn trace(chain: &str, movements: &[Movement], seeds: &[Seed], services: &Services, model: Model, direction: Direction, limits: &Limits) -> Result<Vec<Trace>> {
+pub fn trace(
+    chain: &str,
+    movements: &[Movement],
+    seeds: &[Seed],
+    services: &Services,
+    model: Model,
+    direction: Direction,
+    limits: &Limits,
+) -> Result<Vec<Trace>> {
     if direction == Direction::Backward {
-        return Err(Error::Seed { seed: format!("{seeds:?}"), reason: "backward traces on account chains are not supported yet; trace forward from the victim".into() });
+        return Err(Error::Seed {
+            seed: format!("{seeds:?}"),
+            reason: "backward traces on account chains are not supported yet; trace forward from the victim".into(),
+        });
     }
     let seed_addrs: HashSet<&str> = seeds.iter().filter_map(|s| if let Seed::Address(a) = s { Some(a.as_str()) } else { None }).collect();
     let seed_txs: HashSet<&str> = seeds.iter().filter_map(|s| if let Seed::Transaction(t) = s { Some(t.as_str()) } else { None }).collect();

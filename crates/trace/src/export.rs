@@ -32,7 +32,13 @@ fn node_caption(n: &crate::Node) -> String {
 /// the tainted amount and the hop.
 pub fn to_dot(t: &Trace) -> String {
     let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
-    let mut s = format!("digraph trace {{\n  rankdir=LR;\n  label=\"{} {} trace on {} ({})\";\n  node [shape=ellipse, fontsize=10];\n", t.model, dir(t), esc(&t.chain), esc(&t.unit));
+    let mut s = format!(
+        "digraph trace {{\n  rankdir=LR;\n  label=\"{} {} trace on {} ({})\";\n  node [shape=ellipse, fontsize=10];\n",
+        t.model,
+        dir(t),
+        esc(&t.chain),
+        esc(&t.unit)
+    );
     for n in &t.nodes {
         let style = if n.seed {
             ", shape=box, color=red"

@@ -589,7 +589,11 @@ impl Run<'_> {
             self.acc.sinks.push(SinkAmount { sink: self.sinks.list[*s as usize].clone(), amount: by_addr.values().sum(), addresses });
         }
         for (t, amount) in &self.coinjoin_amounts {
-            self.acc.sinks.push(SinkAmount { sink: Sink { category: "coinjoin".into(), name: format!("CoinJoin {}", names.tx(*t)) }, amount: *amount, addresses: vec![] });
+            self.acc.sinks.push(SinkAmount {
+                sink: Sink { category: "coinjoin".into(), name: format!("CoinJoin {}", names.tx(*t)) },
+                amount: *amount,
+                addresses: vec![],
+            });
         }
         self.acc.sinks.sort_by(|a, b| b.amount.cmp(&a.amount).then(a.sink.cmp(&b.sink)));
         self.held.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));

@@ -88,13 +88,31 @@ fn fifo_fee_and_exchange() {
 #[test]
 fn hops_and_dust_are_accounted() {
     // A sink is reached whatever the amount; P's 30 ETH from the swap is dust below 60.
-    let t = trace("test", &history(), &[Seed::Transaction("s1".into())], &services(), Model::Haircut, Direction::Forward, &Limits { min_amount: 60, ..Limits::default() }).unwrap();
+    let t = trace(
+        "test",
+        &history(),
+        &[Seed::Transaction("s1".into())],
+        &services(),
+        Model::Haircut,
+        Direction::Forward,
+        &Limits { min_amount: 60, ..Limits::default() },
+    )
+    .unwrap();
     assert_eq!(flow(&t, "ETH").accounting.sinks[0].amount, 50);
     let derived = flow(&t, "ETH from swap of TUSD");
     assert_eq!(derived.accounting.below_threshold, 30);
     assert_eq!(derived.accounting.total(), 30);
     // One hop: L's sends are hop 1, so the exchange is still reached; nothing goes further.
-    let t = trace("test", &history(), &[Seed::Transaction("s1".into())], &services(), Model::Haircut, Direction::Forward, &Limits { max_hops: 0, ..Limits::default() }).unwrap();
+    let t = trace(
+        "test",
+        &history(),
+        &[Seed::Transaction("s1".into())],
+        &services(),
+        Model::Haircut,
+        Direction::Forward,
+        &Limits { max_hops: 0, ..Limits::default() },
+    )
+    .unwrap();
     assert_eq!(flow(&t, "ETH").accounting.hop_limit, 0, "sinks come before the hop limit");
     let e = trace("test", &history(), &[Seed::Transaction("nope".into())], &services(), Model::Haircut, Direction::Forward, &Limits::default()).unwrap_err();
     assert!(e.to_string().contains("received nothing"), "{e}");

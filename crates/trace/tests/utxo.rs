@@ -99,11 +99,11 @@ fn held(t: &Trace) -> Vec<(String, u128)> {
 fn hand_graph() -> Mem {
     Mem::build(
         &[
-            Tx { inputs: vec![], outputs: vec![(0, 100)] },                   // t0: coinbase → A 100 (the seed)
-            Tx { inputs: vec![], outputs: vec![(1, 300)] },                   // t1: coinbase → B 300
-            Tx { inputs: vec![], outputs: vec![(12, 50)] },                   // t2: coinbase → M
+            Tx { inputs: vec![], outputs: vec![(0, 100)] },                         // t0: coinbase → A 100 (the seed)
+            Tx { inputs: vec![], outputs: vec![(1, 300)] },                         // t1: coinbase → B 300
+            Tx { inputs: vec![], outputs: vec![(12, 50)] },                         // t2: coinbase → M
             Tx { inputs: vec![(0, 0), (1, 0)], outputs: vec![(2, 200), (3, 190)] }, // t3: fee 10
-            Tx { inputs: vec![(3, 0)], outputs: vec![(4, 150), (5, 45)] },    // t4: fee 5, E is an exchange
+            Tx { inputs: vec![(3, 0)], outputs: vec![(4, 150), (5, 45)] },          // t4: fee 5, E is an exchange
         ],
         &[false, false, false, true, false],
     )
@@ -137,7 +137,10 @@ fn haircut_fifo_and_poison_forward_on_a_hand_checked_graph() {
     assert_eq!(held(&t), vec![("D".into(), 48), ("F".into(), 11)]);
     assert_eq!(t.accounting.fees, 3);
     assert_eq!(t.accounting.total(), 100);
-    assert_eq!(t.edges.iter().map(|e| (e.from.as_str(), e.to.as_str(), e.amount, e.hop)).collect::<Vec<_>>(), vec![("A", "C", 50, 1), ("A", "D", 48, 1), ("C", "E", 38, 2), ("C", "F", 11, 2)]);
+    assert_eq!(
+        t.edges.iter().map(|e| (e.from.as_str(), e.to.as_str(), e.amount, e.hop)).collect::<Vec<_>>(),
+        vec![("A", "C", 50, 1), ("A", "D", 48, 1), ("C", "E", 38, 2), ("C", "F", 11, 2)]
+    );
 
     // FIFO: A's 100 satoshis are the first in, so C (the first 200 out) takes them all; in t4
     // they are the first 100 of E's 150.
@@ -165,8 +168,8 @@ fn haircut_fifo_and_poison_forward_on_a_hand_checked_graph() {
 fn backward_fifo_and_haircut_on_a_hand_checked_graph() {
     let m = hand_graph();
     let seed = [Seed::Output(m.output(4, 0))]; // E's 150
-    // FIFO: E is the first 150 of t4, so the first 150 of C; C is the first 200 of t3: A's 100
-    // and the first 50 of B's 300. Both are coinbases: mined.
+                                               // FIFO: E is the first 150 of t4, so the first 150 of C; C is the first 200 of t3: A's 100
+                                               // and the first 50 of B's 300. Both are coinbases: mined.
     let t = trace(m.graph(), &Letters, "test", &seed, &Sinks::default(), &opts(Model::Fifo, Direction::Backward)).unwrap();
     assert_eq!(t.accounting.mined, 150);
     let mut sources: Vec<(&str, u128)> = t.edges.iter().filter(|e| e.hop == 2).map(|e| (e.from.as_str(), e.amount)).collect();
