@@ -26,7 +26,8 @@ pub fn utxo_chain(store: &Store, requested: Option<&str>) -> Result<String> {
     Ok(chain)
 }
 
-fn any_chain(store: &Store, requested: Option<&str>) -> Result<String> {
+/// The chain to work on: `requested`, or the only chain stored.
+pub fn any_chain(store: &Store, requested: Option<&str>) -> Result<String> {
     if let Some(c) = requested {
         if store.chain(c).is_none() {
             let known: Vec<_> = store.manifest().chains.keys().cloned().collect();

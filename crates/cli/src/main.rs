@@ -112,6 +112,10 @@ enum Command {
         /// A simulator ground_truth.json: report pairwise precision and recall against its wallets.
         #[arg(long)]
         evaluate: Option<PathBuf>,
+        /// EVM chains: blocks within which a deposit address must forward what it received to
+        /// its exchange (deposit-address heuristic).
+        #[arg(long, default_value_t = 50_000)]
+        deposit_window: u64,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -780,8 +784,15 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Index { chain, json } => entities::index_cmd(&data_dir, chain.as_deref(), json),
-        Command::Cluster { chain, change_heuristics, evaluate, json } => {
-            entities::cluster_cmd(&data_dir, chain.as_deref(), &change_heuristics, evaluate.as_deref(), json)
+        Command::Cluster { chain, change_heuristics, evaluate, deposit_window, json } => {
+            let store = open_existing(&data_dir)?;
+            let c = entities::any_chain(&store, chain.as_deref())?;
+            if store.manifest().chain_kind(&c) == tracehound_tables::ChainKind::Evm {
+                drop(store);
+                trace::deposit_cmd(&data_dir, &c, deposit_window, json)
+            } else {
+                entities::cluster_cmd(&data_dir, chain.as_deref(), &change_heuristics, evaluate.as_deref(), json)
+            }
         }
         Command::Address { chain, address, json } => entities::address_cmd(&data_dir, &chain, &address, json),
         Command::Entity { chain, cluster, addresses, limit, json } => entities::entity_cmd(&data_dir, &chain, &cluster, addresses, limit, json),

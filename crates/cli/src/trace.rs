@@ -375,3 +375,71 @@ pub fn trace_cmd(data_dir: &Path, req: &TraceRequest, format: TraceFormat, out: 
     let traces = run_trace(data_dir, req)?;
     write_traces(&traces, format, out)
 }
+
+/// `tracehound cluster` on an EVM chain: the deposit-address heuristic. Addresses that forward
+/// what they receive to one labelled exchange become tagged as that exchange's deposit addresses
+/// (source "deposit-address heuristic", confidence `heuristic`), so traces stop at them.
+pub fn deposit_cmd(data_dir: &Path, chain: &str, window: u64, json: bool) -> Result<()> {
+    let store = crate::open_existing(data_dir)?;
+    let movements = load_movements(&store, chain)?;
+    let mut labels = open_labels(data_dir)?;
+    let mut exchange_of = std::collections::HashMap::new();
+    let mut actor_of = std::collections::HashMap::new();
+    for (addr, tags) in tags_by_address(&labels, chain)? {
+        if let Some(t) = tags.iter().find(|t| t.category == "exchange" && t.source != DEPOSIT_SOURCE) {
+            let name = t.actor.clone().unwrap_or_else(|| t.label.clone());
+            actor_of.insert(name.clone(), t.actor.clone());
+            exchange_of.insert(addr.to_ascii_lowercase(), name);
+        }
+    }
+    if exchange_of.is_empty() {
+        bail!("no address of {chain} is labelled as an exchange: label the exchanges' hot wallets first (tracehound labels add {chain} <address> --label ... --category exchange)");
+    }
+    let found = tracehound_graph::account::deposit_addresses(&movements, &exchange_of, window);
+    let mut added = 0;
+    for d in &found {
+        let tag = tracehound_labels::NewTag {
+            subject_kind: tracehound_labels::SubjectKind::Address,
+            chain: chain.to_string(),
+            subject: d.address.clone(),
+            label: format!("{} deposit address", d.exchange),
+            category: "exchange".into(),
+            actor: actor_of.get(&d.exchange).cloned().flatten(),
+            source: DEPOSIT_SOURCE.into(),
+            confidence: Some("heuristic".into()),
+            author: None,
+            abuse: None,
+            is_cluster_definer: false,
+            origin_file: None,
+        };
+        if labels.add_tag(&tag)? {
+            added += 1;
+        }
+    }
+    crate::labels::write_tags_table(data_dir, &labels)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"chain": chain, "exchanges": exchange_of.len(), "deposit_addresses": found, "tags_added": added})
+            )?
+        );
+        return Ok(());
+    }
+    println!(
+        "{chain}: {} deposit addresses of {} labelled exchange addresses found over {} movements ({added} new tags):",
+        found.len(),
+        exchange_of.len(),
+        movements.len()
+    );
+    for d in &found {
+        println!(
+            "  {} -> {} ({}): received in {}, forwarded in {} ({} forwards)",
+            d.address, d.forwarded_to, d.exchange, d.received_in, d.forwarded_in, d.forwards
+        );
+    }
+    Ok(())
+}
+
+/// Source of the tags the deposit-address heuristic writes.
+pub const DEPOSIT_SOURCE: &str = "deposit-address heuristic (tracehound cluster)";

@@ -239,28 +239,9 @@ fn incidents_prices_and_reports(data: &Path, tmp: &Path, by_exchange: &BTreeMap<
     assert!(page.contains("my_case") && page.contains("Krakenly") && !page.contains("<script"));
 }
 
-#[test]
-fn evm_bridge_heist_traced_as_the_scenario_ground_truth_says() {
-    let node = Anvil::start_for_scenario();
-    let tmp = tempfile::tempdir().unwrap();
-    let truth = node.run_scenario(&tmp.path().join("truth.json"), &[]);
-    let data = tmp.path().join("d");
-    ok(&data, &["ingest", "evm", "--rpc", &node.url]);
-    // What an investigator knows: the exchange's addresses, the mixer, the swap pool.
-    let mut csv = String::from("address,label,category\n");
-    for (addr, info) in truth["addresses"].as_object().unwrap() {
-        let category = match info["role"].as_str().unwrap() {
-            "exchange_hot_wallet" | "exchange_deposit_address" => "exchange",
-            "mixer" => "mixing_service",
-            "swap" => "defi_dex",
-            _ => continue,
-        };
-        csv.push_str(&format!("{addr},{} ({}),{category}\n", info["name"].as_str().unwrap(), info["role"].as_str().unwrap()));
-    }
-    let labels = tmp.path().join("labels.csv");
-    std::fs::write(&labels, csv).unwrap();
-    ok(&data, &["labels", "import", "csv", labels.to_str().unwrap(), "--chain", "anvil", "--source", "scenario"]);
-
+/// Traces the anvil heist from its seed transactions with both models and compares every flow
+/// with the scenario's ground truth.
+fn check_evm_flows(data: &Path, truth: &Value) {
     let h = &truth["heist"];
     let token = truth["assets"]["TUSD"]["address"].as_str().unwrap().to_string();
     let flow_name = |truth_flow: &str| match truth_flow {
@@ -310,6 +291,32 @@ fn evm_bridge_heist_traced_as_the_scenario_ground_truth_says() {
             assert_eq!(n(&acc["below_threshold"]) + n(&acc["hop_limit"]) + n(&acc["node_limit"]), 0);
         }
     }
+}
+
+#[test]
+fn evm_bridge_heist_traced_as_the_scenario_ground_truth_says() {
+    let node = Anvil::start_for_scenario();
+    let tmp = tempfile::tempdir().unwrap();
+    let truth = node.run_scenario(&tmp.path().join("truth.json"), &[]);
+    let data = tmp.path().join("d");
+    ok(&data, &["ingest", "evm", "--rpc", &node.url]);
+    // What an investigator knows: the exchange's addresses, the mixer, the swap pool.
+    let mut csv = String::from("address,label,category\n");
+    for (addr, info) in truth["addresses"].as_object().unwrap() {
+        let category = match info["role"].as_str().unwrap() {
+            "exchange_hot_wallet" | "exchange_deposit_address" => "exchange",
+            "mixer" => "mixing_service",
+            "swap" => "defi_dex",
+            _ => continue,
+        };
+        csv.push_str(&format!("{addr},{} ({}),{category}\n", info["name"].as_str().unwrap(), info["role"].as_str().unwrap()));
+    }
+    let labels = tmp.path().join("labels.csv");
+    std::fs::write(&labels, csv).unwrap();
+    ok(&data, &["labels", "import", "csv", labels.to_str().unwrap(), "--chain", "anvil", "--source", "scenario"]);
+
+    check_evm_flows(&data, &truth);
+    let h = &truth["heist"];
     // Seeded by the thief's address instead of the exploit transactions: the same ETH flow.
     let loot = h["seed_addresses"][0].as_str().unwrap();
     let by_addr = json(&data, &["trace", "anvil", "--from", loot, "--json"]);
@@ -321,4 +328,30 @@ fn evm_bridge_heist_traced_as_the_scenario_ground_truth_says() {
     assert!(String::from_utf8_lossy(&e.stderr).contains("not an address"));
     let e = run(&data, &["trace", "anvil", "--from", loot, "--direction", "backward"]);
     assert!(String::from_utf8_lossy(&e.stderr).contains("not supported yet"));
+
+    // Only the hot wallet labelled: the deposit-address heuristic finds the exchange's deposit
+    // addresses (forwarder contracts and swept EOAs), and the traces stop there as before.
+    let data = tmp.path().join("d2");
+    ok(&data, &["ingest", "evm", "--rpc", &node.url]);
+    let e = run(&data, &["cluster"]);
+    assert!(String::from_utf8_lossy(&e.stderr).contains("no address of anvil is labelled as an exchange"), "{}", String::from_utf8_lossy(&e.stderr));
+    let mut csv = String::from("address,label,category\n");
+    let mut deposit_truth = BTreeSet::new();
+    for (addr, info) in truth["addresses"].as_object().unwrap() {
+        match info["role"].as_str().unwrap() {
+            "exchange_hot_wallet" => csv.push_str(&format!("{addr},Exchange hot wallet,exchange\n")),
+            "mixer" => csv.push_str(&format!("{addr},Mixer,mixing_service\n")),
+            "swap" => csv.push_str(&format!("{addr},Swap,defi_dex\n")),
+            "exchange_deposit_address" => {
+                deposit_truth.insert(addr.clone());
+            }
+            _ => {}
+        }
+    }
+    std::fs::write(&labels, csv).unwrap();
+    ok(&data, &["labels", "import", "csv", labels.to_str().unwrap(), "--chain", "anvil", "--source", "scenario"]);
+    let found = json(&data, &["cluster", "--json"]);
+    let found: BTreeSet<String> = found["deposit_addresses"].as_array().unwrap().iter().map(|d| d["address"].as_str().unwrap().to_string()).collect();
+    assert_eq!(found, deposit_truth, "deposit addresses found = the scenario's");
+    check_evm_flows(&data, &truth);
 }

@@ -4,6 +4,7 @@
 //! Everything that walks the transaction graph (clustering, tracing, screening) reads the index,
 //! never the Parquet tables row by row.
 
+pub mod account;
 pub mod cluster;
 pub mod file;
 pub mod index;

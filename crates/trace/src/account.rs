@@ -20,28 +20,7 @@
 use crate::{Accounting, AddressAmount, Direction, Edge, Error, Held, Limits, Model, Node, Result, Sink, SinkAmount, Trace};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
-/// One value movement (a row of the `transfers` table), or a gas fee (`kind = "fee"`, `to` empty).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Movement {
-    /// Block number.
-    pub block: u64,
-    /// Block time (unix seconds).
-    pub time: u64,
-    /// Transaction index in the block.
-    pub tx_index: u32,
-    /// Position in the transaction (fees sort first).
-    pub position: i64,
-    /// Transaction hash.
-    pub tx: String,
-    /// Sender.
-    pub from: String,
-    /// Receiver (empty for a fee).
-    pub to: String,
-    /// Asset: `ETH` (native) or the token contract.
-    pub asset: String,
-    /// Base units.
-    pub amount: u128,
-}
+pub use tracehound_graph::account::Movement;
 
 /// Where an account trace starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
