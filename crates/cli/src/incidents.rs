@@ -161,8 +161,8 @@ pub fn day(unix: u64) -> String {
 
 fn decimals(asset: &str) -> Option<i32> {
     match asset {
-        "BTC" => Some(8),
-        "ETH" => Some(18),
+        "BTC" | "BCH" | "LTC" | "DOGE" => Some(8),
+        "ETH" | "BNB" | "POL" | "AVAX" | "FTM" | "XDAI" => Some(18),
         _ => None,
     }
 }

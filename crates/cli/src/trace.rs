@@ -243,7 +243,8 @@ pub fn load_movements(store: &Store, chain: &str) -> Result<Vec<account::Movemen
         let c = c.as_string::<i32>();
         Ok((0..c.len()).map(|k| (!c.is_null(k)).then(|| c.value(k).to_string())).collect())
     };
-    let native = |asset: String| if asset == "native" { "ETH".to_string() } else { asset };
+    let symbol = tracehound_trace::native_symbol(chain);
+    let native = |asset: String| if asset == "native" { symbol.to_string() } else { asset };
     for b in &tb {
         let (bn, ts, ti, pos) = (col_i64(b, 0)?, col_i64(b, 1)?, col_i64(b, 2)?, col_i64(b, 3)?);
         let (tx, from, to, asset, amount) = (col_str(b, 4)?, col_str(b, 5)?, col_str(b, 6)?, col_str(b, 7)?, col_str(b, 8)?);
@@ -279,7 +280,7 @@ pub fn load_movements(store: &Store, chain: &str) -> Result<Vec<account::Movemen
                 tx: tx[k].clone().unwrap_or_default(),
                 from: from[k].clone().unwrap_or_default(),
                 to: String::new(),
-                asset: "ETH".into(),
+                asset: symbol.into(),
                 amount: fee,
             });
         }
@@ -291,8 +292,8 @@ pub fn load_movements(store: &Store, chain: &str) -> Result<Vec<account::Movemen
 /// Amount in whole coins for display (8 decimals for BTC, 18 for ETH; tokens in base units).
 pub fn coins(amount: u128, asset: &str) -> String {
     let decimals = match asset {
-        "BTC" => 8,
-        "ETH" => 18,
+        "BTC" | "BCH" | "LTC" | "DOGE" => 8,
+        "ETH" | "BNB" | "POL" | "AVAX" | "FTM" | "XDAI" => 18,
         _ => return amount.to_string(),
     };
     let d = 10u128.pow(decimals);

@@ -253,7 +253,7 @@ fn check_evm_flows(data: &Path, truth: &Value) {
     for model in ["haircut", "fifo"] {
         let mut args = vec!["trace", "anvil", "--model", model, "--json", "--from"];
         args.extend(&seeds);
-        let traces = json(&data, &args);
+        let traces = json(data, &args);
         let traces = traces.as_array().unwrap();
         for (truth_flow, f) in h["flows"].as_object().unwrap() {
             let t = traces

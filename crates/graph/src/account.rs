@@ -4,9 +4,11 @@
 //! wallet. An address is taken for a deposit address of exchange E when:
 //!
 //! * everything it sends (gas fees aside) goes to addresses labelled as E's,
-//! * it received from someone other than E, and
-//! * each of its sends to E follows a receipt within `window_blocks` blocks (forwarder contracts
-//!   pass ETH on in the same transaction; EOA deposit addresses are swept later).
+//! * it received from someone other than E, and each of its sends to E follows such a receipt
+//!   within `window_blocks` blocks (forwarder contracts pass ETH on in the same transaction; EOA
+//!   deposit addresses are swept later; the exchange's own gas top-ups do not count), and
+//! * of every asset it sent to E it forwarded at least half of what it received from outside
+//!   (a sweep passes on the deposit less its fee).
 //!
 //! Each detection keeps its evidence: the receipt and the forwarding transaction.
 
@@ -63,21 +65,21 @@ pub fn deposit_addresses(movements: &[Movement], exchange_of: &HashMap<String, S
         exchange: Option<(String, String, String)>,
         forwards: usize,
         disqualified: bool,
+        received: BTreeMap<String, u128>,
+        forwarded: BTreeMap<String, u128>,
     }
     let mut seen: BTreeMap<&str, Seen> = BTreeMap::new();
     for m in movements {
         if m.to.is_empty() || m.amount == 0 {
             continue; // gas fees and empty calls say nothing
         }
-        if !exchange_of.contains_key(&m.to) {
+        if !exchange_of.contains_key(&m.from) {
             let r = seen.entry(m.to.as_str()).or_default();
             r.last_receipt = Some(m.block);
-            if !exchange_of.contains_key(&m.from) && r.outside_receipt.is_none() {
+            *r.received.entry(m.asset.clone()).or_default() = r.received.get(&m.asset).copied().unwrap_or(0).saturating_add(m.amount);
+            if r.outside_receipt.is_none() {
                 r.outside_receipt = Some(m.tx.clone());
             }
-        } else {
-            let r = seen.entry(m.to.as_str()).or_default();
-            r.last_receipt = Some(m.block);
         }
         if exchange_of.contains_key(&m.from) {
             continue;
@@ -95,12 +97,14 @@ pub fn deposit_addresses(movements: &[Movement], exchange_of: &HashMap<String, S
                     s.disqualified = true;
                 }
                 s.forwards += 1;
+                *s.forwarded.entry(m.asset.clone()).or_default() = s.forwarded.get(&m.asset).copied().unwrap_or(0).saturating_add(m.amount);
             }
             None => s.disqualified = true,
         }
     }
     seen.into_iter()
         .filter(|(_, s)| !s.disqualified && s.forwards > 0)
+        .filter(|(_, s)| s.forwarded.iter().all(|(asset, f)| f.saturating_mul(2) >= s.received.get(asset).copied().unwrap_or(0)))
         .filter_map(|(a, s)| {
             let (exchange, forwarded_to, forwarded_in) = s.exchange?;
             Some(DepositAddress { address: a.to_string(), exchange, forwarded_to, received_in: s.outside_receipt?, forwarded_in, forwards: s.forwards })
@@ -134,6 +138,11 @@ mod tests {
             mv(7, "k", "two", "hot2", 3), // two exchanges
             mv(8, "l", "hot", "own", 5),
             mv(8, "m", "own", "hot", 5), // the exchange's own money only
+            mv(10, "n", "gina", "saver", 100),
+            mv(11, "o", "saver", "hot", 10), // keeps most of it: a customer paying in, not a deposit address
+            mv(12, "p", "henry", "topped", 5),
+            mv(300, "q", "hot", "topped", 1), // a gas top-up from the exchange does not reopen the window
+            mv(301, "r", "topped", "hot", 5),
         ];
         let found = deposit_addresses(&m, &ex, 100);
         let names: Vec<&str> = found.iter().map(|d| d.address.as_str()).collect();

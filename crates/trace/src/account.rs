@@ -52,6 +52,9 @@ struct Pool {
     hop: u32,
 }
 
+/// What a swap took in within one transaction, per asset: (tainted per flow, total).
+type SwapIn = BTreeMap<String, (BTreeMap<u16, u128>, u128)>;
+
 /// (hop, tx, from, to) of an edge; its value is (amount, block, time).
 type EdgeKey = (u32, String, String, String);
 
@@ -87,7 +90,7 @@ pub fn trace(
     let mut flows: Vec<Flow> = vec![];
     let mut flow_of: HashMap<(Option<u16>, String), u16> = HashMap::new();
     // Per (swap address, tx): taint taken in per flow, and the total taken in.
-    let mut swap_in: HashMap<(String, String), (BTreeMap<u16, u128>, u128)> = HashMap::new();
+    let mut swap_in: HashMap<(String, String), SwapIn> = HashMap::new();
     let mut tainted_pools = 0usize;
 
     let new_flow = |flows: &mut Vec<Flow>, flow_of: &mut HashMap<(Option<u16>, String), u16>, parent: Option<u16>, asset: &str| -> u16 {
@@ -109,12 +112,12 @@ pub fn trace(
         })
     };
 
-    // Within a transaction, what goes into a swap is booked before what comes out of it (token
-    // events follow internal transfers in `position` order, but a swap takes before it pays).
+    // Within a transaction, what a swap pays out is booked after everything else (token events
+    // follow internal transfers in `position` order, but a swap takes before it pays).
     let mut order: Vec<usize> = (0..movements.len()).collect();
     order.sort_by_key(|&i| {
         let m = &movements[i];
-        (m.block, m.tx_index, m.position >= 0, !services.swaps.contains_key(&m.to), i)
+        (m.block, m.tx_index, services.swaps.contains_key(&m.from), m.position, i)
     });
     for m in order.iter().map(|&i| &movements[i]) {
         if limits.until_time.is_some_and(|u| m.time > u) || limits.until_height.is_some_and(|h| m.block > h) {
@@ -128,7 +131,7 @@ pub fn trace(
             // Funds the data does not show arriving: clean, and older than anything known.
             let missing = m.amount - sender.balance;
             sender.balance += missing;
-            if sender.tracked {
+            if sender.tracked && model == Model::Fifo {
                 sender.lots.push_front((missing, None));
             }
         }
@@ -146,7 +149,7 @@ pub fn trace(
         let mut incoming: Vec<(u16, u128, u32)> = pieces.into_iter().map(|(f, a)| (f, a, sender_hop + 1)).collect();
         // Seeds: what a seed address receives in the window, or what a seed transaction moves.
         if in_window && (seed_addrs.contains(m.to.as_str()) || seed_txs.contains(m.tx.as_str())) {
-            let clean = m.amount - incoming.iter().map(|x| x.1).sum::<u128>();
+            let clean = m.amount.saturating_sub(incoming.iter().map(|x| x.1).sum::<u128>());
             if clean > 0 {
                 let f = new_flow(&mut flows, &mut flow_of, None, &m.asset);
                 flows[f as usize].seed_amount += clean;
@@ -156,10 +159,26 @@ pub fn trace(
         }
         // Swap payouts: tainted in the proportion the swap took in within this transaction.
         if from_is_swap && incoming.is_empty() {
-            if let Some((taken, total)) = swap_in.get(&(m.from.clone(), m.tx.clone())) {
-                let taken: Vec<(u16, u128)> = taken.iter().map(|(f, a)| (*f, *a)).collect();
-                for (f, a) in taken {
-                    let derived = crate::split_exact(m.amount, &[a, total - a])[0];
+            if let Some(by_asset) = swap_in.get(&(m.from.clone(), m.tx.clone())) {
+                // Each asset taken in weighs equally; within an asset, by its tainted share. One
+                // exact split keeps the tainted parts within the amount paid out.
+                let mut weights: BTreeMap<u16, u128> = BTreeMap::new();
+                let n_assets = by_asset.len() as u128;
+                let scale: u128 = 1 << 64;
+                let mut clean_weight = 0u128;
+                for (taken, total) in by_asset.values() {
+                    let tainted: u128 = taken.values().sum();
+                    for (f, a) in taken {
+                        *weights.entry(*f).or_default() += crate::split_exact(scale, &[*a, total - a.min(total)])[0] / n_assets;
+                    }
+                    clean_weight += crate::split_exact(scale, &[tainted.min(*total), total - tainted.min(*total)])[1] / n_assets;
+                }
+                let flows_in: Vec<u16> = weights.keys().copied().collect();
+                let mut w: Vec<u128> = weights.values().copied().collect();
+                w.push(clean_weight);
+                let parts = crate::split_exact(m.amount, &w);
+                for (k, f) in flows_in.into_iter().enumerate() {
+                    let derived = parts[k];
                     if derived > 0 {
                         let d = new_flow(&mut flows, &mut flow_of, Some(f), &m.asset);
                         flows[d as usize].seed_amount += derived;
@@ -175,11 +194,11 @@ pub fn trace(
                 *flows[f as usize].sinks.entry(sink.clone()).or_default().entry(m.to.clone()).or_default() += a;
                 edge(&mut flows[f as usize], hop, m, a);
             }
-            credit(&mut pools, m, &[]);
+            credit(&mut pools, m, &[], model);
             continue;
         }
         if services.swaps.contains_key(&m.to) {
-            let e = swap_in.entry((m.to.clone(), m.tx.clone())).or_default();
+            let e = swap_in.entry((m.to.clone(), m.tx.clone())).or_default().entry(m.asset.clone()).or_default();
             e.1 += m.amount;
             for &(f, a, hop) in &incoming {
                 *e.0.entry(f).or_default() += a;
@@ -187,7 +206,7 @@ pub fn trace(
                 *flows[f as usize].sinks.entry(Sink { category: "swap".into(), name }).or_default().entry(m.to.clone()).or_default() += a;
                 edge(&mut flows[f as usize], hop, m, a);
             }
-            credit(&mut pools, m, &[]);
+            credit(&mut pools, m, &[], model);
             continue;
         }
         let mut kept = vec![];
@@ -214,13 +233,15 @@ pub fn trace(
                 tainted_pools += 1;
             }
         }
-        credit(&mut pools, m, &kept);
+        credit(&mut pools, m, &kept, model);
     }
 
     // Still held: every tainted pool.
     let mut held: Vec<(u16, Held)> = vec![];
     for ((addr, asset), p) in &pools {
         for (&f, &t) in &p.taint {
+            // Poison never lowers a pool's taint: what it holds is at most its balance.
+            let t = if model == Model::Poison { t.min(p.balance) } else { t };
             if t > 0 {
                 held.push((f, Held { address: addr.clone(), output: None, asset: asset.clone(), value: p.balance, tainted: t }));
             }
@@ -284,13 +305,25 @@ fn take(p: &mut Pool, amount: u128, model: Model) -> Vec<(u16, u128)> {
     if p.tracked {
         match model {
             Model::Haircut => {
+                // One exact split of the amount over the flows and the clean rest of the pool.
                 let before = p.balance;
-                for (f, t) in p.taint.iter_mut() {
-                    let share = if amount >= before { *t } else { crate::split_exact(amount, &[*t, before - *t])[0] };
-                    let share = share.min(*t);
-                    *t -= share;
-                    if share > 0 {
-                        pieces.insert(*f, share);
+                let tainted: u128 = p.taint.values().sum();
+                if amount >= before {
+                    for (f, t) in p.taint.iter_mut() {
+                        if *t > 0 {
+                            pieces.insert(*f, std::mem::take(t));
+                        }
+                    }
+                } else {
+                    let mut w: Vec<u128> = p.taint.values().copied().collect();
+                    w.push(before - tainted.min(before));
+                    let parts = crate::split_exact(amount, &w);
+                    for ((f, t), part) in p.taint.iter_mut().zip(parts) {
+                        let share = part.min(*t);
+                        *t -= share;
+                        if share > 0 {
+                            pieces.insert(*f, share);
+                        }
                     }
                 }
             }
@@ -323,24 +356,27 @@ fn take(p: &mut Pool, amount: u128, model: Model) -> Vec<(u16, u128)> {
 }
 
 /// Credits the receiver of `m` with `m.amount`, of which `tainted` pieces (flow, amount, hop).
-fn credit(pools: &mut HashMap<(String, String), Pool>, m: &Movement, tainted: &[(u16, u128, u32)]) {
+fn credit(pools: &mut HashMap<(String, String), Pool>, m: &Movement, tainted: &[(u16, u128, u32)], model: Model) {
     let p = pools.entry((m.to.clone(), m.asset.clone())).or_default();
     let tainted_sum: u128 = tainted.iter().map(|x| x.1).sum();
     if tainted_sum > 0 && !p.tracked {
         p.tracked = true;
         p.hop = u32::MAX;
-        if p.balance > 0 {
+        if p.balance > 0 && model == Model::Fifo {
             p.lots.push_back((p.balance, None));
         }
     }
-    p.balance += m.amount;
+    // Spam tokens mint amounts near 2^128: saturate rather than overflow.
+    p.balance = p.balance.saturating_add(m.amount);
     if p.tracked {
         let clean = m.amount - tainted_sum.min(m.amount);
-        if clean > 0 {
+        if clean > 0 && model == Model::Fifo {
             p.lots.push_back((clean, None));
         }
         for &(f, a, hop) in tainted {
-            p.lots.push_back((a, Some(f)));
+            if model == Model::Fifo {
+                p.lots.push_back((a, Some(f)));
+            }
             *p.taint.entry(f).or_default() += a;
             p.hop = p.hop.min(hop);
         }

@@ -287,6 +287,22 @@ pub struct Trace {
     pub limits: Limits,
 }
 
+/// The symbol of a chain's native coin (`BTC`, `LTC`, `ETH`, `BNB`, …), for display and pricing.
+pub fn native_symbol(chain: &str) -> &'static str {
+    match chain {
+        c if c.starts_with("bitcoin_cash") => "BCH",
+        c if c.starts_with("bitcoin") => "BTC",
+        c if c.starts_with("litecoin") => "LTC",
+        c if c.starts_with("dogecoin") => "DOGE",
+        "bsc" | "bnb" => "BNB",
+        "polygon" => "POL",
+        "avalanche" => "AVAX",
+        "fantom" => "FTM",
+        "gnosis" => "XDAI",
+        _ => "ETH",
+    }
+}
+
 /// Errors of tracing; each names the seed or the field it concerns.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -218,6 +218,7 @@ struct Run<'a> {
     edges: HashMap<(u32, u32, u32, u32), u128>,
     visited: HashSet<u64>,
     poisoned: HashSet<u32>,
+    coinbase_fill: HashMap<u64, u64>,
 }
 
 /// Traces `seeds` over `g`. `names` turns ids into strings for the result.
@@ -233,6 +234,7 @@ pub fn trace(g: UtxoGraph<'_>, names: &dyn Names, chain: &str, seeds: &[Seed], s
         edges: HashMap::new(),
         visited: HashSet::new(),
         poisoned: HashSet::new(),
+        coinbase_fill: HashMap::new(),
     };
     let mut frontier: BTreeMap<u64, Taint> = BTreeMap::new();
     let mut seed_amount = 0u128;
@@ -457,8 +459,16 @@ impl Run<'_> {
                     } else {
                         for (k, part) in split_exact(fee_taint, &values).into_iter().enumerate() {
                             if part > 0 {
+                                let o = cb_outs.start + k as u64;
                                 let taint = match self.opts.model {
-                                    Model::Fifo => Taint::Ranges(vec![(0, part as u64)]),
+                                    // Fees of several transactions fill the output one after the other.
+                                    Model::Fifo => {
+                                        let cur = self.coinbase_fill.entry(o).or_insert(0);
+                                        let end = (*cur + part as u64).min(g.out_value[o as usize]);
+                                        let r = (*cur, end);
+                                        *cur = end;
+                                        Taint::Ranges(vec![r])
+                                    }
                                     _ => Taint::Amount(part as u64),
                                 };
                                 reached.push((cb_outs.start + k as u64, taint));
@@ -544,6 +554,9 @@ impl Run<'_> {
                         let abs: Vec<(u64, u64)> = r.iter().map(|(a, b)| (a + start, b + start)).collect();
                         let mut offset = 0u64;
                         for &(p, v) in &ins {
+                            if p == NONE {
+                                break; // its length is unknown: the rest stays unresolved
+                            }
                             let part = clip(&abs, offset, offset + v);
                             if !part.is_empty() {
                                 reached.push((p, Taint::Ranges(part)));
@@ -579,6 +592,7 @@ impl Run<'_> {
 
     fn finish(mut self, names: &dyn Names, chain: &str, seed_amount: u128, seeds: &[u64], seed_addrs: &HashSet<u32>) -> Trace {
         let g = self.g;
+        let asset = crate::native_symbol(chain).to_string();
         let output_name = |o: u64| {
             let t = g.tx_of_output(o);
             format!("{}:{}", names.tx(t), o - g.tx_out_start[t as usize])
@@ -601,7 +615,7 @@ impl Run<'_> {
             self.acc.held.push(Held {
                 address: names.address(g.out_addr[o as usize]),
                 output: Some(output_name(o)),
-                asset: "BTC".into(),
+                asset: asset.clone(),
                 value: g.out_value[o as usize] as u128,
                 tainted: tainted as u128,
             });
@@ -613,7 +627,7 @@ impl Run<'_> {
             .map(|(&(from, to, t, hop), &amount)| Edge {
                 from: names.address(from),
                 to: names.address(to),
-                asset: "BTC".into(),
+                asset: asset.clone(),
                 amount,
                 hop,
                 tx: names.tx(t),
@@ -643,7 +657,7 @@ impl Run<'_> {
             model: self.opts.model,
             direction: self.opts.direction,
             unit: "sat".into(),
-            asset: "BTC".into(),
+            asset: asset.clone(),
             flow: None,
             seeds: seeds.iter().map(|&o| output_name(o)).collect(),
             seed_amount,
