@@ -113,6 +113,9 @@ fn evm_ingest_survives_kill_9_and_sync_follows_the_head() {
     let e = run(&reference, &["ingest", "evm", "--rpc", &node.url, "--to", "99999999"]);
     assert!(String::from_utf8_lossy(&e.stderr).contains("above the node's head"));
     let e = run(&reference, &["cluster"]);
+    // On an EVM chain, cluster runs the deposit-address heuristic, which needs labelled exchanges.
+    assert!(String::from_utf8_lossy(&e.stderr).contains("labelled as an exchange"), "{}", String::from_utf8_lossy(&e.stderr));
+    let e = run(&reference, &["index"]);
     assert!(String::from_utf8_lossy(&e.stderr).contains("EVM chain"), "{}", String::from_utf8_lossy(&e.stderr));
     let _ = Duration::ZERO;
 }
