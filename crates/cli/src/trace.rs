@@ -78,24 +78,8 @@ pub fn parse_point(s: &str, end_of_day: bool) -> Result<(Option<u64>, Option<u64
     if let Ok(h) = s.parse::<u64>() {
         return Ok((Some(h), None));
     }
-    let d = chrono_like_date(s).with_context(|| format!("{s:?} is neither a block height nor a date YYYY-MM-DD"))?;
+    let d = tracehound_report::unix_of_date(s).with_context(|| format!("{s:?} is neither a block height nor a date YYYY-MM-DD"))?;
     Ok((None, Some(if end_of_day { d + 86_399 } else { d })))
-}
-
-/// Unix time of midnight UTC of `YYYY-MM-DD` (days-from-civil, no calendar crate needed).
-pub fn chrono_like_date(s: &str) -> Option<u64> {
-    let mut it = s.trim().splitn(3, '-');
-    let (y, m, d): (i64, i64, i64) = (it.next()?.parse().ok()?, it.next()?.parse().ok()?, it.next()?.parse().ok()?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || y < 1970 {
-        return None;
-    }
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(((era * 146_097 + doe - 719_468) * 86_400) as u64)
 }
 
 /// Reads seeds: each `--from` value is a seed, or a file of seeds (one per line, `#` comments).

@@ -30,6 +30,17 @@ mod prices;
 mod stats;
 mod util;
 
+/// `YYYY-MM-DD` (UTC) of a unix time.
+pub fn date_of_unix(unix: u64) -> String {
+    let (y, m, d) = util::civil_from_days((unix / 86_400) as i64);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Unix time of midnight UTC of a valid date `YYYY-MM-DD` (days per month checked); `None` otherwise or before 1970.
+pub fn unix_of_date(s: &str) -> Option<u64> {
+    u64::try_from(util::parse_day(s.trim())?.checked_mul(86_400)?).ok()
+}
+
 pub use html::{html_report, html_report_at, TraceSummary};
 pub use incidents::{Incident, Registry, Seed, SeedKind, TRACE_ROLES, VICTIM_TYPES};
 pub use prices::{PricePoint, PriceTable, MAX_PRICE_AGE_DAYS};
