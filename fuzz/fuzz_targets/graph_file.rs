@@ -1,10 +1,10 @@
-//! Fuzzes the readers of the graph index and clusters files: damaged or crafted files are
+//! Fuzzes the readers of the graph index, transfer index and clusters files: damaged or crafted files are
 //! refused with an error, never a panic. The body checksum is patched to match, so the fuzzer
 //! gets past it to the header, section table and array-length checks.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tracehound_graph::{Clusters, GraphIndex};
+use tracehound_graph::{Clusters, GraphIndex, TransferIndex};
 
 fuzz_target!(|data: &[u8]| {
     let mut bytes = data.to_vec();
@@ -18,4 +18,13 @@ fuzz_target!(|data: &[u8]| {
     std::fs::write(&path, &bytes).unwrap();
     let _ = GraphIndex::open(&path);
     let _ = Clusters::open(&path);
+    // A transfer index that opens must also read: every accessor stays inside its arrays.
+    if let Ok(t) = TransferIndex::open(&path) {
+        for i in 0..t.len().min(1000) as u64 {
+            let _ = t.movement(i);
+        }
+        for a in 0..t.address_count().min(1000) as u32 {
+            let _ = (t.address(a), t.movements_of(a).len());
+        }
+    }
 });

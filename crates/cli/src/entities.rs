@@ -8,6 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use tracehound_graph::cluster::{self, ChangeRule, ClusterConfig, Clusters};
 use tracehound_graph::index::{self, GraphIndex, IndexEvent, NONE};
+use tracehound_graph::transfers::{self, TransferIndex};
+use tracehound_graph::AddressIndex;
 use tracehound_tables::Store;
 
 fn bar(len: u64, what: &str) -> ProgressBar {
@@ -39,35 +41,81 @@ pub fn any_chain(store: &Store, requested: Option<&str>) -> Result<String> {
         .with_context(|| format!("several chains are stored ({}); give --chain", store.manifest().chains.keys().cloned().collect::<Vec<_>>().join(", ")))
 }
 
-/// Brings the graph index of `chain` up to date (with a progress bar) and opens it.
-pub fn ensure_index(store: &Store, chain: &str, quiet: bool) -> Result<(GraphIndex, index::UpdateReport)> {
+/// The progress of an index update as a bar (and a line saying why it is rebuilt, unless
+/// `quiet`); call the returned function with `None` to clear the bar.
+fn index_progress<'a>(chain: &'a str, what: &'a str, quiet: bool) -> impl FnMut(Option<IndexEvent>) + 'a {
     let mut pb: Option<ProgressBar> = None;
-    let report = index::update(store, chain, &mut |e| match e {
-        IndexEvent::Planned { chunks, rebuild } => {
+    move |e| match e {
+        Some(IndexEvent::Planned { chunks, rebuild }) => {
             if let (Some(r), false) = (&rebuild, quiet) {
-                if r != "no index yet" {
-                    eprintln!("rebuilding the graph index of {chain}: {r}");
+                if !r.starts_with("no ") || !r.ends_with(" yet") {
+                    eprintln!("rebuilding the {what} of {chain}: {r}");
                 }
             }
-            pb = Some(bar(chunks as u64, "chunks indexed"));
+            pb = Some(bar(chunks as u64, "files indexed"));
         }
-        IndexEvent::Chunk { .. } => {
+        Some(IndexEvent::Chunk { .. }) => {
             if let Some(b) = &pb {
                 b.inc(1);
             }
         }
-    });
-    if let Some(b) = pb {
-        b.finish_and_clear();
+        None => {
+            if let Some(b) = pb.take() {
+                b.finish_and_clear();
+            }
+        }
     }
+}
+
+/// Brings the graph index of `chain` up to date (with a progress bar) and opens it.
+pub fn ensure_index(store: &Store, chain: &str, quiet: bool) -> Result<(GraphIndex, index::UpdateReport)> {
+    let mut progress = index_progress(chain, "graph index", quiet);
+    let report = index::update(store, chain, &mut |e| progress(Some(e)));
+    progress(None);
     let report = report?;
     Ok((GraphIndex::open_current(store, chain)?, report))
+}
+
+/// Brings the transfer index of EVM chain `chain` up to date (with a progress bar) and opens it.
+pub fn ensure_transfer_index(store: &Store, chain: &str, quiet: bool) -> Result<(TransferIndex, transfers::TransferUpdate)> {
+    let mut progress = index_progress(chain, "transfer index", quiet);
+    let report = transfers::update(store, chain, tracehound_trace::native_symbol(chain), &mut |e| progress(Some(e)));
+    progress(None);
+    let report = report?;
+    Ok((TransferIndex::open_current(store, chain)?, report))
 }
 
 /// `tracehound index`.
 pub fn index_cmd(data_dir: &Path, chain: Option<&str>, json: bool) -> Result<()> {
     let store = crate::open_existing(data_dir)?;
-    let chain = utxo_chain(&store, chain)?;
+    let chain = any_chain(&store, chain)?;
+    if store.manifest().chain_kind(&chain) == tracehound_tables::ChainKind::Evm {
+        let (_, r) = ensure_transfer_index(&store, &chain, json)?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            return Ok(());
+        }
+        let m = &r.meta;
+        println!(
+            "{chain}: transfer index {} ({} files read); {} movements (transfers and gas fees) of {} assets, {} addresses, {} transactions up to height {}; {} bytes",
+            r.action,
+            r.files_read,
+            m.movements,
+            m.assets,
+            m.addresses,
+            m.transactions,
+            m.tip_height().map_or("-".into(), |h| h.to_string()),
+            r.bytes
+        );
+        if let Some(reason) = &r.reason {
+            println!("  rebuilt because: {reason}");
+        }
+        if m.skipped > 0 {
+            println!("  {} transfers left out: ERC-721 tokens, and amounts of 2^128 base units or more (spam tokens)", m.skipped);
+        }
+        return Ok(());
+    }
+    let chain = utxo_chain(&store, Some(&chain))?;
     let (_, r) = ensure_index(&store, &chain, json)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&r)?);
@@ -172,7 +220,7 @@ pub fn evaluate_against(path: &Path, idx: &GraphIndex, clusters: &Clusters) -> R
     Ok(cluster::pairwise_score(clusters.cluster_ids(), &wallet_of))
 }
 
-fn clusters_if_current(store: &Store, idx: &GraphIndex) -> Option<Clusters> {
+fn clusters_if_current(store: &Store, idx: &dyn AddressIndex) -> Option<Clusters> {
     Clusters::open_current(store.root(), idx).ok()
 }
 
@@ -203,7 +251,7 @@ fn address_flows(idx: &GraphIndex, a: u32) -> serde_json::Value {
 }
 
 /// Tags of the members of cluster `c`, with the conflicts among them.
-fn cluster_tags(data_dir: &Path, chain: &str, idx: &GraphIndex, clusters: &Clusters, c: u32) -> Result<serde_json::Value> {
+fn cluster_tags(data_dir: &Path, chain: &str, idx: &dyn AddressIndex, clusters: &Clusters, c: u32) -> Result<serde_json::Value> {
     let labels = open_labels(data_dir)?;
     let by_addr = tags_by_address(&labels, chain)?;
     let mut tags = vec![];
@@ -253,14 +301,35 @@ fn cluster_tags(data_dir: &Path, chain: &str, idx: &GraphIndex, clusters: &Clust
     Ok(json!({"tags": tags, "actors": actors, "conflicts": conflicts}))
 }
 
-/// `tracehound address <chain> <address>`.
+/// `tracehound address`.
 pub fn address_cmd(data_dir: &Path, chain: &str, address: &str, json_out: bool) -> Result<()> {
     let store = crate::open_existing(data_dir)?;
-    let chain = utxo_chain(&store, Some(chain))?;
+    let chain = any_chain(&store, Some(chain))?;
+    if is_evm(&store, &chain) {
+        let (idx, _) = ensure_transfer_index(&store, &chain, json_out)?;
+        return show_address(data_dir, &store, &chain, &idx, address, json_out, &|a| account_activity(&idx, &[a]));
+    }
     let (idx, _) = ensure_index(&store, &chain, json_out)?;
+    show_address(data_dir, &store, &chain, &idx, address, json_out, &|a| address_flows(&idx, a))
+}
+
+fn is_evm(store: &Store, chain: &str) -> bool {
+    store.manifest().chain_kind(chain) == tracehound_tables::ChainKind::Evm
+}
+
+#[allow(clippy::too_many_arguments)]
+fn show_address(
+    data_dir: &Path,
+    store: &Store,
+    chain: &str,
+    idx: &dyn AddressIndex,
+    address: &str,
+    json_out: bool,
+    activity: &dyn Fn(u32) -> serde_json::Value,
+) -> Result<()> {
     let labels = open_labels(data_dir)?;
     let own: Vec<serde_json::Value> = labels
-        .tags_for(&chain, &[address.to_string()])?
+        .tags_for(chain, &[address.to_string()])?
         .into_iter()
         .map(|t| json!({"label": t.label, "category": t.category, "actor": t.actor, "source": t.source, "confidence": t.confidence}))
         .collect();
@@ -269,13 +338,13 @@ pub fn address_cmd(data_dir: &Path, chain: &str, address: &str, json_out: bool) 
             println!("{}", serde_json::to_string_pretty(&json!({"chain": chain, "address": address, "seen": false, "tags": own}))?);
             return Ok(());
         }
-        bail!("address {address} does not appear on {chain} (up to height {:?}); {} tags name it", idx.meta().tip_height(), own.len());
+        bail!("address {address} does not appear on {chain} (up to height {:?}); {} tags name it", idx.chunks().last().map(|c| c.last), own.len());
     };
-    let flows = address_flows(&idx, a);
-    let cluster = match clusters_if_current(&store, &idx) {
+    let flows = activity(a);
+    let cluster = match clusters_if_current(store, idx) {
         Some(c) => {
             let id = c.cluster_of(a);
-            let t = cluster_tags(data_dir, &chain, &idx, &c, id)?;
+            let t = cluster_tags(data_dir, chain, idx, &c, id)?;
             json!({"id": id, "size": c.members(id).len(), "heuristics": c.meta().config, "tags": t["tags"], "actors": t["actors"], "conflicts": t["conflicts"]})
         }
         None => serde_json::Value::Null,
@@ -286,14 +355,8 @@ pub fn address_cmd(data_dir: &Path, chain: &str, address: &str, json_out: bool) 
         return Ok(());
     }
     let f = &out["activity"];
-    println!("{address} on {chain} (address id {a}, {})", f["type"].as_str().unwrap_or("-"));
-    println!(
-        "  {} transactions, received {} BTC, sent {} BTC, balance {} BTC",
-        f["transactions"],
-        btc(&f["received_sat"]),
-        btc(&f["sent_sat"]),
-        btc(&f["balance_sat"])
-    );
+    println!("{address} on {chain} (address id {a}{})", f["type"].as_str().map(|t| format!(", {t}")).unwrap_or_default());
+    print_activity(f);
     println!(
         "  first seen in block {} ({}), last in block {}",
         f["first_seen"]["block_number"],
@@ -317,6 +380,72 @@ pub fn address_cmd(data_dir: &Path, chain: &str, address: &str, json_out: bool) 
         }
     }
     Ok(())
+}
+
+/// Prints what [`address_flows`] (BTC) or [`account_activity`] (per asset) found.
+fn print_activity(f: &serde_json::Value) {
+    match f["assets"].as_array() {
+        None => println!(
+            "  {} transactions, received {} BTC, sent {} BTC, balance {} BTC",
+            f["transactions"],
+            btc(&f["received_sat"]),
+            btc(&f["sent_sat"]),
+            btc(&f["balance_sat"])
+        ),
+        Some(assets) => {
+            println!("  {} transactions, {} movements", f["transactions"], f["movements"]);
+            for x in assets {
+                let asset = x["asset"].as_str().unwrap_or("");
+                let amount = |k: &str| crate::trace::coins(x[k].as_str().unwrap_or("0").parse().unwrap_or(0), asset);
+                println!("  {asset}: received {}, sent {}, fees {}, balance {}", amount("received"), amount("sent"), amount("fees"), amount("balance"));
+            }
+        }
+    }
+}
+
+/// Received, sent, gas fees paid and balance per asset of `members` together, from the transfer
+/// index (movements between members count for neither side). Amounts are decimal strings of base
+/// units. A balance that would be negative (funds from before the ingested blocks) is shown as 0.
+fn account_activity(idx: &TransferIndex, members: &[u32]) -> serde_json::Value {
+    let set: std::collections::HashSet<u32> = members.iter().copied().collect();
+    let mut moves: BTreeSet<u64> = BTreeSet::new();
+    for &a in members {
+        moves.extend(idx.movements_of(a));
+    }
+    let mut per_asset: BTreeMap<&str, [u128; 3]> = BTreeMap::new();
+    let mut txs = BTreeSet::new();
+    for &i in &moves {
+        let (from, to, asset) = idx.ends(i);
+        let (out, into) = (set.contains(&from), to != index::NO_ADDRESS && set.contains(&to));
+        let e = per_asset.entry(idx.asset(asset)).or_default();
+        let slot = match (out, into, to == index::NO_ADDRESS) {
+            (true, _, true) => Some(2),
+            (true, false, false) => Some(1),
+            (false, true, _) => Some(0),
+            _ => None,
+        };
+        if let Some(k) = slot {
+            e[k] = e[k].saturating_add(idx.amount(i));
+        }
+        let t = idx.tx_of(i);
+        if t != transfers::NO_TX {
+            txs.insert(t);
+        }
+    }
+    let seen = |i: Option<&u64>| {
+        i.map(|&i| {
+            let t = idx.tx_of(i);
+            json!({"transaction": (t != transfers::NO_TX).then(|| idx.tx_hash(t)), "block_number": idx.block(i)})
+        })
+    };
+    let assets: Vec<serde_json::Value> = per_asset
+        .iter()
+        .map(|(asset, [received, sent, fees])| {
+            json!({"asset": asset, "received": received.to_string(), "sent": sent.to_string(), "fees": fees.to_string(),
+                   "balance": received.saturating_sub(sent.saturating_add(*fees)).to_string()})
+        })
+        .collect();
+    json!({"movements": moves.len(), "transactions": txs.len(), "assets": assets, "first_seen": seen(moves.first()), "last_seen": seen(moves.last())})
 }
 
 fn btc(v: &serde_json::Value) -> String {
@@ -346,12 +475,45 @@ fn print_cluster_tags(c: &serde_json::Value) {
     }
 }
 
-/// `tracehound entity <chain> <cluster-id>`.
+/// `tracehound entity`.
 pub fn entity_cmd(data_dir: &Path, chain: &str, id: &str, addresses: bool, limit: usize, json_out: bool) -> Result<()> {
     let store = crate::open_existing(data_dir)?;
-    let chain = utxo_chain(&store, Some(chain))?;
+    let chain = any_chain(&store, Some(chain))?;
+    if is_evm(&store, &chain) {
+        let (idx, _) = ensure_transfer_index(&store, &chain, json_out)?;
+        return show_entity(data_dir, &store, &chain, &idx, id, addresses, limit, json_out, &|members| account_activity(&idx, members));
+    }
     let (idx, _) = ensure_index(&store, &chain, json_out)?;
-    let clusters = Clusters::open_current(store.root(), &idx)?;
+    let holdings = |members: &[u32]| {
+        let (value, spender) = (idx.out_value(), idx.out_spender());
+        let (mut received, mut balance, mut outputs) = (0u64, 0u64, 0u64);
+        for &a in members {
+            for &o in idx.outputs_of(a) {
+                outputs += 1;
+                received += value[o as usize];
+                if spender[o as usize] == NONE {
+                    balance += value[o as usize];
+                }
+            }
+        }
+        json!({"outputs": outputs, "received_sat": received, "balance_sat": balance})
+    };
+    show_entity(data_dir, &store, &chain, &idx, id, addresses, limit, json_out, &holdings)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn show_entity(
+    data_dir: &Path,
+    store: &Store,
+    chain: &str,
+    idx: &dyn AddressIndex,
+    id: &str,
+    addresses: bool,
+    limit: usize,
+    json_out: bool,
+    holdings: &dyn Fn(&[u32]) -> serde_json::Value,
+) -> Result<()> {
+    let clusters = Clusters::open_current(store.root(), idx)?;
     // An address is accepted too: its cluster is shown.
     let c = match id.parse::<u32>() {
         Ok(c) => c,
@@ -361,34 +523,33 @@ pub fn entity_cmd(data_dir: &Path, chain: &str, id: &str, addresses: bool, limit
     if members.is_empty() {
         bail!("{c} is not a cluster id on {chain}: cluster ids are the smallest address id of their cluster (see `tracehound address {chain} <address>`)");
     }
-    let (value, spender) = (idx.out_value(), idx.out_spender());
-    let (mut received, mut balance, mut outputs) = (0u64, 0u64, 0u64);
-    for &a in members {
-        for &o in idx.outputs_of(a) {
-            outputs += 1;
-            received += value[o as usize];
-            if spender[o as usize] == NONE {
-                balance += value[o as usize];
-            }
-        }
-    }
-    let t = cluster_tags(data_dir, &chain, &idx, &clusters, c)?;
+    let held = holdings(members);
+    let t = cluster_tags(data_dir, chain, idx, &clusters, c)?;
     let listed: Vec<&str> = if addresses { members.iter().take(limit).map(|&a| idx.address(a)).collect() } else { vec![] };
-    let out = json!({
-        "chain": chain, "cluster_id": c, "size": members.len(), "outputs": outputs, "received_sat": received, "balance_sat": balance,
+    let mut out = json!({
+        "chain": chain, "cluster_id": c, "size": members.len(),
         "heuristics": clusters.meta().config, "tags": t["tags"], "actors": t["actors"], "conflicts": t["conflicts"],
         "addresses": if addresses { json!(listed) } else { serde_json::Value::Null },
     });
+    for (k, v) in held.as_object().into_iter().flatten() {
+        out[k] = v.clone();
+    }
     if json_out {
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
-    println!(
-        "entity {c} on {chain}: {} addresses, {outputs} outputs received {} BTC, holds {} BTC",
-        members.len(),
-        btc(&out["received_sat"]),
-        btc(&out["balance_sat"])
-    );
+    if out["assets"].is_array() {
+        println!("entity {c} on {chain}: {} addresses", members.len());
+        print_activity(&out);
+    } else {
+        println!(
+            "entity {c} on {chain}: {} addresses, {} outputs received {} BTC, holds {} BTC",
+            members.len(),
+            out["outputs"],
+            btc(&out["received_sat"]),
+            btc(&out["balance_sat"])
+        );
+    }
     print_cluster_tags(&out);
     if addresses {
         for a in &listed {
@@ -404,12 +565,20 @@ pub fn entity_cmd(data_dir: &Path, chain: &str, id: &str, addresses: bool, limit
 /// `tracehound explain <chain> <a> <b>`.
 pub fn explain_cmd(data_dir: &Path, chain: &str, a: &str, b: &str, json_out: bool) -> Result<()> {
     let store = crate::open_existing(data_dir)?;
-    let chain = utxo_chain(&store, Some(chain))?;
+    let chain = any_chain(&store, Some(chain))?;
+    if is_evm(&store, &chain) {
+        let (idx, _) = ensure_transfer_index(&store, &chain, json_out)?;
+        return explain(&store, &chain, &idx, a, b, json_out);
+    }
     let (idx, _) = ensure_index(&store, &chain, json_out)?;
-    let clusters = Clusters::open_current(store.root(), &idx)?;
+    explain(&store, &chain, &idx, a, b, json_out)
+}
+
+fn explain(store: &Store, chain: &str, idx: &dyn AddressIndex, a: &str, b: &str, json_out: bool) -> Result<()> {
+    let clusters = Clusters::open_current(store.root(), idx)?;
     let id = |s: &str| idx.address_id(s).with_context(|| format!("address {s} does not appear on {chain}"));
     let (ia, ib) = (id(a)?, id(b)?);
-    let Some(steps) = clusters.explain(&idx, ia, ib) else {
+    let Some(steps) = clusters.explain(idx, ia, ib) else {
         if json_out {
             println!("{}", serde_json::to_string_pretty(&json!({"chain": chain, "a": a, "b": b, "same_entity": false, "steps": []}))?);
             return Ok(());

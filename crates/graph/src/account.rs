@@ -11,9 +11,33 @@
 //!   (a sweep passes on the deposit less its fee).
 //!
 //! Each detection keeps its evidence: the receipt and the forwarding transaction.
+//! [`cluster_deposits`] turns the detections into entities: each deposit address joins the
+//! exchange address it forwards to, in the same union-find and clusters file as UTXO chains.
 
+use crate::cluster::{clusters_path, write_clusters, ClusterConfig, ClustersMeta, Merge, RULE_DEPOSIT};
+use crate::transfers::TransferIndex;
+use crate::{Result, UnionFind};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+/// Clusters an account chain from the deposit addresses `found`: each joins the exchange address
+/// it forwarded to (union-find over the transfer index's address ids, 4 bytes per address; the
+/// cluster id is the smallest address id), with the first forwarding transaction as the evidence
+/// of the merge. Writes `clusters.thc` next to the transfer index; every other address is a
+/// cluster of its own.
+pub fn cluster_deposits(data_dir: &Path, idx: &TransferIndex, found: &[DepositAddress]) -> Result<ClustersMeta> {
+    let mut uf = UnionFind::new(idx.address_count());
+    let mut merges = vec![];
+    for d in found {
+        let (Some(a), Some(b), Some(tx)) = (idx.address_id(&d.address), idx.address_id(&d.forwarded_to), idx.tx_id(&d.forwarded_in)) else { continue };
+        if uf.union(a, b) {
+            merges.push(Merge { a, b, tx, rule: RULE_DEPOSIT });
+        }
+    }
+    let chain = idx.meta().chain.clone();
+    write_clusters(&clusters_path(data_dir, &chain), &chain, idx, &ClusterConfig::default(), uf.roots(), &merges, &[])
+}
 
 /// One value movement (a row of the `transfers` table), or a gas fee (`to` empty).
 #[derive(Debug, Clone, PartialEq, Eq)]

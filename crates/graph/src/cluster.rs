@@ -8,7 +8,7 @@
 
 use crate::file::{SectionFile, SectionWriter};
 use crate::index::{index_dir, ChunkRef, GraphIndex, NONE, NO_ADDRESS};
-use crate::{Error, Result};
+use crate::{AddressIndex, Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -339,17 +339,23 @@ pub struct Merge {
     pub b: u32,
     /// The transaction.
     pub tx: u32,
-    /// 0 for multi-input; for change, the change rule bits (shifted by 8) with 1 in the low byte.
+    /// 0 for multi-input; for change, the change rule bits (shifted by 8) with [`RULE_CHANGE`]
+    /// in the low byte; [`RULE_DEPOSIT`] for a deposit address joining its exchange.
     pub rule: u32,
 }
 
+/// Low byte of [`Merge::rule`] for a change merge.
+pub const RULE_CHANGE: u32 = 1;
+/// [`Merge::rule`] of a deposit address joining the exchange it forwards to (account chains).
+pub const RULE_DEPOSIT: u32 = 2;
+
 impl Merge {
-    /// A readable name of the rule (`multi_input` or `change(fresh_address+…)`).
+    /// A readable name of the rule (`multi_input`, `change(fresh_address+…)`, `deposit_address`).
     pub fn rule_name(&self) -> String {
-        if self.rule & 0xff == 0 {
-            "multi_input".to_string()
-        } else {
-            format!("change({})", rule_names((self.rule >> 8) as u8).join("+"))
+        match self.rule & 0xff {
+            0 => "multi_input".to_string(),
+            RULE_DEPOSIT => "deposit_address".to_string(),
+            _ => format!("change({})", rule_names((self.rule >> 8) as u8).join("+")),
         }
     }
 }
@@ -375,6 +381,9 @@ pub struct ClustersMeta {
     pub multi_input_merges: u64,
     /// Merges by change.
     pub change_merges: u64,
+    /// Merges by the deposit-address heuristic (account chains).
+    #[serde(default)]
+    pub deposit_merges: u64,
     /// CoinJoins found, by kind.
     pub coinjoins: std::collections::BTreeMap<String, u64>,
 }
@@ -436,7 +445,7 @@ pub fn cluster(data_dir: &Path, idx: &GraphIndex, config: &ClusterConfig, progre
                 let first_in = prevout[ins[t as usize] as usize];
                 let (a, b) = (addr[first_in as usize], addr[o]);
                 if a != NO_ADDRESS && b != NO_ADDRESS && uf.union(a, b) {
-                    merges.push(Merge { a, b, tx: t, rule: 1 | (fired as u32) << 8 });
+                    merges.push(Merge { a, b, tx: t, rule: RULE_CHANGE | (fired as u32) << 8 });
                 }
             }
         }
@@ -492,10 +501,10 @@ pub fn multi_input(
     progress(total, total);
 }
 
-fn write_clusters(
+pub(crate) fn write_clusters(
     path: &Path,
     chain: &str,
-    idx: &GraphIndex,
+    idx: &dyn AddressIndex,
     config: &ClusterConfig,
     roots: Vec<u32>,
     merges: &[Merge],
@@ -525,13 +534,14 @@ fn write_clusters(
     let meta = ClustersMeta {
         chain: chain.to_string(),
         config: config.clone(),
-        chunks: idx.meta().chunks.clone(),
+        chunks: idx.chunks().to_vec(),
         transactions: idx.tx_count() as u64,
         addresses: n as u64,
         clusters,
         largest_cluster: largest,
         multi_input_merges: merges.iter().filter(|m| m.rule == 0).count() as u64,
-        change_merges: merges.iter().filter(|m| m.rule != 0).count() as u64,
+        change_merges: merges.iter().filter(|m| m.rule & 0xff == RULE_CHANGE).count() as u64,
+        deposit_merges: merges.iter().filter(|m| m.rule & 0xff == RULE_DEPOSIT).count() as u64,
         coinjoins: by_kind,
     };
     let mut w = SectionWriter::new(MAGIC, CLUSTERS_VERSION);
@@ -559,8 +569,8 @@ pub struct ExplainStep {
     /// Transaction hash.
     pub transaction: String,
     /// Block height.
-    pub block_number: u32,
-    /// Rule (`multi_input`, `change(...)`).
+    pub block_number: u64,
+    /// Rule (`multi_input`, `change(...)`, `deposit_address`).
     pub rule: String,
 }
 
@@ -601,15 +611,15 @@ impl Clusters {
         Ok(c)
     }
 
-    /// Opens the clustering of `idx`'s chain and checks it covers the same blocks.
-    pub fn open_current(data_dir: &Path, idx: &GraphIndex) -> Result<Clusters> {
-        let chain = &idx.meta().chain;
+    /// Opens the clustering of `idx`'s chain and checks it covers the same blocks and addresses.
+    pub fn open_current(data_dir: &Path, idx: &dyn AddressIndex) -> Result<Clusters> {
+        let chain = idx.chain();
         let path = clusters_path(data_dir, chain);
         if !path.exists() {
             return Err(Error::Stale(format!("chain {chain:?} is not clustered yet; run `tracehound cluster`")));
         }
         let c = Clusters::open(&path)?;
-        if c.meta.chunks != idx.meta().chunks {
+        if c.meta.chunks != idx.chunks() || c.meta.addresses != idx.address_count() as u64 {
             return Err(Error::Stale(format!("the clusters of {chain:?} are older than the graph index; run `tracehound cluster`")));
         }
         Ok(c)
@@ -656,7 +666,7 @@ impl Clusters {
 
     /// The shortest chain of merges joining addresses `a` and `b`, or `None` if they are in
     /// different clusters.
-    pub fn explain(&self, idx: &GraphIndex, a: u32, b: u32) -> Option<Vec<ExplainStep>> {
+    pub fn explain(&self, idx: &dyn AddressIndex, a: u32, b: u32) -> Option<Vec<ExplainStep>> {
         let c = self.cluster_of(a);
         if c != self.cluster_of(b) {
             return None;
@@ -691,7 +701,7 @@ impl Clusters {
                 from: idx.address(prev).to_string(),
                 to: idx.address(x).to_string(),
                 transaction: idx.tx_hash(m.tx),
-                block_number: idx.tx_height()[m.tx as usize],
+                block_number: idx.tx_block(m.tx),
                 rule: m.rule_name(),
             });
             x = prev;

@@ -111,6 +111,13 @@ pub fn address_key(address: &str) -> u64 {
     h
 }
 
+/// The id stored with `key` in a lookup section (`keys` sorted, `ids` beside them) for which
+/// `is` holds: keys are hashes, so equal keys are checked against the real value.
+pub(crate) fn find_key(keys: &[u64], ids: &[u32], key: u64, is: impl Fn(u32) -> bool) -> Option<u32> {
+    let start = keys.partition_point(|&x| x < key);
+    (start..keys.len()).take_while(|&i| keys[i] == key).map(|i| ids[i]).find(|&id| is(id))
+}
+
 fn txid_key(txid: &[u8; 32]) -> u64 {
     u64::from_le_bytes(txid[..8].try_into().expect("8 bytes"))
 }
@@ -299,9 +306,7 @@ impl GraphIndex {
     pub fn address_id(&self, address: &str) -> Option<u32> {
         let keys = self.sl::<u64>("addr_key");
         let ids = self.sl::<u32>("addr_key_id");
-        let k = address_key(address);
-        let start = keys.partition_point(|&x| x < k);
-        (start..keys.len()).take_while(|&i| keys[i] == k).map(|i| ids[i]).find(|&id| self.address(id) == address)
+        find_key(keys, ids, address_key(address), |id| self.address(id) == address)
     }
 
     /// The id of the transaction with hash `txid` (hex, display order), if indexed.
@@ -310,9 +315,7 @@ impl GraphIndex {
         hex::decode_to_slice(txid, &mut bytes).ok()?;
         let keys = self.sl::<u64>("txid_key");
         let ids = self.sl::<u32>("txid_key_id");
-        let k = txid_key(&bytes);
-        let start = keys.partition_point(|&x| x < k);
-        (start..keys.len()).take_while(|&i| keys[i] == k).map(|i| ids[i]).find(|&id| self.txid()[id as usize] == bytes)
+        find_key(keys, ids, txid_key(&bytes), |id| self.txid()[id as usize] == bytes)
     }
 
     /// The hash of transaction `t` in hex.
@@ -435,7 +438,8 @@ struct Builder {
     tx_ids: HashMap<[u8; 32], u32>,
 }
 
-fn read_columns(path: &Path, columns: &[&str]) -> Result<RecordBatch> {
+/// Reads `columns` of the Parquet file at `path` into one batch; a missing column is an error.
+pub(crate) fn read_columns(path: &Path, columns: &[&str]) -> Result<RecordBatch> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let pq = |e: &dyn std::fmt::Display| Error::Corrupt { path: path.to_path_buf(), reason: e.to_string() };
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| pq(&e))?;

@@ -1,5 +1,6 @@
 //! tracehound's graph layer: the memory-mapped graph index over a UTXO chain's tables
-//! ([`index`]) and address clustering with the evidence of every merge ([`cluster`]).
+//! ([`index`]), the transfer index over an account chain's `transfers` ([`transfers`]), and
+//! address clustering with the evidence of every merge ([`cluster`], [`account`]).
 //!
 //! Everything that walks the transaction graph (clustering, tracing, screening) reads the index,
 //! never the Parquet tables row by row.
@@ -8,9 +9,12 @@ pub mod account;
 pub mod cluster;
 pub mod file;
 pub mod index;
+pub mod transfers;
 
 pub use cluster::{ClusterConfig, Clusters, UnionFind};
+pub use index::ChunkRef;
 pub use index::{GraphIndex, IndexMeta};
+pub use transfers::{TransferIndex, TransferMeta};
 
 use std::path::{Path, PathBuf};
 
@@ -63,13 +67,88 @@ impl Error {
     }
 }
 
+/// What entities need of an index, UTXO ([`GraphIndex`]) or account ([`TransferIndex`]): the
+/// blocks it covers, its address strings and its transactions.
+pub trait AddressIndex {
+    /// Chain name.
+    fn chain(&self) -> &str;
+    /// Table chunks covered.
+    fn chunks(&self) -> &[ChunkRef];
+    /// Number of transactions.
+    fn tx_count(&self) -> usize;
+    /// Number of addresses.
+    fn address_count(&self) -> usize;
+    /// The address string of id `a`.
+    fn address(&self, a: u32) -> &str;
+    /// The id of an address string.
+    fn address_id(&self, address: &str) -> Option<u32>;
+    /// The hash of transaction `t`, as the chain's explorers write it.
+    fn tx_hash(&self, t: u32) -> String;
+    /// The block of transaction `t`.
+    fn tx_block(&self, t: u32) -> u64;
+}
+
+impl AddressIndex for GraphIndex {
+    fn chain(&self) -> &str {
+        &self.meta().chain
+    }
+    fn chunks(&self) -> &[ChunkRef] {
+        &self.meta().chunks
+    }
+    fn tx_count(&self) -> usize {
+        GraphIndex::tx_count(self)
+    }
+    fn address_count(&self) -> usize {
+        GraphIndex::address_count(self)
+    }
+    fn address(&self, a: u32) -> &str {
+        GraphIndex::address(self, a)
+    }
+    fn address_id(&self, address: &str) -> Option<u32> {
+        GraphIndex::address_id(self, address)
+    }
+    fn tx_hash(&self, t: u32) -> String {
+        GraphIndex::tx_hash(self, t)
+    }
+    fn tx_block(&self, t: u32) -> u64 {
+        self.tx_height()[t as usize] as u64
+    }
+}
+
+impl AddressIndex for TransferIndex {
+    fn chain(&self) -> &str {
+        &self.meta().chain
+    }
+    fn chunks(&self) -> &[ChunkRef] {
+        &self.meta().chunks
+    }
+    fn tx_count(&self) -> usize {
+        self.meta().transactions as usize
+    }
+    fn address_count(&self) -> usize {
+        TransferIndex::address_count(self)
+    }
+    fn address(&self, a: u32) -> &str {
+        TransferIndex::address(self, a)
+    }
+    fn address_id(&self, address: &str) -> Option<u32> {
+        TransferIndex::address_id(self, address)
+    }
+    fn tx_hash(&self, t: u32) -> String {
+        TransferIndex::tx_hash(self, t)
+    }
+    fn tx_block(&self, t: u32) -> u64 {
+        TransferIndex::tx_block(self, t)
+    }
+}
+
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringBuilder, UInt32Array, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use std::sync::Arc;
 
 /// Writes the derived table `address_clusters` (chain, address, address_id, cluster_id,
 /// cluster_size) of `clusters` so SQL can join it with the chain tables. Returns (rows, bytes).
-pub fn write_cluster_table(store: &tracehound_tables::Store, idx: &GraphIndex, clusters: &Clusters) -> Result<(u64, u64)> {
+pub fn write_cluster_table(store: &tracehound_tables::Store, idx: &dyn AddressIndex, clusters: &Clusters) -> Result<(u64, u64)> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("chain", DataType::Utf8, false),
         Field::new("address", DataType::Utf8, false),
@@ -77,7 +156,7 @@ pub fn write_cluster_table(store: &tracehound_tables::Store, idx: &GraphIndex, c
         Field::new("cluster_id", DataType::UInt32, false),
         Field::new("cluster_size", DataType::UInt64, false),
     ]));
-    let chain = idx.meta().chain.as_str();
+    let chain = idx.chain();
     let ids = clusters.cluster_ids();
     let mut batches = vec![];
     const ROWS: usize = 1 << 20;
