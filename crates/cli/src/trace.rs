@@ -1,12 +1,9 @@
 //! `tracehound trace`: follow the money from seeds, on a UTXO chain (over the graph index) or an
 //! EVM chain (over the `transfers` table), and print the flow graph and the accounting.
 
-use crate::block_on;
 use crate::entities::{ensure_index, utxo_chain};
 use crate::labels::{open_labels, tags_by_address};
 use anyhow::{bail, Context, Result};
-use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::datatypes::{DataType, Int64Type};
 use std::collections::BTreeSet;
 use std::path::Path;
 use tracehound_graph::index::GraphIndex;
@@ -181,7 +178,7 @@ fn trace_evm(data_dir: &Path, store: &Store, req: &TraceRequest, seeds: &[String
             _ => bail!("seed {s}: not an address (0x + 40 hex) or a transaction hash (0x + 64 hex)"),
         }
     }
-    let movements = load_movements(store, &req.chain)?;
+    let movements = crate::entities::ensure_transfer_index(store, &req.chain, true)?.0.movements();
     let labels = open_labels(data_dir)?;
     let mut services = account::Services::default();
     for (addr, tags) in tags_by_address(&labels, &req.chain)? {
@@ -197,80 +194,6 @@ fn trace_evm(data_dir: &Path, store: &Store, req: &TraceRequest, seeds: &[String
 
 fn stop_at_has(stop_at: &[String], category: &str) -> bool {
     stop_at.iter().any(|c| c == category)
-}
-
-/// Every value movement of an EVM chain in chain order, with each transaction's gas fee first.
-/// ERC-721 transfers are left out (token ids are not amounts).
-pub fn load_movements(store: &Store, chain: &str) -> Result<Vec<account::Movement>> {
-    let transfers = format!(
-        "SELECT block_number, block_timestamp, transaction_index, position, transaction_hash, from_address, to_address, asset, amount_raw \
-         FROM {chain}.transfers WHERE kind <> 'erc721'"
-    );
-    let fees = format!(
-        "SELECT block_number, block_timestamp, transaction_index, hash, from_address, receipt_gas_used, receipt_effective_gas_price \
-         FROM {chain}.transactions WHERE receipt_gas_used > 0"
-    );
-    let (tb, fb) = block_on(async {
-        let ctx = tracehound_tables::sql::session(store, None).await?;
-        let t = tracehound_tables::sql::query(&ctx, &transfers).await?;
-        let f = tracehound_tables::sql::query(&ctx, &fees).await?;
-        Ok::<_, tracehound_tables::Error>((t, f))
-    })?;
-    let mut out = vec![];
-    let col_i64 = |b: &datafusion::arrow::array::RecordBatch, i: usize| -> Result<Vec<Option<i64>>> {
-        let c = datafusion::arrow::compute::cast(b.column(i), &DataType::Int64)?;
-        let c = c.as_primitive::<Int64Type>();
-        Ok((0..c.len()).map(|k| (!c.is_null(k)).then(|| c.value(k))).collect())
-    };
-    let col_str = |b: &datafusion::arrow::array::RecordBatch, i: usize| -> Result<Vec<Option<String>>> {
-        let c = datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8)?;
-        let c = c.as_string::<i32>();
-        Ok((0..c.len()).map(|k| (!c.is_null(k)).then(|| c.value(k).to_string())).collect())
-    };
-    let symbol = tracehound_trace::native_symbol(chain);
-    let native = |asset: String| if asset == "native" { symbol.to_string() } else { asset };
-    for b in &tb {
-        let (bn, ts, ti, pos) = (col_i64(b, 0)?, col_i64(b, 1)?, col_i64(b, 2)?, col_i64(b, 3)?);
-        let (tx, from, to, asset, amount) = (col_str(b, 4)?, col_str(b, 5)?, col_str(b, 6)?, col_str(b, 7)?, col_str(b, 8)?);
-        for k in 0..b.num_rows() {
-            let raw = amount[k].clone().unwrap_or_default();
-            let Ok(amount) = raw.parse::<u128>() else { continue }; // beyond 2^128: not traceable in u128
-            out.push(account::Movement {
-                block: bn[k].unwrap_or(0) as u64,
-                time: ts[k].unwrap_or(0) as u64,
-                tx_index: ti[k].map(|x| x as u32).unwrap_or(u32::MAX),
-                position: pos[k].unwrap_or(0),
-                tx: tx[k].clone().unwrap_or_default(),
-                from: from[k].clone().unwrap_or_else(|| "(issuance)".into()),
-                to: to[k].clone().unwrap_or_default(),
-                asset: native(asset[k].clone().unwrap_or_default()),
-                amount,
-            });
-        }
-    }
-    for b in &fb {
-        let (bn, ts, ti) = (col_i64(b, 0)?, col_i64(b, 1)?, col_i64(b, 2)?);
-        let (tx, from, gas, price) = (col_str(b, 3)?, col_str(b, 4)?, col_i64(b, 5)?, col_str(b, 6)?);
-        for k in 0..b.num_rows() {
-            let fee = gas[k].unwrap_or(0) as u128 * price[k].as_deref().unwrap_or("0").parse::<u128>().unwrap_or(0);
-            if fee == 0 {
-                continue;
-            }
-            out.push(account::Movement {
-                block: bn[k].unwrap_or(0) as u64,
-                time: ts[k].unwrap_or(0) as u64,
-                tx_index: ti[k].unwrap_or(0) as u32,
-                position: -1,
-                tx: tx[k].clone().unwrap_or_default(),
-                from: from[k].clone().unwrap_or_default(),
-                to: String::new(),
-                asset: symbol.into(),
-                amount: fee,
-            });
-        }
-    }
-    out.sort_by_key(|m| (m.block, m.tx_index, m.position));
-    Ok(out)
 }
 
 /// Amount in whole coins for display (8 decimals for BTC, 18 for ETH; tokens in base units).
@@ -356,9 +279,32 @@ pub fn write_traces(traces: &[Trace], format: TraceFormat, out: &Path) -> Result
 }
 
 /// `tracehound trace`.
-pub fn trace_cmd(data_dir: &Path, req: &TraceRequest, format: TraceFormat, out: &Path) -> Result<()> {
-    let traces = run_trace(data_dir, req)?;
+pub fn trace_cmd(data_dir: &Path, req: &TraceRequest, format: TraceFormat, out: &Path, entities: bool) -> Result<()> {
+    let mut traces = run_trace(data_dir, req)?;
+    if entities {
+        traces = group_by_entity(data_dir, &req.chain, &traces)?;
+    }
     write_traces(&traces, format, out)
+}
+
+/// The traces' flow graphs with addresses grouped into their clusters (`entity <cluster id>`;
+/// addresses alone in their cluster stay as they are).
+fn group_by_entity(data_dir: &Path, chain: &str, traces: &[Trace]) -> Result<Vec<Trace>> {
+    let store = crate::open_existing(data_dir)?;
+    let hint = || format!("--nodes entity needs the clusters of {chain}: run `tracehound cluster --chain {chain}` first");
+    let group = |idx: &dyn tracehound_graph::AddressIndex| -> Result<Vec<Trace>> {
+        let clusters = Clusters::open_current(store.root(), idx).map_err(|e| anyhow::anyhow!("{e}")).with_context(hint)?;
+        let entity_of = |a: &str| {
+            let id = idx.address_id(a)?;
+            let c = clusters.cluster_of(id);
+            (clusters.members(c).len() > 1).then(|| format!("entity {c}"))
+        };
+        Ok(traces.iter().map(|t| tracehound_trace::group_nodes(t, &entity_of)).collect())
+    };
+    match store.manifest().chain_kind(chain) {
+        ChainKind::Evm => group(&crate::entities::ensure_transfer_index(&store, chain, true)?.0),
+        _ => group(&ensure_index(&store, chain, true)?.0),
+    }
 }
 
 /// `tracehound cluster` on an EVM chain: the deposit-address heuristic. Addresses that forward
@@ -366,7 +312,8 @@ pub fn trace_cmd(data_dir: &Path, req: &TraceRequest, format: TraceFormat, out: 
 /// (source "deposit-address heuristic", confidence `heuristic`), so traces stop at them.
 pub fn deposit_cmd(data_dir: &Path, chain: &str, window: u64, json: bool) -> Result<()> {
     let store = crate::open_existing(data_dir)?;
-    let movements = load_movements(&store, chain)?;
+    let (idx, _) = crate::entities::ensure_transfer_index(&store, chain, json)?;
+    let movements = idx.movements();
     let mut labels = open_labels(data_dir)?;
     let mut exchange_of = std::collections::HashMap::new();
     let mut actor_of = std::collections::HashMap::new();
@@ -402,12 +349,17 @@ pub fn deposit_cmd(data_dir: &Path, chain: &str, window: u64, json: bool) -> Res
         }
     }
     crate::labels::write_tags_table(data_dir, &labels)?;
+    // Entities: each deposit address joins the exchange address it forwards to.
+    let meta = tracehound_graph::account::cluster_deposits(store.root(), &idx, &found)?;
+    let clusters = tracehound_graph::Clusters::open_current(store.root(), &idx)?;
+    let (rows, _) = tracehound_graph::write_cluster_table(&store, &idx, &clusters)?;
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({"chain": chain, "exchanges": exchange_of.len(), "deposit_addresses": found, "tags_added": added})
-            )?
+            serde_json::to_string_pretty(&serde_json::json!({
+                "chain": chain, "exchanges": exchange_of.len(), "deposit_addresses": found, "tags_added": added,
+                "clusters": meta, "address_clusters_rows": rows,
+            }))?
         );
         return Ok(());
     }
@@ -423,6 +375,10 @@ pub fn deposit_cmd(data_dir: &Path, chain: &str, window: u64, json: bool) -> Res
             d.address, d.forwarded_to, d.exchange, d.received_in, d.forwarded_in, d.forwards
         );
     }
+    println!(
+        "  entities: {} addresses in {} clusters (largest {}), {} deposit-address merges; table address_clusters: {rows} rows",
+        meta.addresses, meta.clusters, meta.largest_cluster, meta.deposit_merges
+    );
     Ok(())
 }
 

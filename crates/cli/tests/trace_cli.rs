@@ -152,6 +152,29 @@ fn bitcoin_heist_traced_to_exchanges_coinjoins_and_held_outputs_as_the_simulator
     assert!(csv.starts_with("hop,tx,height,time,from,to,asset,amount\n1,"));
     let text = ok(&data, &["trace", "bitcoin_regtest", "--from", &seed]);
     assert!(text.contains("reached exchange") && text.contains("still held"), "{text}");
+    // Entities as nodes: the demo clustered the chain, so addresses fold into their clusters; the
+    // accounting does not change.
+    let by_address = json(&data, &["trace", "bitcoin_regtest", "--from", &seed, "--json"]);
+    let by_entity = json(&data, &["trace", "bitcoin_regtest", "--from", &seed, "--json", "--nodes", "entity"]);
+    assert_eq!(by_entity["accounting"], by_address["accounting"]);
+    let count = |t: &Value, k: &str| t[k].as_array().unwrap().len();
+    assert!(count(&by_entity, "nodes") <= count(&by_address, "nodes"));
+    // Each address node became its cluster's entity (or stayed, alone in its cluster).
+    let entity_nodes: BTreeSet<String> = by_entity["nodes"].as_array().unwrap().iter().map(|n| n["address"].as_str().unwrap().to_string()).collect();
+    let mut entities = 0;
+    for node in by_address["nodes"].as_array().unwrap().iter().take(25) {
+        let a = node["address"].as_str().unwrap();
+        if a.starts_with('(') {
+            continue; // "(no address)"
+        }
+        let info = json(&data, &["address", "bitcoin_regtest", a, "--json"]);
+        let name = if info["cluster"]["size"].as_u64().unwrap() > 1 { format!("entity {}", info["cluster"]["id"]) } else { a.to_string() };
+        entities += name.starts_with("entity ") as usize;
+        assert!(entity_nodes.contains(&name), "{a} should be node {name}");
+    }
+    assert!(entities > 0, "some traced addresses belong to multi-address clusters");
+    let moved = |t: &Value| t["edges"].as_array().unwrap().iter().filter(|e| e["hop"] == 1).map(|e| n(&e["amount"])).sum::<u128>();
+    assert!(moved(&by_entity) <= moved(&by_address));
     // Seeds from a file.
     let seeds = tmp.path().join("seeds.txt");
     std::fs::write(&seeds, format!("# the theft\n{seed}\n")).unwrap();
@@ -317,6 +340,7 @@ fn evm_bridge_heist_traced_as_the_scenario_ground_truth_says() {
 
     check_evm_flows(&data, &truth);
     let h = &truth["heist"];
+    let token = truth["assets"]["TUSD"]["address"].as_str().unwrap().to_string();
     // Seeded by the thief's address instead of the exploit transactions: the same ETH flow.
     let loot = h["seed_addresses"][0].as_str().unwrap();
     let by_addr = json(&data, &["trace", "anvil", "--from", loot, "--json"]);
@@ -326,8 +350,31 @@ fn evm_bridge_heist_traced_as_the_scenario_ground_truth_says() {
     assert!(dot.matches("digraph trace").count() == 3, "one graph per flow");
     let e = run(&data, &["trace", "anvil", "--from", "0x1234"]);
     assert!(String::from_utf8_lossy(&e.stderr).contains("not an address"));
-    let e = run(&data, &["trace", "anvil", "--from", loot, "--direction", "backward"]);
-    assert!(String::from_utf8_lossy(&e.stderr).contains("not supported yet"));
+    // Backward from the thief: everything it received came from the bridge, in both assets.
+    // Unlabelled, the bridge is a pool traced further back; labelled, the trace stops there.
+    let bridge = h["victim_address"].as_str().unwrap().to_ascii_lowercase();
+    let stolen = |asset: &str| n(&h["flows"][asset]["total"]);
+    for model in ["haircut", "fifo"] {
+        let back = json(&data, &["trace", "anvil", "--from", loot, "--direction", "backward", "--model", model, "--json"]);
+        let eth = back.as_array().unwrap().iter().find(|t| t["flow"] == "ETH").unwrap();
+        assert_eq!(eth["direction"], "backward");
+        assert_eq!(n(&eth["seed_amount"]), stolen("ETH"), "{model}: the thief received the stolen ETH only");
+        let first: u128 = eth["edges"].as_array().unwrap().iter().filter(|e| e["hop"] == 1 && e["from"] == bridge.as_str()).map(|e| n(&e["amount"])).sum();
+        assert_eq!(first, stolen("ETH"), "{model}: hop 1 is the bridge");
+        let a = &eth["accounting"];
+        let total = a["sinks"].as_array().unwrap().iter().map(|s| n(&s["amount"])).sum::<u128>()
+            + ["below_threshold", "hop_limit", "node_limit", "unresolved"].iter().map(|k| n(&a[k])).sum::<u128>();
+        assert_eq!(total, stolen("ETH"), "{model}: backward accounting sums to the seed");
+    }
+    ok(&data, &["labels", "add", "anvil", &bridge, "--label", "Scenario bridge", "--category", "bridge"]);
+    for model in ["haircut", "fifo"] {
+        let back = json(&data, &["trace", "anvil", "--from", loot, "--direction", "backward", "--model", model, "--json"]);
+        for (flow, asset) in [("ETH".to_string(), "ETH"), (token.clone(), "TUSD")] {
+            let t = back.as_array().unwrap().iter().find(|t| t["flow"] == flow.as_str()).unwrap_or_else(|| panic!("{model}: no backward flow {flow}"));
+            let s = &t["accounting"]["sinks"][0];
+            assert_eq!((s["category"].as_str().unwrap(), n(&s["amount"])), ("bridge", stolen(asset)), "{model} {asset}: all of it came from the bridge");
+        }
+    }
 
     // Only the hot wallet labelled: the deposit-address heuristic finds the exchange's deposit
     // addresses (forwarder contracts and swept EOAs), and the traces stop there as before.
@@ -354,4 +401,28 @@ fn evm_bridge_heist_traced_as_the_scenario_ground_truth_says() {
     let found: BTreeSet<String> = found["deposit_addresses"].as_array().unwrap().iter().map(|d| d["address"].as_str().unwrap().to_string()).collect();
     assert_eq!(found, deposit_truth, "deposit addresses found = the scenario's");
     check_evm_flows(&data, &truth);
+
+    // Entities: every deposit address joined the hot wallet it forwards to, with the forwarding
+    // transaction as evidence.
+    let hot = truth["addresses"].as_object().unwrap().iter().find(|(_, i)| i["role"] == "exchange_hot_wallet").unwrap().0.clone();
+    let dep = json(&data, &["cluster", "--json"]);
+    let first = &dep["deposit_addresses"][0];
+    let (d, forwarded_in) = (first["address"].as_str().unwrap(), first["forwarded_in"].as_str().unwrap());
+    assert_eq!(dep["clusters"]["deposit_merges"].as_u64().unwrap() as usize, deposit_truth.len());
+    let entity = json(&data, &["entity", "anvil", &hot, "--addresses", "--json"]);
+    let members: BTreeSet<String> = entity["addresses"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
+    let mut want = deposit_truth.clone();
+    want.insert(hot.clone());
+    assert_eq!(members, want, "the exchange's entity = its hot wallet and deposit addresses");
+    assert!(entity["assets"].as_array().unwrap().iter().any(|a| a["asset"] == "ETH"), "{entity}");
+    let addr = json(&data, &["address", "anvil", d, "--json"]);
+    assert_eq!(addr["cluster"]["id"], entity["cluster_id"]);
+    assert!(addr["activity"]["movements"].as_u64().unwrap() >= 2);
+    let why = json(&data, &["explain", "anvil", d, &hot, "--json"]);
+    assert_eq!(why["same_entity"], true);
+    assert_eq!(why["steps"][0]["rule"], "deposit_address");
+    assert_eq!(why["steps"][0]["transaction"], forwarded_in);
+    let n: u64 =
+        ok(&data, &["sql", "SELECT count(*) FROM address_clusters WHERE cluster_size > 1", "--format", "csv"]).lines().nth(1).unwrap().parse().unwrap();
+    assert_eq!(n as usize, want.len(), "address_clusters holds the entity");
 }

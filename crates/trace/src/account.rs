@@ -22,6 +22,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 pub use tracehound_graph::account::Movement;
 
+mod backward;
+
 /// Where an account trace starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Seed {
@@ -79,10 +81,7 @@ pub fn trace(
     limits: &Limits,
 ) -> Result<Vec<Trace>> {
     if direction == Direction::Backward {
-        return Err(Error::Seed {
-            seed: format!("{seeds:?}"),
-            reason: "backward traces on account chains are not supported yet; trace forward from the victim".into(),
-        });
+        return backward::trace(chain, movements, seeds, services, model, limits);
     }
     let seed_addrs: HashSet<&str> = seeds.iter().filter_map(|s| if let Seed::Address(a) = s { Some(a.as_str()) } else { None }).collect();
     let seed_txs: HashSet<&str> = seeds.iter().filter_map(|s| if let Seed::Transaction(t) = s { Some(t.as_str()) } else { None }).collect();
@@ -93,33 +92,7 @@ pub fn trace(
     let mut swap_in: HashMap<(String, String), SwapIn> = HashMap::new();
     let mut tainted_pools = 0usize;
 
-    let new_flow = |flows: &mut Vec<Flow>, flow_of: &mut HashMap<(Option<u16>, String), u16>, parent: Option<u16>, asset: &str| -> u16 {
-        *flow_of.entry((parent, asset.to_string())).or_insert_with(|| {
-            let name = match parent {
-                None => asset.to_string(),
-                Some(p) => format!("{asset} from swap of {}", flows[p as usize].name),
-            };
-            flows.push(Flow {
-                name,
-                asset: asset.to_string(),
-                seed_amount: 0,
-                acc: Accounting::default(),
-                sinks: BTreeMap::new(),
-                edges: BTreeMap::new(),
-                seed_addresses: BTreeSet::new(),
-            });
-            (flows.len() - 1) as u16
-        })
-    };
-
-    // Within a transaction, what a swap pays out is booked after everything else (token events
-    // follow internal transfers in `position` order, but a swap takes before it pays).
-    let mut order: Vec<usize> = (0..movements.len()).collect();
-    order.sort_by_key(|&i| {
-        let m = &movements[i];
-        (m.block, m.tx_index, services.swaps.contains_key(&m.from), m.position, i)
-    });
-    for m in order.iter().map(|&i| &movements[i]) {
+    for m in chain_order(movements, services).into_iter().map(|i| &movements[i]) {
         if limits.until_time.is_some_and(|u| m.time > u) || limits.until_height.is_some_and(|h| m.block > h) {
             break;
         }
@@ -151,7 +124,7 @@ pub fn trace(
         if in_window && (seed_addrs.contains(m.to.as_str()) || seed_txs.contains(m.tx.as_str())) {
             let clean = m.amount.saturating_sub(incoming.iter().map(|x| x.1).sum::<u128>());
             if clean > 0 {
-                let f = new_flow(&mut flows, &mut flow_of, None, &m.asset);
+                let f = new_flow(&mut flows, &mut flow_of, None, &m.asset, FROM_SWAP);
                 flows[f as usize].seed_amount += clean;
                 flows[f as usize].seed_addresses.insert(m.to.clone());
                 incoming.push((f, clean, 0));
@@ -180,7 +153,7 @@ pub fn trace(
                 for (k, f) in flows_in.into_iter().enumerate() {
                     let derived = parts[k];
                     if derived > 0 {
-                        let d = new_flow(&mut flows, &mut flow_of, Some(f), &m.asset);
+                        let d = new_flow(&mut flows, &mut flow_of, Some(f), &m.asset, FROM_SWAP);
                         flows[d as usize].seed_amount += derived;
                         flows[d as usize].seed_addresses.insert(m.from.clone());
                         incoming.push((d, derived, 1));
@@ -247,6 +220,21 @@ pub fn trace(
             }
         }
     }
+    finish(chain, flows, held, services, model, direction, limits, seeds)
+}
+
+/// Turns the flows of a trace into one [`Trace`] each; `held` pairs a flow with a still-held balance.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    chain: &str,
+    flows: Vec<Flow>,
+    mut held: Vec<(u16, Held)>,
+    services: &Services,
+    model: Model,
+    direction: Direction,
+    limits: &Limits,
+    seeds: &[Seed],
+) -> Result<Vec<Trace>> {
     held.sort_by(|a, b| (a.0, std::cmp::Reverse(a.1.tainted), &a.1.address).cmp(&(b.0, std::cmp::Reverse(b.1.tainted), &b.1.address)));
     let mut out = vec![];
     for (i, flow) in flows.into_iter().enumerate() {
@@ -289,9 +277,46 @@ pub fn trace(
         });
     }
     if out.is_empty() {
-        return Err(Error::Seed { seed: format!("{seeds:?}"), reason: "received nothing in the time window".into() });
+        let what = if direction == Direction::Forward { "received nothing in the time window" } else { "received nothing in the time window to trace back" };
+        return Err(Error::Seed { seed: format!("{seeds:?}"), reason: what.into() });
     }
     Ok(out)
+}
+
+/// How a forward flow derived by a swap is named: "`<asset>` from swap of `<flow>`".
+const FROM_SWAP: &str = "from swap of";
+
+/// The flow of `asset` (a seed asset when `parent` is `None`, else what a swap turned flow
+/// `parent` into, named "`<asset> <derived> <parent>`"), created on first use.
+fn new_flow(flows: &mut Vec<Flow>, flow_of: &mut HashMap<(Option<u16>, String), u16>, parent: Option<u16>, asset: &str, derived: &str) -> u16 {
+    *flow_of.entry((parent, asset.to_string())).or_insert_with(|| {
+        let name = match parent {
+            None => asset.to_string(),
+            Some(p) => format!("{asset} {derived} {}", flows[p as usize].name),
+        };
+        flows.push(Flow {
+            name,
+            asset: asset.to_string(),
+            seed_amount: 0,
+            acc: Accounting::default(),
+            sinks: BTreeMap::new(),
+            edges: BTreeMap::new(),
+            seed_addresses: BTreeSet::new(),
+        });
+        (flows.len() - 1) as u16
+    })
+}
+
+/// Indices of `movements` in the order they are replayed: chain order, and within a transaction
+/// what a swap pays out after everything else (token events follow internal transfers in
+/// `position` order, but a swap takes before it pays).
+fn chain_order(movements: &[Movement], services: &Services) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..movements.len()).collect();
+    order.sort_by_key(|&i| {
+        let m = &movements[i];
+        (m.block, m.tx_index, services.swaps.contains_key(&m.from), m.position, i)
+    });
+    order
 }
 
 fn edge(flow: &mut Flow, hop: u32, m: &Movement, a: u128) {

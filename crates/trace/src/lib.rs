@@ -287,6 +287,33 @@ pub struct Trace {
     pub limits: Limits,
 }
 
+/// The flow graph of `t` with its addresses grouped into entities: `entity_of` names the entity
+/// of an address (`None`: the address stands alone). Edges between the same two entities in the
+/// same transaction and hop are summed, and movements inside one entity are left out; a node is
+/// a seed if any member is, and takes the label of a labelled member. The accounting is unchanged.
+pub fn group_nodes(t: &Trace, entity_of: &dyn Fn(&str) -> Option<String>) -> Trace {
+    let name = |a: &str| entity_of(a).unwrap_or_else(|| a.to_string());
+    let mut edges: std::collections::BTreeMap<(u32, String, String, String), Edge> = std::collections::BTreeMap::new();
+    for e in &t.edges {
+        let (from, to) = (name(&e.from), name(&e.to));
+        if from == to {
+            continue;
+        }
+        edges.entry((e.hop, e.tx.clone(), from.clone(), to.clone())).and_modify(|x| x.amount += e.amount).or_insert(Edge { from, to, ..e.clone() });
+    }
+    let mut nodes: std::collections::BTreeMap<String, Node> = std::collections::BTreeMap::new();
+    for n in &t.nodes {
+        let key = name(&n.address);
+        let g = nodes.entry(key.clone()).or_insert(Node { address: key, label: None, category: None, seed: false });
+        g.seed |= n.seed;
+        if g.label.is_none() {
+            g.label = n.label.clone();
+            g.category = n.category.clone();
+        }
+    }
+    Trace { edges: edges.into_values().collect(), nodes: nodes.into_values().collect(), ..t.clone() }
+}
+
 /// The symbol of a chain's native coin (`BTC`, `LTC`, `ETH`, `BNB`, …), for display and pricing.
 pub fn native_symbol(chain: &str) -> &'static str {
     match chain {

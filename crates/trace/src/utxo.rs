@@ -610,8 +610,19 @@ impl Run<'_> {
             });
         }
         self.acc.sinks.sort_by(|a, b| b.amount.cmp(&a.amount).then(a.sink.cmp(&b.sink)));
-        self.held.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        // An output reached at two hops (its transaction entered twice) is held once, with the
+        // taint of both arrivals.
+        let mut by_output: BTreeMap<u64, u64> = BTreeMap::new();
         for &(o, tainted) in &self.held {
+            let t = by_output.entry(o).or_default();
+            *t = t.saturating_add(tainted);
+            if self.opts.model == Model::Poison {
+                *t = (*t).min(g.out_value[o as usize]);
+            }
+        }
+        let mut held: Vec<(u64, u64)> = by_output.into_iter().collect();
+        held.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        for &(o, tainted) in &held {
             self.acc.held.push(Held {
                 address: names.address(g.out_addr[o as usize]),
                 output: Some(output_name(o)),
@@ -621,37 +632,37 @@ impl Run<'_> {
             });
             self.acc.held_total += tainted as u128;
         }
-        let mut edges: Vec<Edge> = self
-            .edges
-            .iter()
-            .map(|(&(from, to, t, hop), &amount)| Edge {
-                from: names.address(from),
-                to: names.address(to),
+        // Sorted and named by ids: each address and transaction is turned into a string once.
+        let mut raw: Vec<((u32, u32, u32, u32), u128)> = self.edges.iter().map(|(k, v)| (*k, *v)).collect();
+        raw.sort_unstable_by_key(|&((from, to, t, hop), _)| (hop, t, from, to));
+        let mut address_names: HashMap<u32, String> = HashMap::new();
+        let mut name_of = |a: u32| address_names.entry(a).or_insert_with(|| names.address(a)).clone();
+        let mut tx_names: HashMap<u32, String> = HashMap::new();
+        let mut edges = Vec::with_capacity(raw.len());
+        for ((from, to, t, hop), amount) in raw {
+            let tx = tx_names.entry(t).or_insert_with(|| names.tx(t)).clone();
+            edges.push(Edge {
+                from: name_of(from),
+                to: name_of(to),
                 asset: asset.clone(),
                 amount,
                 hop,
-                tx: names.tx(t),
+                tx,
                 height: g.tx_height[t as usize] as u64,
                 time: g.tx_time[t as usize] as u64,
-            })
-            .collect();
-        edges.sort_by(|a, b| (a.hop, &a.tx, &a.from, &a.to).cmp(&(b.hop, &b.tx, &b.from, &b.to)));
-        let sink_by_addr: HashMap<String, &Sink> =
-            self.sinks.by_address.iter().filter(|(a, _)| **a != NO_ADDRESS).map(|(a, s)| (names.address(*a), &self.sinks.list[*s as usize])).collect();
-        let seed_names: HashSet<String> = seed_addrs.iter().map(|a| names.address(*a)).collect();
-        let mut node_names: Vec<&String> = edges.iter().flat_map(|e| [&e.from, &e.to]).collect();
-        node_names.extend(seed_names.iter());
-        node_names.sort();
-        node_names.dedup();
-        let nodes = node_names
+            });
+        }
+        let mut node_ids: Vec<u32> = self.edges.keys().flat_map(|&(from, to, _, _)| [from, to]).chain(seed_addrs.iter().copied()).collect();
+        node_ids.sort_unstable();
+        node_ids.dedup();
+        let mut nodes: Vec<Node> = node_ids
             .into_iter()
-            .map(|a| Node {
-                address: a.clone(),
-                label: sink_by_addr.get(a).map(|s| s.name.clone()),
-                category: sink_by_addr.get(a).map(|s| s.category.clone()),
-                seed: seed_names.contains(a),
+            .map(|a| {
+                let sink = self.sinks.by_address.get(&a).filter(|_| a != NO_ADDRESS).map(|&s| &self.sinks.list[s as usize]);
+                Node { address: name_of(a), label: sink.map(|s| s.name.clone()), category: sink.map(|s| s.category.clone()), seed: seed_addrs.contains(&a) }
             })
             .collect();
+        nodes.sort_by(|a, b| a.address.cmp(&b.address));
         Trace {
             chain: chain.into(),
             model: self.opts.model,

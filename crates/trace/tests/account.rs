@@ -117,3 +117,109 @@ fn hops_and_dust_are_accounted() {
     let e = trace("test", &history(), &[Seed::Transaction("nope".into())], &services(), Model::Haircut, Direction::Forward, &Limits::default()).unwrap_err();
     assert!(e.to_string().contains("received nothing"), "{e}");
 }
+
+/// The history with U as an exchange: money withdrawn from it is where funds come from.
+fn services_with_exchange_u() -> Services {
+    let mut s = services();
+    s.sinks.insert("U".into(), Sink { category: "exchange".into(), name: "Exchange U".into() });
+    s
+}
+
+#[test]
+fn backward_haircut_splits_by_the_balance_at_each_credit() {
+    // X received 200 ETH from L. L's balance was 400 after U's 300 arrived: 300/400 of the 200
+    // (150) came from U, an exchange; the other 50 from V's 100, which G gave V, and G's funds
+    // precede the data (unresolved).
+    let t =
+        trace("test", &history(), &[Seed::Address("X".into())], &services_with_exchange_u(), Model::Haircut, Direction::Backward, &Limits::default()).unwrap();
+    assert_eq!(t.len(), 1);
+    let eth = flow(&t, "ETH");
+    assert_eq!(eth.direction, Direction::Backward);
+    assert_eq!(eth.seed_amount, 200);
+    assert_eq!(eth.accounting.by_category("exchange"), 150);
+    assert_eq!(eth.accounting.unresolved, 50);
+    assert_eq!(eth.accounting.total(), 200);
+    let edges: Vec<(&str, &str, u128, u32)> = eth.edges.iter().map(|e| (e.from.as_str(), e.to.as_str(), e.amount, e.hop)).collect();
+    assert!(edges.contains(&("L", "X", 200, 1)), "{edges:?}");
+    assert!(edges.contains(&("U", "L", 150, 2)), "{edges:?}");
+    assert!(edges.contains(&("V", "L", 50, 2)), "{edges:?}");
+    assert!(edges.contains(&("G", "V", 50, 3)), "{edges:?}");
+}
+
+#[test]
+fn backward_fifo_follows_the_units() {
+    // L's arrivals are units [0,100) from V and [100,400) from U; it sent the fee [0,4) and X's
+    // 200 as [4,204): 96 from V, 104 from U.
+    let t = trace("test", &history(), &[Seed::Address("X".into())], &services_with_exchange_u(), Model::Fifo, Direction::Backward, &Limits::default()).unwrap();
+    let eth = flow(&t, "ETH");
+    assert_eq!(eth.accounting.by_category("exchange"), 104);
+    assert_eq!(eth.accounting.unresolved, 96);
+    assert_eq!(eth.accounting.total(), 200);
+    // The same question forward agrees: FIFO from V's 100 put 96 into X.
+    let fwd = trace("test", &history(), &[Seed::Transaction("s1".into())], &services(), Model::Fifo, Direction::Forward, &Limits::default()).unwrap();
+    assert_eq!(flow(&fwd, "ETH").accounting.sinks[0].amount, 96);
+}
+
+#[test]
+fn backward_through_a_swap_and_limits() {
+    // P's 30 ETH came from the swap S, which took 600 TUSD from L in the same transaction; L's
+    // TUSD came from V, and V's from G (unresolved).
+    let t = trace("test", &history(), &[Seed::Address("P".into())], &services(), Model::Haircut, Direction::Backward, &Limits::default()).unwrap();
+    let eth = flow(&t, "ETH");
+    assert_eq!((eth.seed_amount, eth.accounting.by_category("swap"), eth.accounting.total()), (30, 30, 30));
+    let tusd = flow(&t, "TUSD into swap for ETH");
+    assert_eq!((tusd.seed_amount, tusd.accounting.unresolved), (600, 600));
+    assert!(tusd.edges.iter().any(|e| (e.from.as_str(), e.to.as_str(), e.amount) == ("V", "L", 600)));
+    // One hop: L → X is hop 1; U (a sink) is reached at hop 2 anyway, V's share is stopped.
+    let one = Limits { max_hops: 1, ..Limits::default() };
+    let t = trace("test", &history(), &[Seed::Address("X".into())], &services_with_exchange_u(), Model::Haircut, Direction::Backward, &one).unwrap();
+    let eth = flow(&t, "ETH");
+    assert_eq!((eth.accounting.by_category("exchange"), eth.accounting.hop_limit, eth.accounting.total()), (150, 50, 200));
+    // Dust: V's 50 is below 60.
+    let dust = Limits { min_amount: 60, ..Limits::default() };
+    let t = trace("test", &history(), &[Seed::Address("X".into())], &services_with_exchange_u(), Model::Haircut, Direction::Backward, &dust).unwrap();
+    assert_eq!(flow(&t, "ETH").accounting.below_threshold, 50);
+    // Poison: every payer of a tainted pool, in full.
+    let t =
+        trace("test", &history(), &[Seed::Address("X".into())], &services_with_exchange_u(), Model::Poison, Direction::Backward, &Limits::default()).unwrap();
+    let eth = flow(&t, "ETH");
+    assert_eq!((eth.accounting.by_category("exchange"), eth.accounting.unresolved), (300, 100));
+    // A seed that received nothing.
+    let e = trace("test", &history(), &[Seed::Address("nobody".into())], &services(), Model::Fifo, Direction::Backward, &Limits::default()).unwrap_err();
+    assert!(e.to_string().contains("received nothing"), "{e}");
+}
+
+mod backward_conservation {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Over random histories of five addresses, two assets and a swap, a backward trace
+        /// accounts for exactly its seed amount under haircut and FIFO, and every flow's does.
+        #[test]
+        fn backward_accounting_sums_to_the_seed(
+            moves in proptest::collection::vec((0usize..6, 0usize..6, 0usize..2, 1u128..1_000_000), 1..60),
+            seed in 0usize..5,
+            hops in 1u32..6,
+            dust in 0u128..1000,
+        ) {
+            let names = ["A", "B", "C", "D", "E", "S"];
+            let mut history = vec![];
+            for (i, (f, t, asset, amount)) in moves.into_iter().enumerate() {
+                if f == t { continue; }
+                history.push(mv(i as u64 / 2, &format!("t{}", i / 2), (i % 2) as i64, names[f], names[t], ["ETH", "TOK"][asset], amount));
+            }
+            let mut s = Services::default();
+            s.swaps.insert("S".into(), "Swap".into());
+            s.sinks.insert("E".into(), Sink { category: "exchange".into(), name: "E".into() });
+            let limits = Limits { max_hops: hops, min_amount: dust, ..Limits::default() };
+            for model in [Model::Haircut, Model::Fifo] {
+                if let Ok(traces) = trace("p", &history, &[Seed::Address(names[seed].into())], &s, model, Direction::Backward, &limits) {
+                    for t in traces {
+                        prop_assert_eq!(t.accounting.total(), t.seed_amount, "{} {:?}", model, t.flow);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -209,6 +209,26 @@ fn limits_are_accounted_not_lost() {
     assert_eq!(t.accounting.total(), 100);
 }
 
+#[test]
+fn an_output_reached_at_two_hops_is_held_once() {
+    // t3 is entered at hop 2 (C's 40) and again at hop 3 (D's 60, one transaction later): its
+    // unspent output E holds all 100, listed once.
+    let m = Mem::build(
+        &[
+            Tx { inputs: vec![], outputs: vec![(0, 100)] },               // t0: A 100 (the seed)
+            Tx { inputs: vec![(0, 0)], outputs: vec![(1, 60), (2, 40)] }, // t1: B 60, C 40
+            Tx { inputs: vec![(1, 0)], outputs: vec![(3, 60)] },          // t2: B → D
+            Tx { inputs: vec![(1, 1), (2, 0)], outputs: vec![(4, 100)] }, // t3: C + D → E
+        ],
+        &[],
+    );
+    for model in [Model::Haircut, Model::Fifo, Model::Poison] {
+        let t = trace(m.graph(), &Letters, "test", &[Seed::Output(m.output(0, 0))], &Sinks::default(), &opts(model, Direction::Forward)).unwrap();
+        assert_eq!(held(&t), vec![("E".into(), 100)], "{model}");
+        assert_eq!(t.accounting.held_total, 100, "{model}");
+    }
+}
+
 /// A random chain: coinbases and spends of random unspent outputs.
 fn random_chain(spec: &[(u8, u8, u8, u16)]) -> Mem {
     let mut txs: Vec<Tx> = vec![];
@@ -284,4 +304,24 @@ proptest! {
         prop_assert_eq!(&h.accounting, &f.accounting);
         prop_assert_eq!(&h.accounting.held, &p.accounting.held);
     }
+}
+
+#[test]
+fn grouping_nodes_into_entities_keeps_the_accounting() {
+    // C and D are one entity: the t3 edges A→C and A→D become one edge A→"CD" of 98; t4's C→E and
+    // C→F stay, now from "CD".
+    let m = hand_graph();
+    let t = trace(m.graph(), &Letters, "test", &[Seed::Output(m.output(0, 0))], &exchange_e(), &opts(Model::Haircut, Direction::Forward)).unwrap();
+    let g = tracehound_trace::group_nodes(&t, &|a| matches!(a, "C" | "D").then(|| "CD".to_string()));
+    assert_eq!(g.accounting, t.accounting);
+    assert_eq!(
+        g.edges.iter().map(|e| (e.from.as_str(), e.to.as_str(), e.amount, e.hop)).collect::<Vec<_>>(),
+        vec![("A", "CD", 98, 1), ("CD", "E", 38, 2), ("CD", "F", 11, 2)]
+    );
+    let names: Vec<&str> = g.nodes.iter().map(|n| n.address.as_str()).collect();
+    assert_eq!(names, vec!["A", "CD", "E", "F"]);
+    assert!(g.nodes[0].seed && g.nodes[2].label.as_deref() == Some("Exchange E"));
+    // Movements inside an entity leave the graph: C→E inside "CE".
+    let g = tracehound_trace::group_nodes(&t, &|a| matches!(a, "C" | "E").then(|| "CE".to_string()));
+    assert!(!g.edges.iter().any(|e| e.from == e.to));
 }
