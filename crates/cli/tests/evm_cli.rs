@@ -115,9 +115,47 @@ fn evm_ingest_survives_kill_9_and_sync_follows_the_head() {
     let e = run(&reference, &["cluster"]);
     // On an EVM chain, cluster runs the deposit-address heuristic, which needs labelled exchanges.
     assert!(String::from_utf8_lossy(&e.stderr).contains("labelled as an exchange"), "{}", String::from_utf8_lossy(&e.stderr));
-    let e = run(&reference, &["index"]);
-    assert!(String::from_utf8_lossy(&e.stderr).contains("EVM chain"), "{}", String::from_utf8_lossy(&e.stderr));
     let _ = Duration::ZERO;
+
+    // The transfer index: built from the tables, then unchanged, then extended when blocks arrive
+    // (equal byte for byte to a rebuild), and rebuilt when damaged.
+    let index = |d: &Path| -> serde_json::Value { serde_json::from_str(&ok(d, &["index", "--json"])).unwrap() };
+    let file = |d: &Path| d.join("index/anvil/transfers.thg");
+    // `cluster` above built it already; from scratch here.
+    let _ = std::fs::remove_file(file(&reference));
+    let r = index(&reference);
+    assert_eq!(r["action"], "rebuilt", "{r}");
+    let movements = r["meta"]["movements"].as_u64().unwrap();
+    let n_transfers: u64 =
+        ok(&reference, &["sql", "SELECT count(*) FROM transfers WHERE kind <> 'erc721'", "--format", "csv"]).lines().nth(1).unwrap().parse().unwrap();
+    let n_fees: u64 =
+        ok(&reference, &["sql", "SELECT count(*) FROM transactions WHERE receipt_gas_used > 0", "--format", "csv"]).lines().nth(1).unwrap().parse().unwrap();
+    assert_eq!(movements, n_transfers + n_fees, "every transfer and every gas fee is a movement");
+    assert_eq!(index(&reference)["action"], "unchanged");
+    let grown = tmp.path().join("grown");
+    // The first ingest ends on a chunk boundary, so the second only adds chunks (a small last
+    // chunk would be rewritten, which the index must treat as a change, not an extension).
+    let first_to = (head - 30) / 20 * 20 - 1;
+    ok(&grown, &["ingest", "evm", "--rpc", &node.url, "--chunk-blocks", "20", "--to", &first_to.to_string()]);
+    assert_eq!(index(&grown)["action"], "rebuilt");
+    ok(&grown, &["ingest", "evm", "--rpc", &node.url, "--chunk-blocks", "20", "--to", &head.to_string()]);
+    let r = index(&grown);
+    assert_eq!(r["action"], "extended", "{r}");
+    assert_eq!(r["files_read"], (head - first_to).div_ceil(20), "only the new chunks are read");
+    let extended = std::fs::read(file(&grown)).unwrap();
+    std::fs::remove_file(file(&grown)).unwrap();
+    index(&grown);
+    assert!(std::fs::read(file(&grown)).unwrap() == extended, "an extended index equals a rebuilt one");
+    assert!(std::fs::read(file(&reference)).unwrap() == extended, "chunking does not change the index");
+    let mut damaged = extended.clone();
+    damaged[5000] ^= 0xff;
+    std::fs::write(file(&grown), &damaged).unwrap();
+    let r = index(&grown);
+    assert_eq!(r["action"], "rebuilt");
+    assert!(r["reason"].as_str().unwrap().contains("checksum"), "{r}");
+    assert!(std::fs::read(file(&grown)).unwrap() == extended);
+    let text = ok(&grown, &["index"]);
+    assert!(text.contains("transfer index unchanged") && text.contains(&format!("{movements} movements")), "{text}");
 }
 
 #[test]

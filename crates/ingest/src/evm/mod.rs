@@ -228,10 +228,10 @@ fn fetch_serial(client: &RpcClient, caps: Capabilities, heights: &[u64], batch: 
         };
         for h in part {
             let block = next(*h)?;
-            let receipts = if caps.block_receipts { next(*h)?.as_array().cloned().unwrap_or_default() } else { vec![] };
+            let receipts = if caps.block_receipts { into_array(next(*h)?) } else { vec![] };
             let empty = block.get("transactions").and_then(Value::as_array).is_some_and(Vec::is_empty);
             // A block without transactions has no traces to read (and geth refuses the genesis block).
-            let mut traces = || next(*h).map(|v| v.as_array().cloned().unwrap_or_default()).or_else(|e| if empty { Ok(vec![]) } else { Err(e) });
+            let mut traces = || next(*h).map(into_array).or_else(|e| if empty { Ok(vec![]) } else { Err(e) });
             let traces = match caps.traces {
                 TraceMode::Parity => Traces::Parity(traces()?),
                 TraceMode::Geth => Traces::Geth(traces()?),
@@ -255,6 +255,14 @@ fn fetch_serial(client: &RpcClient, caps: Capabilities, heights: &[u64], batch: 
         }
     }
     Ok(out)
+}
+
+/// The elements of a JSON array, moved out (anything else: none).
+fn into_array(v: Value) -> Vec<Value> {
+    match v {
+        Value::Array(a) => a,
+        _ => vec![],
+    }
 }
 
 fn block_field(b: &Value, f: &str) -> String {
@@ -382,70 +390,85 @@ fn ingest_once(
         open_first = Some(last.first);
         carried = Some(tables);
     }
-    let mut h = start;
-    while h <= to {
-        let heights: Vec<u64> = (h..=to.min(h + window - 1)).collect();
-        h += heights.len() as u64;
-        let fetched = match fetch_blocks(client, caps, &heights, opts.batch_size, opts.concurrency) {
-            Ok(f) => f,
-            // A block the node announced and no longer has: its chain got shorter under us.
-            Err(e @ Error::Reorg(_)) => {
-                progress(Event::Warning(format!("{e}; reading again")));
-                return Ok(Pass::Reorged);
+    // The next window of blocks is fetched while this one is turned into rows: the node and the
+    // row builder work at the same time. One window waits at most.
+    let windows: Vec<Vec<u64>> = (start..=to).step_by(window as usize).map(|h| (h..=to.min(h + window - 1)).collect()).collect();
+    let (batch_size, concurrency) = (opts.batch_size, opts.concurrency);
+    std::thread::scope(|scope| {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        scope.spawn(move || {
+            for heights in windows {
+                let fetched = fetch_blocks(client, caps, &heights, batch_size, concurrency);
+                let failed = fetched.is_err();
+                // A closed channel: the reader stopped (an error or a reorg); so do we.
+                if sender.send(fetched).is_err() || failed {
+                    break;
+                }
             }
-            Err(e) => return Err(e),
-        };
-        for b in fetched {
-            let hash = block_field(&b.block, "hash");
-            let parent = block_field(&b.block, "parentHash");
-            if prev_hash.as_ref().is_some_and(|p| *p != parent) {
-                progress(Event::Warning(format!(
-                    "block {} does not follow the block before it: the node reorganized; reading again",
-                    block_field(&b.block, "number")
-                )));
-                return Ok(Pass::Reorged);
-            }
-            let counts = match rows.push_block(&b) {
-                Ok(c) => c,
-                // Receipts or traces of another block than the one we hold: a reorg under us.
+        });
+        // Returning drops the receiver, which ends the fetching thread after its current window.
+        for fetched in receiver {
+            let fetched = match fetched {
+                Ok(f) => f,
+                // A block the node announced and no longer has: its chain got shorter under us.
                 Err(e @ Error::Reorg(_)) => {
                     progress(Event::Warning(format!("{e}; reading again")));
                     return Ok(Pass::Reorged);
                 }
                 Err(e) => return Err(e),
             };
-            let height = counts.number;
-            prev_hash = Some(hash.clone());
-            report.blocks += 1;
-            report.transactions += counts.transactions;
-            report.logs += counts.logs;
-            report.traces += counts.traces;
-            report.token_transfers += counts.token_transfers;
-            report.transfers += counts.transfers;
-            let first = *open_first.get_or_insert(height);
-            progress(Event::Block { height, transactions: counts.transactions });
-            if height + 1 - first >= opts.chunk_blocks.max(1) || rows.pending_rows() + carried_rows >= opts.chunk_rows || height == to {
-                let mut tables = rows.finish()?;
-                match carried.take() {
-                    Some(old) => {
-                        for (name, batches) in &mut tables {
-                            if let Some((_, before)) = old.iter().find(|(n, _)| n == name) {
-                                let mut all = before.clone();
-                                all.append(batches);
-                                *batches = all;
-                            }
-                        }
-                        store.replace_last_chunk(chain, first, height, &hash, &tables, info.clone())?;
-                        carried_rows = 0;
-                    }
-                    None => store.commit_chunk(chain, first, height, &hash, &tables, info.clone())?,
+            for b in fetched {
+                let hash = block_field(&b.block, "hash");
+                let parent = block_field(&b.block, "parentHash");
+                if prev_hash.as_ref().is_some_and(|p| *p != parent) {
+                    progress(Event::Warning(format!(
+                        "block {} does not follow the block before it: the node reorganized; reading again",
+                        block_field(&b.block, "number")
+                    )));
+                    return Ok(Pass::Reorged);
                 }
-                report.chunks += 1;
-                open_first = None;
+                let counts = match rows.push_block(&b) {
+                    Ok(c) => c,
+                    // Receipts or traces of another block than the one we hold: a reorg under us.
+                    Err(e @ Error::Reorg(_)) => {
+                        progress(Event::Warning(format!("{e}; reading again")));
+                        return Ok(Pass::Reorged);
+                    }
+                    Err(e) => return Err(e),
+                };
+                let height = counts.number;
+                prev_hash = Some(hash.clone());
+                report.blocks += 1;
+                report.transactions += counts.transactions;
+                report.logs += counts.logs;
+                report.traces += counts.traces;
+                report.token_transfers += counts.token_transfers;
+                report.transfers += counts.transfers;
+                let first = *open_first.get_or_insert(height);
+                progress(Event::Block { height, transactions: counts.transactions });
+                if height + 1 - first >= opts.chunk_blocks.max(1) || rows.pending_rows() + carried_rows >= opts.chunk_rows || height == to {
+                    let mut tables = rows.finish()?;
+                    match carried.take() {
+                        Some(old) => {
+                            for (name, batches) in &mut tables {
+                                if let Some((_, before)) = old.iter().find(|(n, _)| n == name) {
+                                    let mut all = before.clone();
+                                    all.append(batches);
+                                    *batches = all;
+                                }
+                            }
+                            store.replace_last_chunk(chain, first, height, &hash, &tables, info.clone())?;
+                            carried_rows = 0;
+                        }
+                        None => store.commit_chunk(chain, first, height, &hash, &tables, info.clone())?,
+                    }
+                    report.chunks += 1;
+                    open_first = None;
+                }
             }
         }
-    }
-    Ok(Pass::Done)
+        Ok(Pass::Done)
+    })
 }
 
 /// Options of `sync`: ingest, then follow the head.
