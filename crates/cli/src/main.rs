@@ -178,6 +178,7 @@ enum Command {
     ///   tracehound trace bitcoin_regtest --from <txid>:0 --model haircut --max-hops 8
     ///   tracehound trace ethereum --from 0x0d04... --since 2022-06-23 --stop-at exchange,bridge --format dot --out flow.dot
     ///   tracehound trace bitcoin --from <txid>:<vout> --model fifo --direction backward --json
+    ///   tracehound trace ethereum --from 0x<deposit address> --direction backward   # where did it come from?
     Trace {
         /// Chain (as stored: bitcoin, bitcoin_regtest, ethereum, anvil, …).
         chain: String,
@@ -217,6 +218,10 @@ enum Command {
         /// Same as --format json.
         #[arg(long)]
         json: bool,
+        /// Nodes of the flow graph: address, or entity (addresses grouped by their cluster; needs
+        /// `tracehound cluster`). The accounting is the same either way.
+        #[arg(long, default_value = "address", value_parser = ["address", "entity"])]
+        nodes: String,
         /// Output file (`-` for standard output).
         #[arg(long, default_value = "-")]
         out: PathBuf,
@@ -613,10 +618,21 @@ enum Layout {
 }
 
 fn main() {
+    restore_sigpipe();
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
+    }
+}
+
+/// `tracehound sql ... | head` should end quietly when `head` closes the pipe, as other Unix
+/// tools do, instead of panicking in `println!`: Rust ignores SIGPIPE by default.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is a valid handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
@@ -832,9 +848,9 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Prices(PricesCmd::Import { file, asset }) => incidents::prices_import_cmd(&data_dir, &file, asset.as_deref()),
         Command::Report(ReportCmd::Stats { by, format, out, trace }) => incidents::report_cmd(&data_dir, &by, format, &out, trace.as_deref()),
-        Command::Trace { chain, from, model, direction, max_hops, min_amount, since, until, max_nodes, stop_at, fees, format, json, out } => {
+        Command::Trace { chain, from, model, direction, max_hops, min_amount, since, until, max_nodes, stop_at, fees, format, json, nodes, out } => {
             let req = trace_request(chain, from, &model, &direction, max_hops, min_amount, since, until, max_nodes, &stop_at, &fees)?;
-            trace::trace_cmd(&data_dir, &req, if json { trace::TraceFormat::Json } else { format }, &out)
+            trace::trace_cmd(&data_dir, &req, if json { trace::TraceFormat::Json } else { format }, &out, nodes == "entity")
         }
     }
 }

@@ -130,6 +130,23 @@ fn sql_export_and_status_work_on_an_ingested_chain() {
     ok(&data, &["export", "outputs", "--format", "csv", "--out", outputs_csv.to_str().unwrap()]);
     assert!(std::fs::read_to_string(&outputs_csv).unwrap().lines().next().unwrap().contains("addresses"));
 
+    // A reader that stops early (`| head -1`): a quiet end by SIGPIPE, no panic message.
+    let mut child = bin()
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["sql", "SELECT * FROM outputs", "--format", "csv"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut first).unwrap();
+    assert!(first.contains("addresses"), "{first}");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&out.status), Some(13), "ended by SIGPIPE");
+
     let status: serde_json::Value = serde_json::from_str(&ok(&data, &["status", "--json"])).unwrap();
     let chain = &status["chains"]["bitcoin_regtest"];
     assert_eq!(chain["tip_height"], 181 - 1);
