@@ -369,6 +369,12 @@ enum IngestCmd {
         confirmations: u64,
     },
     /// From a node's JSON-RPC (Bitcoin Core; Litecoin, Dogecoin, Bitcoin Cash with --chain).
+    ///
+    /// Reads getblockhash + getblock <hash> 2. Nodes without verbosity 2 (Dogecoin 1.14, early
+    /// Bitcoin Cash releases) are detected on the first block and read with getblock <hash> true
+    /// plus getrawtransaction <txid> 0 per transaction (start them with -txindex). Inputs that
+    /// spend outputs from before --from are resolved with getrawtransaction.
+    /// Example: tracehound ingest bitcoin-rpc --rpc http://user:pass@127.0.0.1:8332 --from 0 --to 1000
     BitcoinRpc {
         /// Node URL, e.g. http://user:pass@127.0.0.1:8332
         #[arg(long)]
@@ -657,6 +663,9 @@ fn print_report(r: &IngestReport, json: bool) -> Result<()> {
             r.chunks,
             r.tip.map_or("-".into(), |t| t.to_string())
         ),
+    }
+    if r.getblock_verbosity == Some(1) {
+        println!("  the node has no getblock verbosity 2: blocks were read with verbosity 1 and getrawtransaction");
     }
     if r.unresolved_inputs > 0 {
         println!("  {} inputs spend outputs not in the data (pruned source): their value is left unresolved", r.unresolved_inputs);

@@ -11,6 +11,8 @@ pub struct AddressParams {
     pub script_hash: u8,
     /// Human-readable part of segwit addresses, if the chain has segwit.
     pub bech32_hrp: Option<&'static str>,
+    /// CashAddr prefix (Bitcoin Cash), if the chain writes P2PKH/P2SH addresses as CashAddr.
+    pub cashaddr_prefix: Option<&'static str>,
 }
 
 /// A Bitcoin-like (UTXO) chain. Its name is the schema under which its tables appear in SQL.
@@ -96,14 +98,14 @@ impl UtxoChain {
     /// Address encoding of the chain.
     pub fn address_params(self) -> AddressParams {
         match self {
-            UtxoChain::Bitcoin => AddressParams { pubkey_hash: 0x00, script_hash: 0x05, bech32_hrp: Some("bc") },
+            UtxoChain::Bitcoin => AddressParams { pubkey_hash: 0x00, script_hash: 0x05, bech32_hrp: Some("bc"), cashaddr_prefix: None },
             UtxoChain::BitcoinTestnet | UtxoChain::BitcoinTestnet4 | UtxoChain::BitcoinSignet => {
-                AddressParams { pubkey_hash: 0x6f, script_hash: 0xc4, bech32_hrp: Some("tb") }
+                AddressParams { pubkey_hash: 0x6f, script_hash: 0xc4, bech32_hrp: Some("tb"), cashaddr_prefix: None }
             }
-            UtxoChain::BitcoinRegtest => AddressParams { pubkey_hash: 0x6f, script_hash: 0xc4, bech32_hrp: Some("bcrt") },
-            UtxoChain::Litecoin => AddressParams { pubkey_hash: 0x30, script_hash: 0x32, bech32_hrp: Some("ltc") },
-            UtxoChain::Dogecoin => AddressParams { pubkey_hash: 0x1e, script_hash: 0x16, bech32_hrp: None },
-            UtxoChain::BitcoinCash => AddressParams { pubkey_hash: 0x00, script_hash: 0x05, bech32_hrp: None },
+            UtxoChain::BitcoinRegtest => AddressParams { pubkey_hash: 0x6f, script_hash: 0xc4, bech32_hrp: Some("bcrt"), cashaddr_prefix: None },
+            UtxoChain::Litecoin => AddressParams { pubkey_hash: 0x30, script_hash: 0x32, bech32_hrp: Some("ltc"), cashaddr_prefix: None },
+            UtxoChain::Dogecoin => AddressParams { pubkey_hash: 0x1e, script_hash: 0x16, bech32_hrp: None, cashaddr_prefix: None },
+            UtxoChain::BitcoinCash => AddressParams { pubkey_hash: 0x00, script_hash: 0x05, bech32_hrp: None, cashaddr_prefix: Some("bitcoincash") },
         }
     }
 }

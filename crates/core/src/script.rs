@@ -91,10 +91,10 @@ pub fn classify(script: &Script, params: &AddressParams) -> ScriptInfo {
     let b = script.as_bytes();
     let single = |kind, address: String| ScriptInfo { kind, addresses: vec![address], required_signatures: Some(1) };
     if script.is_p2pkh() {
-        return single(ScriptType::PubKeyHash, base58(params.pubkey_hash, &b[3..23]));
+        return single(ScriptType::PubKeyHash, key_hash_address(params, &b[3..23]));
     }
     if script.is_p2sh() {
-        return single(ScriptType::ScriptHash, base58(params.script_hash, &b[2..22]));
+        return single(ScriptType::ScriptHash, script_hash_address(params, &b[2..22]));
     }
     if let Some((version, program)) = witness_program(b) {
         let kind = match (version, program.len()) {
@@ -111,10 +111,10 @@ pub fn classify(script: &Script, params: &AddressParams) -> ScriptInfo {
         };
     }
     if let Some(pk) = p2pk_key(b) {
-        return single(ScriptType::PubKey, base58(params.pubkey_hash, hash160::Hash::hash(pk).as_byte_array()));
+        return single(ScriptType::PubKey, key_hash_address(params, hash160::Hash::hash(pk).as_byte_array()));
     }
     if let Some((m, keys)) = multisig(script) {
-        let addresses = keys.iter().map(|k| base58(params.pubkey_hash, hash160::Hash::hash(k).as_byte_array())).collect();
+        let addresses = keys.iter().map(|k| key_hash_address(params, hash160::Hash::hash(k).as_byte_array())).collect();
         return ScriptInfo { kind: ScriptType::Multisig, addresses, required_signatures: Some(m) };
     }
     if b.first() == Some(&OP_RETURN.to_u8()) && Script::from_bytes(&b[1..]).is_push_only() {
@@ -136,6 +136,72 @@ pub fn nonstandard_address(script: &[u8]) -> String {
 
 fn nonstandard(kind: ScriptType, script: &[u8]) -> ScriptInfo {
     ScriptInfo { kind, addresses: vec![nonstandard_address(script)], required_signatures: None }
+}
+
+/// The address of a 20-byte public key hash: CashAddr on Bitcoin Cash, base58check elsewhere.
+fn key_hash_address(params: &AddressParams, hash: &[u8]) -> String {
+    match params.cashaddr_prefix {
+        Some(prefix) => cashaddr(prefix, 0, hash),
+        None => base58(params.pubkey_hash, hash),
+    }
+}
+
+/// The address of a 20-byte script hash: CashAddr on Bitcoin Cash, base58check elsewhere.
+fn script_hash_address(params: &AddressParams, hash: &[u8]) -> String {
+    match params.cashaddr_prefix {
+        Some(prefix) => cashaddr(prefix, 1, hash),
+        None => base58(params.script_hash, hash),
+    }
+}
+
+/// CashAddr (Bitcoin Cash's address format, spec `cashaddr.md`): `prefix:` then the base32 of
+/// a version byte (`kind << 3`, size bits 0 for a 160-bit hash) and the hash, then a 40-bit
+/// BCH-code checksum over the prefix and payload.
+fn cashaddr(prefix: &str, kind: u8, hash: &[u8]) -> String {
+    const CHARSET: &[u8; 32] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+    let mut payload = Vec::with_capacity(1 + hash.len());
+    payload.push(kind << 3);
+    payload.extend_from_slice(hash);
+    // 8-bit groups to 5-bit groups, zero-padded at the end.
+    let mut data = Vec::with_capacity(payload.len() * 8 / 5 + 9);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for byte in payload {
+        acc = (acc << 8) | byte as u32;
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            data.push(((acc >> bits) & 31) as u8);
+        }
+    }
+    if bits > 0 {
+        data.push(((acc << (5 - bits)) & 31) as u8);
+    }
+    let mut check_input: Vec<u8> = prefix.bytes().map(|c| c & 31).collect();
+    check_input.push(0);
+    check_input.extend_from_slice(&data);
+    check_input.extend_from_slice(&[0; 8]);
+    let checksum = cashaddr_polymod(&check_input);
+    let mut s = String::with_capacity(prefix.len() + 1 + data.len() + 8);
+    s.push_str(prefix);
+    s.push(':');
+    s.extend(data.iter().map(|&d| CHARSET[d as usize] as char));
+    s.extend((0..8).map(|i| CHARSET[((checksum >> (5 * (7 - i))) & 31) as usize] as char));
+    s
+}
+
+fn cashaddr_polymod(values: &[u8]) -> u64 {
+    const GENERATORS: [u64; 5] = [0x98f2bc8e61, 0x79b76d99e2, 0xf33e5fb3c4, 0xae2eabe2a8, 0x1e4f43e470];
+    let mut c: u64 = 1;
+    for &d in values {
+        let c0 = (c >> 35) as u8;
+        c = ((c & 0x07_ffff_ffff) << 5) ^ d as u64;
+        for (i, g) in GENERATORS.iter().enumerate() {
+            if c0 & (1 << i) != 0 {
+                c ^= g;
+            }
+        }
+    }
+    c ^ 1
 }
 
 /// Base58check of `version ‖ hash`. (`bs58`'s encoder is several times faster than the bitcoin
@@ -256,6 +322,24 @@ mod tests {
         assert_eq!((i.kind, i.addresses[0].as_str()), (ScriptType::ScriptHash, "3CK4fEwbMP7heJarmU4eqA3sMbVJyEnU3V"));
         let i = info("0014751e76e8199196d454941c45d1b3a323f1433bd6", UtxoChain::BitcoinRegtest);
         assert_eq!(i.addresses[0], "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080");
+    }
+
+    #[test]
+    fn bitcoin_cash_addresses_are_cashaddr() {
+        // The coinbase output of BCH block 91722 as a Bitcoin Cash node and bitcoin-etl show it.
+        let i = info(
+            "4104124b212f5416598a92ccec88819105179dcb2550d571842601492718273fe0f2179a9695096bff94cd99dcccdea7cd9bd943bfca8fea649cac963411979a33e9ac",
+            UtxoChain::BitcoinCash,
+        );
+        assert_eq!((i.kind, i.addresses[0].as_str()), (ScriptType::PubKey, "bitcoincash:qzkddwa6hgh03skr4qsrygk7e087zjydxgqkpjnsw7"));
+        // CashAddr specification test vectors (20-byte hashes, P2PKH and P2SH).
+        let h = "76a04053bda0a88bda5177b86a15c3b29f559873";
+        let i = info(&format!("76a914{h}88ac"), UtxoChain::BitcoinCash);
+        assert_eq!(i.addresses[0], "bitcoincash:qpm2qsznhks23z7629mms6s4cwef74vcwvy22gdx6a");
+        let i = info(&format!("a914{h}87"), UtxoChain::BitcoinCash);
+        assert_eq!(i.addresses[0], "bitcoincash:ppm2qsznhks23z7629mms6s4cwef74vcwvn0h829pq");
+        // The same key hash on Bitcoin is the legacy address the spec pairs it with.
+        assert_eq!(info(&format!("76a914{h}88ac"), UtxoChain::Bitcoin).addresses[0], "1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! the peer's answers) and against the block-file path on the same simulated chain.
 
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tracehound_core::UtxoChain;
 use tracehound_ingest::bitcoin::blk::{ingest_blk_files, BlkOptions};
 use tracehound_ingest::bitcoin::blkfile::BlockFiles;
@@ -11,19 +11,24 @@ use tracehound_ingest::bitcoin::rpc::{ingest_rpc, RpcOptions};
 use tracehound_tables::Store;
 use tracehound_testing::{table_rows, testdata, BlocksNode, RecordedNode};
 
-fn export(data: &Path, table: &str) -> Vec<Value> {
+fn export_chain(data: &Path, chain: &str, table: &str) -> Vec<Value> {
     let store = Store::open(data).unwrap();
     let mut buf = vec![];
-    tracehound_tables::etl::export_etl(&store, "bitcoin", table, &mut buf).unwrap();
+    tracehound_tables::etl::export_etl(&store, chain, table, &mut buf).unwrap();
     String::from_utf8(buf).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
-/// Compares every field bitcoin-etl wrote, except its rendering of scripts as asm and its item ids.
+/// Fields bitcoin-etl leaves null when the node does not report them (verbosity-1 nodes): they
+/// are checked against the raw bytes by [`assert_sizes_from_raw`] instead.
+const NULL_ON_OLD_NODES: [&str; 5] = ["size", "virtual_size", "stripped_size", "weight", "index"];
+
+/// Compares every field bitcoin-etl wrote, except its rendering of scripts as asm, its item ids,
+/// and the fields it left null for lack of node data.
 fn assert_same(ours: &Value, expected: &Value, path: &str) {
     match expected {
         Value::Object(m) => {
             for (k, v) in m {
-                if ["script_asm", "item_id"].contains(&k.as_str()) {
+                if ["script_asm", "item_id"].contains(&k.as_str()) || (v.is_null() && NULL_ON_OLD_NODES.contains(&k.as_str())) {
                     continue;
                 }
                 let o = ours.get(k).unwrap_or_else(|| panic!("{path}.{k} missing in {ours}"));
@@ -41,8 +46,40 @@ fn assert_same(ours: &Value, expected: &Value, path: &str) {
     }
 }
 
+/// The size fields bitcoin-etl leaves null on old nodes, checked against the recorded raw
+/// transactions: none of these chains has segwit, so sizes equal byte lengths and weight is 4×.
+fn assert_sizes_from_raw(dir: &Path, blocks: &[Value], txs: &[Value]) {
+    let mut block_tx_bytes = std::collections::HashMap::new();
+    for (i, tx) in txs.iter().enumerate() {
+        let hash = tx["hash"].as_str().unwrap();
+        let raw: Value = serde_json::from_str(&std::fs::read_to_string(dir.join(format!("rpc_response_getrawtransaction_{hash}.json"))).unwrap()).unwrap();
+        let len = raw["hex"].as_str().unwrap().len() as u64 / 2;
+        assert_eq!(tx["size"].as_u64(), Some(len), "tx {hash} size");
+        assert_eq!(tx["virtual_size"].as_u64(), Some(len), "tx {hash} virtual_size");
+        assert_eq!(tx["index"].as_u64(), Some(i as u64), "tx {hash} index (one block per case)");
+        *block_tx_bytes.entry(tx["block_hash"].as_str().unwrap().to_string()).or_insert(0u64) += len;
+    }
+    for b in blocks {
+        let size = b["size"].as_u64().unwrap();
+        // Header (80) + transaction count (one byte below 253) + transactions.
+        assert_eq!(size, 80 + 1 + block_tx_bytes[b["hash"].as_str().unwrap()], "block size");
+        assert_eq!(b["stripped_size"].as_u64(), Some(size));
+        assert_eq!(b["weight"].as_u64(), Some(4 * size));
+    }
+}
+
+fn case_dir(chain_dir: &str, case: &str) -> PathBuf {
+    testdata().join("bitcoin/bitcoin-etl-rpc/test_export_blocks_job").join(chain_dir).join(case)
+}
+
 fn recorded_case(case: &str) {
-    let dir = testdata().join("bitcoin/bitcoin-etl-rpc/test_export_blocks_job/bitcoin").join(case);
+    recorded_case_on(UtxoChain::Bitcoin, "bitcoin", case, 2);
+}
+
+/// Ingests a recorded case of `chain` and compares the export with bitcoin-etl's; `verbosity`
+/// is the `getblock` verbosity the node's recordings answer.
+fn recorded_case_on(chain: UtxoChain, chain_dir: &str, case: &str, verbosity: u8) {
+    let dir = case_dir(chain_dir, case);
     let read = |f: &str| -> Vec<Value> {
         std::fs::read_to_string(dir.join(f)).unwrap().lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
     };
@@ -53,22 +90,27 @@ fn recorded_case(case: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let mut store = Store::open_for_write(tmp.path()).unwrap();
     let mut opts = RpcOptions::new(format!("http://user:pass@{}", node.url.trim_start_matches("http://")));
-    opts.chain = Some(UtxoChain::Bitcoin);
+    opts.chain = Some(chain);
     opts.from = heights[0];
     opts.to = Some(*heights.last().unwrap());
     let report = ingest_rpc(&mut store, &opts, &|_| {}).unwrap();
     assert_eq!(report.blocks, heights.len() as u64);
+    assert_eq!(report.getblock_verbosity, Some(verbosity));
     assert_eq!(report.unresolved_inputs, 0, "every input resolved through getrawtransaction");
     drop(store);
-    let blocks = export(tmp.path(), "blocks");
+    let schema = chain.name();
+    let blocks = export_chain(tmp.path(), schema, "blocks");
     assert_eq!(blocks.len(), expected_blocks.len());
     for (o, e) in blocks.iter().zip(&expected_blocks) {
         assert_same(o, e, &format!("{case} block"));
     }
-    let txs = export(tmp.path(), "transactions");
+    let txs = export_chain(tmp.path(), schema, "transactions");
     assert_eq!(txs.len(), expected_txs.len());
     for (o, e) in txs.iter().zip(&expected_txs) {
         assert_same(o, e, &format!("{case} tx {}", e["hash"]));
+    }
+    if verbosity == 1 {
+        assert_sizes_from_raw(&dir, &blocks, &txs);
     }
 }
 
@@ -90,6 +132,47 @@ fn block_without_transactions_equals_bitcoin_etl() {
 #[test]
 fn resolved_inputs_p2pk_and_fees_equal_bitcoin_etl() {
     recorded_case("stream_50001_50002");
+}
+
+#[test]
+fn bitcoin_cash_block_with_duplicate_txid_equals_bitcoin_etl() {
+    // Recorded from a node without getblock verbosity 2: read with verbosity 1 + getrawtransaction.
+    recorded_case_on(UtxoChain::BitcoinCash, "bitcoin_cash", "block_with_duplicate_txid", 1);
+}
+
+#[test]
+fn dogecoin_block_equals_bitcoin_etl() {
+    recorded_case_on(UtxoChain::Dogecoin, "dogecoin", "block_without_transactions", 1);
+}
+
+#[test]
+fn transactions_that_do_not_hash_to_the_merkle_root_are_refused() {
+    // The Dogecoin recordings with the coinbase's lock time changed: a node that answers a
+    // different transaction than the block committed to.
+    let src = case_dir("dogecoin", "block_without_transactions");
+    let tmp = tempfile::tempdir().unwrap();
+    let rec = tmp.path().join("rec");
+    std::fs::create_dir(&rec).unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        let mut text = std::fs::read_to_string(e.path()).unwrap();
+        if e.file_name().to_string_lossy().starts_with("rpc_response_getrawtransaction") {
+            let mut v: Value = serde_json::from_str(&text).unwrap();
+            let hex = v["hex"].as_str().unwrap().to_string();
+            v["hex"] = Value::String(format!("{}01000000", &hex[..hex.len() - 8]));
+            text = v.to_string();
+        }
+        std::fs::write(rec.join(e.file_name()), text).unwrap();
+    }
+    let node = RecordedNode::start(&[rec]);
+    let mut store = Store::open_for_write(tmp.path().join("data")).unwrap();
+    let mut opts = RpcOptions::new(node.url.clone());
+    opts.chain = Some(UtxoChain::Dogecoin);
+    opts.from = 2;
+    opts.to = Some(2);
+    let err = ingest_rpc(&mut store, &opts, &|_| {}).unwrap_err().to_string();
+    assert!(err.contains("merkle root") && err.contains("ea5380659e02a68c073369e502125c634b2fb0aaf351b9360c673368c4f20c96"), "{err}");
+    assert!(store.manifest().chains.is_empty(), "nothing committed");
 }
 
 #[test]

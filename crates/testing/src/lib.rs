@@ -117,6 +117,9 @@ impl RecordedNode {
                 .iter()
                 .map(|p| match p {
                     Value::String(s) => s.clone(),
+                    // The recordings were made from Python: booleans are named `True`/`False`.
+                    Value::Bool(true) => "True".into(),
+                    Value::Bool(false) => "False".into(),
                     other => other.to_string(),
                 })
                 .collect();

@@ -42,6 +42,9 @@ pub struct IngestReport {
     pub chunks: u64,
     /// Unspent outputs held at the end.
     pub utxos: u64,
+    /// The `getblock` verbosity the node answered (JSON-RPC ingest only): 2, or 1 for older
+    /// nodes read transaction by transaction.
+    pub getblock_verbosity: Option<u8>,
 }
 
 pub(crate) fn commit_info(source: &str, location: &str, stale: u64) -> BTreeMap<String, serde_json::Value> {

@@ -1,7 +1,9 @@
 //! Ingest from a node's JSON-RPC: Bitcoin Core, and Litecoin, Dogecoin and Bitcoin Cash nodes,
 //! which answer the same calls. Blocks come from `getblockhash` + `getblock <hash> 2`; each
 //! transaction's raw `hex` is decoded with the same code as the block-file path, so both paths
-//! give identical rows. Inputs spending outputs from before the range are resolved with
+//! give identical rows. Nodes that do not answer verbosity 2 (older Dogecoin and Bitcoin Cash
+//! releases) are detected on the first block and read with `getblock <hash> true` plus
+//! `getrawtransaction <txid> 0` for each transaction. Inputs spending outputs from before the range are resolved with
 //! `getrawtransaction <txid> true` (value parsed exactly from the node's decimal string).
 //!
 //! Requests are batched (JSON-RPC arrays), run `concurrency` at a time, and retried with
@@ -63,6 +65,27 @@ fn chain_from_info(name: &str) -> Option<UtxoChain> {
 /// Rebuilds a block from `getblock <hash> 2` and checks that its hash is the node's.
 pub fn block_from_json(v: &Value) -> Result<(u64, Block), Error> {
     let bad = |reason: String| Error::Rpc { method: "getblock".into(), reason };
+    let hash = v.get("hash").and_then(Value::as_str).unwrap_or_default();
+    let txs = v.get("tx").and_then(Value::as_array).ok_or_else(|| bad(format!("block {hash}: tx is not a list")))?;
+    let mut txdata = Vec::with_capacity(txs.len());
+    for t in txs {
+        let hex = t.get("hex").and_then(Value::as_str).ok_or_else(|| bad(format!("block {hash}: a transaction has no hex (use getblock verbosity 2)")))?;
+        txdata.push(decode_tx(hex).map_err(|e| bad(format!("block {hash}: {e}")))?);
+    }
+    block_from_parts(v, txdata)
+}
+
+/// Decodes a transaction from its consensus hex.
+fn decode_tx(hex: &str) -> Result<Transaction, String> {
+    let bytes = hex::decode(hex).map_err(|e| format!("transaction hex: {e}"))?;
+    deserialize(&bytes).map_err(|e| format!("transaction does not decode: {e}"))
+}
+
+/// Rebuilds a block from the header fields of a `getblock` reply (verbosity 1 or 2) and its
+/// transactions, checking the header's hash against the node's and the transactions against
+/// the merkle root.
+pub fn block_from_parts(v: &Value, txdata: Vec<Transaction>) -> Result<(u64, Block), Error> {
+    let bad = |reason: String| Error::Rpc { method: "getblock".into(), reason };
     let field = |k: &str| v.get(k).ok_or_else(|| bad(format!("reply has no {k:?}")));
     let hex_u32 = |k: &str| -> Result<u32, Error> { u32::from_str_radix(field(k)?.as_str().unwrap_or_default(), 16).map_err(|e| bad(format!("{k}: {e}"))) };
     let hash_field = |k: &str| -> Result<String, Error> { Ok(field(k)?.as_str().ok_or_else(|| bad(format!("{k} is not a string")))?.to_string()) };
@@ -83,15 +106,79 @@ pub fn block_from_json(v: &Value) -> Result<(u64, Block), Error> {
     if header.block_hash().to_string() != expected {
         return Err(bad(format!("block {expected} at height {height}: header fields hash to {}, not to the block's hash", header.block_hash())));
     }
-    let txs = field("tx")?.as_array().ok_or_else(|| bad("tx is not a list (use getblock verbosity 2)".into()))?;
-    let mut txdata = Vec::with_capacity(txs.len());
-    for t in txs {
-        let hex = t.get("hex").and_then(Value::as_str).ok_or_else(|| bad(format!("block {expected}: a transaction has no hex")))?;
-        let bytes = hex::decode(hex).map_err(|e| bad(format!("block {expected}: tx hex: {e}")))?;
-        let tx: Transaction = deserialize(&bytes).map_err(|e| bad(format!("block {expected}: transaction does not decode: {e}")))?;
-        txdata.push(tx);
+    let block = Block { header, txdata };
+    if block.compute_merkle_root() != Some(header.merkle_root) {
+        return Err(bad(format!("block {expected} at height {height}: its transactions do not hash to the merkle root {}", header.merkle_root)));
     }
-    Ok((height, Block { header, txdata }))
+    Ok((height, block))
+}
+
+/// How the node answers `getblock`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GetBlockMode {
+    /// `getblock <hash> 2`: header and every transaction's hex in one reply (Bitcoin Core ≥ 0.15).
+    Verbosity2,
+    /// `getblock <hash> true` lists txids only; each transaction comes from
+    /// `getrawtransaction <txid> 0` (older nodes, e.g. Dogecoin 1.14 and early Bitcoin Cash
+    /// releases; they need `-txindex`).
+    Verbosity1,
+}
+
+impl GetBlockMode {
+    /// The verbosity level used for `getblock`.
+    pub fn verbosity(self) -> u8 {
+        match self {
+            GetBlockMode::Verbosity2 => 2,
+            GetBlockMode::Verbosity1 => 1,
+        }
+    }
+}
+
+/// Asks for `hash` with verbosity 2; a node that refuses it, or answers with txids only, is
+/// read with verbosity 1 and `getrawtransaction`.
+fn detect_getblock_mode(client: &RpcClient, hash: &Value) -> Result<GetBlockMode, Error> {
+    if let Ok(reply) = client.call("getblock", json!([hash, 2])) {
+        let has_hex = reply.get("tx").and_then(Value::as_array).is_some_and(|txs| txs.first().is_none_or(|t| t.get("hex").is_some()));
+        if has_hex {
+            return Ok(GetBlockMode::Verbosity2);
+        }
+    }
+    let reply = client.call("getblock", json!([hash, true]))?;
+    match reply.get("tx").and_then(Value::as_array) {
+        Some(_) => Ok(GetBlockMode::Verbosity1),
+        None => Err(Error::Rpc { method: "getblock".into(), reason: format!("block {hash}: the reply lists no transactions with verbosity 2 or 1") }),
+    }
+}
+
+/// The transaction of a `getrawtransaction` reply: a hex string (verbose 0) or an object with
+/// `hex` (verbose 1).
+fn raw_tx_from_reply(txid: &str, reply: &Value) -> Result<Transaction, Error> {
+    let bad = |reason: String| Error::Rpc { method: "getrawtransaction".into(), reason: format!("{txid}: {reason}") };
+    let hex = reply.as_str().or_else(|| reply.get("hex").and_then(Value::as_str)).ok_or_else(|| bad("reply has no transaction hex".into()))?;
+    decode_tx(hex).map_err(bad)
+}
+
+/// Reads blocks `hashes` with verbosity 1, then their transactions with `getrawtransaction`.
+fn fetch_verbosity1(client: &RpcClient, hashes: Vec<Value>, batch: usize) -> Result<Vec<(u64, Block)>, Error> {
+    let replies = client.batch("getblock", hashes.into_iter().map(|h| json!([h, true])).collect())?;
+    let mut out = Vec::with_capacity(replies.len());
+    for reply in replies {
+        let hash = reply.get("hash").and_then(Value::as_str).unwrap_or_default().to_string();
+        let txids: Vec<Value> = reply
+            .get("tx")
+            .and_then(Value::as_array)
+            .ok_or_else(|| Error::Rpc { method: "getblock".into(), reason: format!("block {hash}: tx is not a list") })?
+            .clone();
+        let mut txdata = Vec::with_capacity(txids.len());
+        for ids in txids.chunks(batch.max(1) * 10) {
+            let raws = client.batch("getrawtransaction", ids.iter().map(|t| json!([t, 0])).collect())?;
+            for (id, raw) in ids.iter().zip(&raws) {
+                txdata.push(raw_tx_from_reply(id.as_str().unwrap_or_default(), raw)?);
+            }
+        }
+        out.push(block_from_parts(&reply, txdata)?);
+    }
+    Ok(out)
 }
 
 /// Prevouts seen in this run, plus the ones fetched with `getrawtransaction`.
@@ -161,7 +248,7 @@ impl RpcPrevouts {
 }
 
 /// Fetches blocks `heights` with `concurrency` batched requests in flight; results in height order.
-fn fetch_blocks(client: &RpcClient, heights: &[u64], batch: usize, concurrency: usize) -> Result<Vec<(u64, Block)>, Error> {
+fn fetch_blocks(client: &RpcClient, heights: &[u64], batch: usize, concurrency: usize, mode: GetBlockMode) -> Result<Vec<(u64, Block)>, Error> {
     let per_thread = heights.len().div_ceil(concurrency.max(1)).max(1);
     let results: Vec<Result<Vec<(u64, Block)>, Error>> = std::thread::scope(|s| {
         let handles: Vec<_> = heights
@@ -171,9 +258,15 @@ fn fetch_blocks(client: &RpcClient, heights: &[u64], batch: usize, concurrency: 
                     let mut out = vec![];
                     for part in hs.chunks(batch.max(1)) {
                         let hashes = client.batch("getblockhash", part.iter().map(|h| json!([h])).collect())?;
-                        let blocks = client.batch("getblock", hashes.into_iter().map(|h| json!([h, 2])).collect())?;
-                        for (h, b) in part.iter().zip(blocks) {
-                            let (height, block) = block_from_json(&b)?;
+                        let blocks = match mode {
+                            GetBlockMode::Verbosity2 => client
+                                .batch("getblock", hashes.into_iter().map(|h| json!([h, 2])).collect())?
+                                .iter()
+                                .map(block_from_json)
+                                .collect::<Result<Vec<_>, Error>>()?,
+                            GetBlockMode::Verbosity1 => fetch_verbosity1(client, hashes, batch)?,
+                        };
+                        for (h, (height, block)) in part.iter().zip(blocks) {
                             if height != *h {
                                 return Err(Error::Rpc { method: "getblock".into(), reason: format!("asked for height {h}, got {height}") });
                             }
@@ -230,6 +323,9 @@ pub fn ingest_rpc(store: &mut Store, opts: &RpcOptions, progress: &dyn Fn(Event)
     if start > to {
         return Ok(report);
     }
+    let first_hash = client.call("getblockhash", json!([start]))?;
+    let mode = detect_getblock_mode(&client, &first_hash)?;
+    report.getblock_verbosity = Some(mode.verbosity());
     progress(Event::Planned { from: start, to });
     let mut rows = RowBuilder::new(chain.address_params());
     let mut prevouts = RpcPrevouts::default();
@@ -240,7 +336,7 @@ pub fn ingest_rpc(store: &mut Store, opts: &RpcOptions, progress: &dyn Fn(Event)
     while h <= to {
         let heights: Vec<u64> = (h..=to.min(h + window - 1)).collect();
         h += heights.len() as u64;
-        for (height, block) in fetch_blocks(&client, &heights, opts.batch_size, opts.concurrency)? {
+        for (height, block) in fetch_blocks(&client, &heights, opts.batch_size, opts.concurrency, mode)? {
             prevouts.fetch_missing(&client, &block, opts.batch_size)?;
             let txids: Vec<Txid> = block.txdata.iter().map(|t| t.compute_txid()).collect();
             let counts = rows.push_block(&block, &txids, height, &mut prevouts, true);
