@@ -1,5 +1,5 @@
 //! Fuzzes the readers of the graph index, transfer index and clusters files: damaged or crafted files are
-//! refused with an error, never a panic. The body checksum is patched to match, so the fuzzer
+//! refused with an error, never a panic. The file checksum is patched to match, so the fuzzer
 //! gets past it to the header, section table and array-length checks.
 #![no_main]
 
@@ -9,7 +9,7 @@ use tracehound_graph::{Clusters, GraphIndex, TransferIndex};
 fuzz_target!(|data: &[u8]| {
     let mut bytes = data.to_vec();
     if bytes.len() >= 4096 {
-        let crc = crc32fast::hash(&bytes[4096..]);
+        let crc = tracehound_graph::file::file_checksum(&bytes);
         bytes[16..20].copy_from_slice(&crc.to_le_bytes());
     }
     let d = std::env::temp_dir().join(format!("tracehound-fuzz-graph-{}", std::process::id()));

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use tracehound_core::script::ScriptType;
 
 /// Format version of `clusters.thc`.
-pub const CLUSTERS_VERSION: u32 = 1;
+pub const CLUSTERS_VERSION: u32 = 2;
 const MAGIC: [u8; 8] = *b"THCLUST\0";
 
 /// Union-find over dense `u32` ids: 4 bytes per element, path halving, smaller id is the root.

@@ -1,6 +1,7 @@
 //! The on-disk layout shared by the index and cluster files: a 4 KiB header (magic, format
-//! version, body checksum, section table) followed by 8-byte aligned sections of fixed-width
-//! little-endian arrays. Files are written to a temporary name, fsynced and renamed, so a reader
+//! version, checksum, section table) followed by 8-byte aligned sections of fixed-width
+//! little-endian arrays. The checksum (CRC-32) covers every byte of the file but its own four:
+//! the section table as well as the arrays. Files are written to a temporary name, fsynced and renamed, so a reader
 //! sees the old file or the new one, never half of one; a file whose magic, version, size or
 //! checksum is wrong is refused with the reason.
 
@@ -48,18 +49,20 @@ impl SectionWriter {
         header[8..12].copy_from_slice(&self.version.to_le_bytes());
         header[12..16].copy_from_slice(&(self.sections.len() as u32).to_le_bytes());
         let mut offset = HEADER_LEN as u64;
-        let mut hasher = crc32fast::Hasher::new();
         for (i, (name, bytes)) in self.sections.iter().enumerate() {
             let e = 32 + i * ENTRY_LEN;
             header[e..e + name.len()].copy_from_slice(name.as_bytes());
             header[e + NAME_LEN..e + NAME_LEN + 8].copy_from_slice(&offset.to_le_bytes());
             header[e + NAME_LEN + 8..e + ENTRY_LEN].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
-            hasher.update(bytes);
-            hasher.update(&[0u8; 8][..padding(bytes.len())]);
             offset += (bytes.len() + padding(bytes.len())) as u64;
         }
-        header[16..20].copy_from_slice(&hasher.finalize().to_le_bytes());
         header[24..32].copy_from_slice(&offset.to_le_bytes());
+        let mut hasher = header_hasher(&header);
+        for (_, bytes) in &self.sections {
+            hasher.update(bytes);
+            hasher.update(&[0u8; 8][..padding(bytes.len())]);
+        }
+        header[16..20].copy_from_slice(&hasher.finalize().to_le_bytes());
         let dir = path.parent().expect("index files live in a directory");
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let tmp = tmp_path(path);
@@ -80,6 +83,22 @@ impl SectionWriter {
         }
         Ok(offset)
     }
+}
+
+/// A CRC-32 hasher fed with the header, minus the checksum field (bytes 16..20).
+fn header_hasher(header: &[u8]) -> crc32fast::Hasher {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&header[..16]);
+    hasher.update(&header[20..HEADER_LEN]);
+    hasher
+}
+
+/// The checksum a whole sectioned file (`bytes`, at least the 4 KiB header) should carry in its
+/// header bytes 16..20: CRC-32 of every other byte.
+pub fn file_checksum(bytes: &[u8]) -> u32 {
+    let mut hasher = header_hasher(bytes);
+    hasher.update(&bytes[HEADER_LEN..]);
+    hasher.finalize()
 }
 
 fn padding(len: usize) -> usize {
@@ -133,7 +152,7 @@ impl SectionFile {
         }
         if verify {
             let expected = u32_at(16);
-            let actual = crc32fast::hash(&map[HEADER_LEN..]);
+            let actual = file_checksum(&map);
             if actual != expected {
                 return Err(bad(format!("checksum {actual:08x} differs from {expected:08x} in the header")));
             }
@@ -178,6 +197,15 @@ mod tests {
         fs::write(&path, &bytes).unwrap();
         let err = SectionFile::open(&path, *b"THTEST\0\0", 3, true).err().unwrap().to_string();
         assert!(err.contains("checksum") && err.contains("x.bin"), "{err}");
+        // A changed section table (section "b" renamed) is caught by the checksum too.
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[n - 9] ^= 1;
+        let b_entry = 32 + ENTRY_LEN;
+        assert_eq!(bytes[b_entry], b'b');
+        bytes[b_entry] = b'd';
+        fs::write(&path, &bytes).unwrap();
+        let err = SectionFile::open(&path, *b"THTEST\0\0", 3, true).err().unwrap().to_string();
+        assert!(err.contains("checksum"), "{err}");
         fs::write(&path, &bytes[..n - 8]).unwrap();
         let err = SectionFile::open(&path, *b"THTEST\0\0", 3, false).err().unwrap().to_string();
         assert!(err.contains("truncated"), "{err}");

@@ -45,7 +45,7 @@ pub const NO_ADDRESS: u32 = u32::MAX;
 /// Input or output id meaning "none" (unspent output, coinbase or unresolved input).
 pub const NONE: u64 = u64::MAX;
 /// Format version of `graph.thg`.
-pub const INDEX_VERSION: u32 = 1;
+pub const INDEX_VERSION: u32 = 2;
 const MAGIC: [u8; 8] = *b"THGRAPH\0";
 
 /// A chunk of the tables the index covers.

@@ -42,7 +42,7 @@ use tracehound_tables::Store;
 pub use crate::account::Movement;
 
 /// Format version of `transfers.thg`.
-pub const TRANSFERS_VERSION: u32 = 1;
+pub const TRANSFERS_VERSION: u32 = 2;
 const MAGIC: [u8; 8] = *b"THXFERS\0";
 /// Transaction id of a movement without a transaction (a withdrawal).
 pub const NO_TX: u32 = u32::MAX;
