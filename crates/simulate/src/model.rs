@@ -1,13 +1,13 @@
 //! The economy of the simulated chain and the ground truth it records.
 
-use crate::writer::BlkWriter;
+use crate::writer::{BackgroundWriter, BlkWriter};
 use crate::Error;
 use bitcoin::absolute::LockTime;
 use bitcoin::block::{Header, Version};
 use bitcoin::hashes::Hash;
 use bitcoin::script::{Builder, PushBytesBuf};
 use bitcoin::transaction::Version as TxVersion;
-use bitcoin::{Amount, Block, BlockHash, CompactTarget, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxMerkleNode, TxOut, Witness};
+use bitcoin::{Amount, Block, BlockHash, CompactTarget, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxMerkleNode, TxOut, Txid, Witness};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -241,6 +241,8 @@ struct Sim {
     deposit_addrs: HashMap<(u32, u32), u32>,
     height: u64,
     block_txs: Vec<Transaction>,
+    /// Txids of `block_txs`, computed once when each is built.
+    block_txids: Vec<Txid>,
     block_fees: u64,
     coinjoins: Vec<String>,
     attacker: Option<AttackerState>,
@@ -349,8 +351,9 @@ impl Sim {
     }
 
     /// Builds a transaction spending `inputs` to `outputs` (address, value), credits the
-    /// receiving wallets, and queues it in the block. Outputs are written in the given order.
-    fn emit(&mut self, inputs: &[Utxo], outputs: &[(u32, u64)]) -> Transaction {
+    /// receiving wallets, and queues it in the block (see [`Sim::last_tx`]). Outputs are written
+    /// in the given order.
+    fn emit(&mut self, inputs: &[Utxo], outputs: &[(u32, u64)]) -> Txid {
         let input: Vec<TxIn> = inputs
             .iter()
             .map(|u| {
@@ -373,12 +376,18 @@ impl Sim {
                 coinbase: false,
             });
         }
-        self.block_txs.push(tx.clone());
-        tx
+        self.block_txs.push(tx);
+        self.block_txids.push(txid);
+        txid
+    }
+
+    /// The transaction [`Sim::emit`] built last.
+    fn last_tx(&self) -> &Transaction {
+        self.block_txs.last().expect("a transaction was emitted")
     }
 
     /// Pays `payments` from wallet `w`, with change to `change_addr`; `None` without funds.
-    fn pay(&mut self, w: u32, payments: &[(u32, u64)], change_addr: Option<u32>) -> Option<Transaction> {
+    fn pay(&mut self, w: u32, payments: &[(u32, u64)], change_addr: Option<u32>) -> Option<Txid> {
         let total: u64 = payments.iter().map(|p| p.1).sum();
         let inputs = self.select(w, total + estimate_fee(3, payments.len() + 1), 20, |_| true)?;
         let fee = estimate_fee(inputs.len(), payments.len() + 1);
@@ -503,8 +512,9 @@ impl Sim {
         self.pay(m, &payments, Some(change));
     }
 
-    /// A CoinJoin of users (plus `extra`, an attacker UTXO); returns the tx and the extra's outputs.
-    fn coinjoin(&mut self, extra: Option<Utxo>) -> Option<(Transaction, Vec<(u32, u64)>)> {
+    /// A CoinJoin of users (plus `extra`, an attacker UTXO); returns its txid and the extra's
+    /// outputs (the transaction is [`Sim::last_tx`]).
+    fn coinjoin(&mut self, extra: Option<Utxo>) -> Option<(Txid, Vec<(u32, u64)>)> {
         let denom = [1_000_000u64, 10_000_000, 50_000_000][self.rng.random_range(0..3)];
         let fee_each = estimate_fee(1, 2);
         let mut parts: Vec<(u32, Vec<Utxo>)> = vec![];
@@ -559,9 +569,9 @@ impl Sim {
         }
         let mut outs = denoms;
         outs.extend(changes);
-        let tx = self.emit(&inputs, &outs);
-        self.coinjoins.push(tx.compute_txid().to_string());
-        Some((tx, extra_outs))
+        let txid = self.emit(&inputs, &outs);
+        self.coinjoins.push(txid.to_string());
+        Some((txid, extra_outs))
     }
 
     fn block_activity(&mut self, n: u32) {
@@ -612,8 +622,7 @@ impl Sim {
         let attacker = self.new_wallet(Kind::Attacker, "attacker".into());
         self.wallets[attacker as usize].addr_type = AddrType::P2wpkh;
         let a0 = self.fresh_addr(attacker);
-        let tx = self.emit(&inputs, &[(a0, sum - fee)]);
-        let txid = tx.compute_txid();
+        let txid = self.emit(&inputs, &[(a0, sum - fee)]);
         let loot = *self.wallets[attacker as usize].utxos.last().expect("loot output");
         let heist = Heist {
             height: self.height,
@@ -661,8 +670,7 @@ impl Sim {
                 let a = self.fresh_addr(w);
                 outs.push((a, v));
             }
-            let tx = self.emit(&[loot], &outs);
-            let txid = tx.compute_txid();
+            let txid = self.emit(&[loot], &outs);
             let mut st = self.attacker.take().expect("state");
             st.heist.fees_sat += fee;
             let routes = [Route::Peel(8), Route::Peel(8), Route::CoinJoin, Route::CoinJoin, Route::Deposit(1), Route::Deposit(2), Route::Keep, Route::Keep];
@@ -682,8 +690,8 @@ impl Sim {
                     let ex = ex % self.exchanges.len() as u32;
                     let dest = self.deposit_addr(w, ex);
                     let fee = estimate_fee(1, 1);
-                    let tx = self.emit(&[u], &[(dest, u.value - fee)]);
-                    self.record_deposit(&tx, 0, ex, fee);
+                    let txid = self.emit(&[u], &[(dest, u.value - fee)]);
+                    self.record_deposit(txid, 0, ex, fee);
                 }
                 Route::Peel(0) => next.push((op, Route::Keep)),
                 Route::Peel(n) => {
@@ -693,24 +701,28 @@ impl Sim {
                     let peel = u.value * self.rng.random_range(2..7) / 100;
                     let fee = estimate_fee(1, 2);
                     let rest_addr = self.fresh_addr(w);
-                    let tx = self.emit(&[u], &[(dest, peel), (rest_addr, u.value - peel - fee)]);
-                    self.record_deposit(&tx, 0, ex, fee);
-                    let txid = tx.compute_txid();
+                    let txid = self.emit(&[u], &[(dest, peel), (rest_addr, u.value - peel - fee)]);
+                    self.record_deposit(txid, 0, ex, fee);
                     self.attacker.as_mut().expect("state").heist.peel_chain_txids.push(txid.to_string());
                     next.push((OutPoint { txid, vout: 1 }, Route::Peel(n - 1)));
                 }
                 Route::CoinJoin => {
                     let Some(u) = self.take_attacker_utxo(op) else { continue };
                     match self.coinjoin(Some(u)) {
-                        Some((tx, outs)) => {
-                            let txid = tx.compute_txid();
+                        Some((txid, outs)) => {
+                            let vouts: Vec<u32> = outs
+                                .iter()
+                                .map(|(a, _)| {
+                                    let script = &self.addrs[*a as usize].0;
+                                    self.last_tx().output.iter().position(|o| &o.script_pubkey == script).expect("output") as u32
+                                })
+                                .collect();
                             let out_sum: u64 = outs.iter().map(|o| o.1).sum();
                             let st = self.attacker.as_mut().expect("state");
                             st.heist.fees_sat += u.value - out_sum;
                             st.heist.coinjoin_txids.push(txid.to_string());
                             // Half of the mixed coins go to an exchange next, the rest is kept.
-                            for (k, (a, _)) in outs.iter().enumerate() {
-                                let vout = tx.output.iter().position(|o| o.script_pubkey == self.addrs[*a as usize].0).expect("output") as u32;
+                            for (k, vout) in vouts.into_iter().enumerate() {
                                 let route = if k % 2 == 0 { Route::Deposit(3 + k as u32) } else { Route::Keep };
                                 next.push((OutPoint { txid, vout }, route));
                             }
@@ -726,10 +738,12 @@ impl Sim {
         self.attacker.as_mut().expect("state").plans = next;
     }
 
-    fn record_deposit(&mut self, tx: &Transaction, vout: u32, ex: u32, fee: u64) {
-        let txid = tx.compute_txid().to_string();
-        let value = tx.output[vout as usize].value.to_sat();
-        let address = classify(&tx.output[vout as usize].script_pubkey, &self.chain.address_params()).addresses.remove(0);
+    /// Records output `vout` of [`Sim::last_tx`] (`txid`) as a heist deposit at exchange `ex`.
+    fn record_deposit(&mut self, txid: Txid, vout: u32, ex: u32, fee: u64) {
+        let txid = txid.to_string();
+        let out = &self.last_tx().output[vout as usize];
+        let value = out.value.to_sat();
+        let address = classify(&out.script_pubkey, &self.chain.address_params()).addresses.remove(0);
         let exchange = self.wallets[self.exchanges[ex as usize].wallet as usize].name.clone();
         let st = self.attacker.as_mut().expect("state");
         st.heist.fees_sat += fee;
@@ -758,7 +772,9 @@ fn mine(header: &mut Header) {
     }
 }
 
-fn make_block(prev: BlockHash, time: u32, height: u64, coinbase_to: ScriptBuf, value: u64, extra: u32, mut txs: Vec<Transaction>) -> Block {
+/// Builds and mines a block of `txs` (whose txids are `txids`) after a coinbase paying `payout`;
+/// returns it with the coinbase's txid.
+fn make_block(prev: BlockHash, time: u32, height: u64, payout: TxOut, extra: u32, mut txs: Vec<Transaction>, txids: &[Txid]) -> (Block, Txid) {
     let coinbase = Transaction {
         version: TxVersion::TWO,
         lock_time: LockTime::ZERO,
@@ -768,7 +784,7 @@ fn make_block(prev: BlockHash, time: u32, height: u64, coinbase_to: ScriptBuf, v
             sequence: Sequence::MAX,
             witness: Witness::from_slice(&[[0u8; 32]]),
         }],
-        output: vec![TxOut { value: Amount::from_sat(value), script_pubkey: coinbase_to }],
+        output: vec![payout],
     };
     txs.insert(0, coinbase);
     let header = Header {
@@ -785,9 +801,13 @@ fn make_block(prev: BlockHash, time: u32, height: u64, coinbase_to: ScriptBuf, v
     let mut script = vec![0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed];
     script.extend_from_slice(commitment.as_byte_array());
     block.txdata[0].output.push(TxOut { value: Amount::ZERO, script_pubkey: ScriptBuf::from_bytes(script) });
-    block.header.merkle_root = block.compute_merkle_root().expect("has transactions");
+    // The merkle root from the txids computed as the transactions were built, not hashed again.
+    let coinbase_txid = block.txdata[0].compute_txid();
+    let leaves = std::iter::once(coinbase_txid).chain(txids.iter().copied()).map(|t| TxMerkleNode::from_raw_hash(t.to_raw_hash()));
+    block.header.merkle_root = bitcoin::merkle_tree::calculate_root(leaves).expect("has transactions");
+    debug_assert_eq!(Some(block.header.merkle_root), block.compute_merkle_root());
     mine(&mut block.header);
-    block
+    (block, coinbase_txid)
 }
 
 /// Writes a simulated chain to `out/blocks/` and its ground truth to `out/ground_truth.json`.
@@ -818,6 +838,7 @@ pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<GroundTruth, Error> {
         deposit_addrs: HashMap::new(),
         height: 0,
         block_txs: vec![],
+        block_txids: vec![],
         block_fees: 0,
         coinjoins: vec![],
         attacker: None,
@@ -844,10 +865,11 @@ pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<GroundTruth, Error> {
     let heist_possible = cfg.blocks >= 150 && heist_at > MATURITY && heist_at < cfg.blocks;
 
     let blocks_dir = out.join("blocks");
-    let mut writer = BlkWriter::new(&blocks_dir, chain.magic().expect("regtest"), cfg.xor.then(|| sim.rng.random()), cfg.max_file_bytes)?;
+    let mut writer =
+        BackgroundWriter::start(BlkWriter::new(&blocks_dir, chain.magic().expect("regtest"), cfg.xor.then(|| sim.rng.random()), cfg.max_file_bytes)?);
     let genesis = bitcoin::constants::genesis_block(bitcoin::Network::Regtest);
-    writer.write(&genesis)?;
     let mut prev = genesis.block_hash();
+    writer.write(genesis)?;
     let mut time = 1_640_995_200u32; // 2022-01-01
     let mut transactions = 1u64;
     let mut stale = 0u64;
@@ -868,19 +890,20 @@ pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<GroundTruth, Error> {
         let miner = sim.miners[sim.rng.random_range(0..sim.miners.len())];
         let miner_addr = sim.wallets[miner as usize].addrs[0];
         let txs = std::mem::take(&mut sim.block_txs);
+        let txids = std::mem::take(&mut sim.block_txids);
         let value = subsidy(h) + std::mem::take(&mut sim.block_fees);
-        let block = make_block(prev, time, h, sim.addrs[miner_addr as usize].0.clone(), value, sim.rng.random(), txs);
-        let cb_txid = block.txdata[0].compute_txid();
+        let payout = TxOut { value: Amount::from_sat(value), script_pubkey: sim.addrs[miner_addr as usize].0.clone() };
+        let (block, cb_txid) = make_block(prev, time, h, payout, sim.rng.random(), txs, &txids);
         sim.wallets[miner as usize].utxos.push(Utxo { outpoint: OutPoint { txid: cb_txid, vout: 0 }, value, addr: miner_addr, height: h, coinbase: true });
         transactions += block.txdata.len() as u64;
         let stale_block = (cfg.stale_every > 0 && h % cfg.stale_every == 0 && h + 2 < cfg.blocks).then(|| {
             let other = sim.miners[sim.rng.random_range(0..sim.miners.len())];
             let script = sim.addrs[sim.wallets[other as usize].addrs[0] as usize].0.clone();
-            make_block(prev, time + 1, h, script, subsidy(h), sim.rng.random(), vec![])
+            make_block(prev, time + 1, h, TxOut { value: Amount::from_sat(subsidy(h)), script_pubkey: script }, sim.rng.random(), vec![], &[]).0
         });
         prev = block.block_hash();
         if let Some(s) = stale_block {
-            writer.write(&s)?;
+            writer.write(s)?;
             stale += 1;
         }
         let hold = cfg.out_of_order_every > 0 && held_back.is_none() && h + 1 < cfg.blocks && sim.rng.random_range(0..cfg.out_of_order_every) == 0;
@@ -888,18 +911,16 @@ pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<GroundTruth, Error> {
             held_back = Some(block);
             out_of_order += 1;
         } else {
-            writer.write(&block)?;
+            writer.write(block)?;
             if let Some(b) = held_back.take() {
-                writer.write(&b)?;
+                writer.write(b)?;
             }
         }
     }
     if let Some(b) = held_back.take() {
-        writer.write(&b)?;
+        writer.write(b)?;
     }
-    let files = writer.files;
-    let bytes = writer.bytes_written;
-    writer.finish()?;
+    let (files, bytes) = writer.finish()?;
 
     let heist = sim.attacker.take().map(|st| {
         let mut h = st.heist;

@@ -7,6 +7,8 @@ use bitcoin::Block;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::thread::JoinHandle;
 
 pub(crate) struct BlkWriter {
     dir: PathBuf,
@@ -87,5 +89,50 @@ impl BlkWriter {
 
     pub(crate) fn finish(mut self) -> Result<(), Error> {
         self.finish_file()
+    }
+}
+
+/// A [`BlkWriter`] on its own thread, so blocks are encoded and written while the next ones
+/// are built. Blocks are written in the order they are sent.
+pub(crate) struct BackgroundWriter {
+    blocks: Option<SyncSender<Block>>,
+    thread: Option<JoinHandle<Result<(u32, u64), Error>>>,
+}
+
+impl BackgroundWriter {
+    /// Starts the thread; at most 16 blocks wait for it.
+    pub(crate) fn start(mut writer: BlkWriter) -> BackgroundWriter {
+        let (blocks, queue) = sync_channel::<Block>(16);
+        let thread = std::thread::spawn(move || {
+            for block in queue {
+                writer.write(&block)?;
+            }
+            let written = (writer.files, writer.bytes_written);
+            writer.finish()?;
+            Ok(written)
+        });
+        BackgroundWriter { blocks: Some(blocks), thread: Some(thread) }
+    }
+
+    /// Queues `block`; fails with the writer's error if the thread has stopped.
+    pub(crate) fn write(&mut self, block: Block) -> Result<(), Error> {
+        let sent = self.blocks.as_ref().is_some_and(|b| b.send(block).is_ok());
+        if sent {
+            return Ok(());
+        }
+        self.join().map(|_| ())
+    }
+
+    /// Waits for every queued block to be written; returns the files and bytes written.
+    pub(crate) fn finish(mut self) -> Result<(u32, u64), Error> {
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<(u32, u64), Error> {
+        self.blocks.take();
+        match self.thread.take() {
+            Some(t) => t.join().expect("block writer thread"),
+            None => Err(Error::Config("the block writer has already stopped".into())),
+        }
     }
 }
