@@ -810,6 +810,45 @@ fn make_block(prev: BlockHash, time: u32, height: u64, payout: TxOut, extra: u32
     (block, coinbase_txid)
 }
 
+/// Encodes addresses on a thread of its own while the chain is built: base58/bech32 encoding of
+/// every address for the ground truth would otherwise take about a third of the main thread.
+struct AddressNames {
+    scripts: Option<std::sync::mpsc::Sender<Vec<ScriptBuf>>>,
+    thread: Option<std::thread::JoinHandle<Vec<String>>>,
+    sent: usize,
+}
+
+impl AddressNames {
+    fn start(chain: UtxoChain) -> AddressNames {
+        let (scripts, queue) = std::sync::mpsc::channel::<Vec<ScriptBuf>>();
+        let params = chain.address_params();
+        let thread = std::thread::spawn(move || {
+            let mut names = vec![];
+            for batch in queue {
+                names.extend(batch.iter().map(|s| classify(s, &params).addresses.remove(0)));
+            }
+            names
+        });
+        AddressNames { scripts: Some(scripts), thread: Some(thread), sent: 0 }
+    }
+
+    /// Queues the addresses created since the last call.
+    fn send_new(&mut self, addrs: &[(ScriptBuf, u32, AddrType)]) {
+        let batch = addrs[self.sent..].iter().map(|a| a.0.clone()).collect();
+        self.sent = addrs.len();
+        if let Some(s) = &self.scripts {
+            s.send(batch).expect("address thread runs until finish");
+        }
+    }
+
+    /// Every address's string, indexed by address id.
+    fn finish(mut self, addrs: &[(ScriptBuf, u32, AddrType)]) -> Vec<String> {
+        self.send_new(addrs);
+        self.scripts.take();
+        self.thread.take().expect("started").join().expect("address thread")
+    }
+}
+
 /// Writes a simulated chain to `out/blocks/` and its ground truth to `out/ground_truth.json`.
 pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<GroundTruth, Error> {
     if cfg.exchanges < 2 {
@@ -875,6 +914,7 @@ pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<GroundTruth, Error> {
     let mut stale = 0u64;
     let mut out_of_order = 0u64;
     let mut held_back: Option<Block> = None;
+    let mut names = AddressNames::start(chain);
     for h in 1..=cfg.blocks {
         sim.height = h;
         time += sim.rng.random_range(300..900);
@@ -902,6 +942,7 @@ pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<GroundTruth, Error> {
             make_block(prev, time + 1, h, TxOut { value: Amount::from_sat(subsidy(h)), script_pubkey: script }, sim.rng.random(), vec![], &[]).0
         });
         prev = block.block_hash();
+        names.send_new(&sim.addrs);
         if let Some(s) = stale_block {
             writer.write(s)?;
             stale += 1;
@@ -921,6 +962,7 @@ pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<GroundTruth, Error> {
         writer.write(b)?;
     }
     let (files, bytes) = writer.finish()?;
+    let mut names = names.finish(&sim.addrs);
 
     let heist = sim.attacker.take().map(|st| {
         let mut h = st.heist;
@@ -939,6 +981,7 @@ pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<GroundTruth, Error> {
         Kind::Exchange => "exchange",
         Kind::Attacker => "attacker",
     };
+    let exchange_hot_wallets = sim.exchanges.iter().map(|e| (sim.wallets[e.wallet as usize].name.clone(), names[e.hot as usize].clone())).collect();
     let wallets = sim
         .wallets
         .iter()
@@ -947,10 +990,9 @@ pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<GroundTruth, Error> {
             id: i as u32,
             kind: kind_name(w.kind).into(),
             name: w.name.clone(),
-            addresses: w.addrs.iter().map(|a| sim.addr_string(*a)).collect(),
+            addresses: w.addrs.iter().map(|a| std::mem::take(&mut names[*a as usize])).collect(),
         })
         .collect();
-    let exchange_hot_wallets = sim.exchanges.iter().map(|e| (sim.wallets[e.wallet as usize].name.clone(), sim.addr_string(e.hot))).collect();
     let truth = GroundTruth {
         chain: chain.name().into(),
         seed: cfg.seed,
