@@ -368,7 +368,7 @@ enum IngestCmd {
         #[arg(long, default_value_t = 0)]
         confirmations: u64,
     },
-    /// From a node's JSON-RPC (Bitcoin Core; Litecoin, Dogecoin, Bitcoin Cash with --chain).
+    /// From a node's JSON-RPC (Bitcoin Core; Litecoin, Dogecoin and Bitcoin Cash nodes).
     ///
     /// Reads getblockhash + getblock <hash> 2. Nodes without verbosity 2 (Dogecoin 1.14, early
     /// Bitcoin Cash releases) are detected on the first block and read with getblock <hash> true
@@ -382,7 +382,8 @@ enum IngestCmd {
         /// Bitcoin Core's .cookie file (when the URL has no user:password).
         #[arg(long)]
         cookie: Option<PathBuf>,
-        /// Chain (default: asked from the node with getblockchaininfo).
+        /// Chain (default: detected — Litecoin and Dogecoin by their genesis block, Bitcoin Cash by
+        /// the node's software in getnetworkinfo, Bitcoin's networks by getblockchaininfo).
         #[arg(long)]
         chain: Option<String>,
         /// First height.

@@ -175,6 +175,57 @@ fn transactions_that_do_not_hash_to_the_merkle_root_are_refused() {
     assert!(store.manifest().chains.is_empty(), "nothing committed");
 }
 
+/// A recorded case plus the answers a node gives about itself.
+fn node_dir(chain_dir: &str, case: &str, extra: &[(&str, Value)]) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(case_dir(chain_dir, case)).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), tmp.path().join(e.file_name())).unwrap();
+    }
+    for (name, v) in extra {
+        std::fs::write(tmp.path().join(format!("rpc_response_{name}.json")), v.to_string()).unwrap();
+    }
+    tmp
+}
+
+fn ingest_detected(dir: &Path, height: u64) -> Result<tracehound_ingest::bitcoin::IngestReport, String> {
+    let node = RecordedNode::start(&[dir.to_path_buf()]);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut store = Store::open_for_write(tmp.path()).unwrap();
+    let mut opts = RpcOptions::new(node.url.clone());
+    opts.from = height;
+    opts.to = Some(height);
+    ingest_rpc(&mut store, &opts, &|_| {}).map_err(|e| e.to_string())
+}
+
+#[test]
+fn dogecoin_and_bitcoin_cash_nodes_are_told_from_bitcoin() {
+    let main = serde_json::json!({"chain": "main", "blocks": 100});
+    // A Dogecoin node says "main" like Bitcoin Core; its genesis block names it.
+    let doge_genesis = Value::String("1a91e3dace36e2be3bf030a65679fe821aa1d6ef92e7c9902eb318182c355691".into());
+    let dir = node_dir("dogecoin", "block_without_transactions", &[("getblockchaininfo", main.clone()), ("getblockhash_0", doge_genesis)]);
+    assert_eq!(ingest_detected(dir.path(), 2).unwrap().chain, "dogecoin");
+    // A Bitcoin Cash node shares Bitcoin's genesis; its software names it.
+    let btc_genesis = Value::String("000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f".into());
+    let bchn = serde_json::json!({"version": 27000000, "subversion": "/Bitcoin Cash Node:27.0.0(EB32.0)/"});
+    let extra = [("getblockchaininfo", main.clone()), ("getblockhash_0", btc_genesis.clone()), ("getnetworkinfo", bchn)];
+    let dir = node_dir("bitcoin_cash", "block_with_duplicate_txid", &extra);
+    assert_eq!(ingest_detected(dir.path(), 91722).unwrap().chain, "bitcoin_cash");
+    // Bitcoin SV is refused rather than mixed into Bitcoin's tables.
+    let bsv = serde_json::json!({"subversion": "/Bitcoin SV:1.0.16/"});
+    let dir = node_dir(
+        "bitcoin_cash",
+        "block_with_duplicate_txid",
+        &[("getblockchaininfo", main.clone()), ("getblockhash_0", btc_genesis.clone()), ("getnetworkinfo", bsv)],
+    );
+    let err = ingest_detected(dir.path(), 91722).unwrap_err();
+    assert!(err.contains("Bitcoin SV") && err.contains("--chain"), "{err}");
+    // Bitcoin Core itself stays Bitcoin.
+    let core = serde_json::json!({"subversion": "/Satoshi:28.1.0/"});
+    let dir = node_dir("bitcoin", "block_1", &[("getblockchaininfo", main), ("getblockhash_0", btc_genesis), ("getnetworkinfo", core)]);
+    assert_eq!(ingest_detected(dir.path(), 1).unwrap().chain, "bitcoin");
+}
+
 #[test]
 fn an_unknown_method_reply_names_the_call() {
     let node = RecordedNode::start(&[testdata().join("bitcoin/bitcoin-etl-rpc/test_export_blocks_job/bitcoin/block_0")]);

@@ -57,9 +57,37 @@ impl RpcOptions {
     }
 }
 
-/// Maps `getblockchaininfo`'s `chain` to a Bitcoin network.
-fn chain_from_info(name: &str) -> Option<UtxoChain> {
-    UtxoChain::from_name(name).ok()
+/// Genesis block hash of Dogecoin's mainnet.
+const DOGECOIN_GENESIS: &str = "1a91e3dace36e2be3bf030a65679fe821aa1d6ef92e7c9902eb318182c355691";
+/// Genesis block hash of Litecoin's mainnet.
+const LITECOIN_GENESIS: &str = "12a765e31ffd4059bada1e25190f6e98c99d9714d334efa41a195a7e7e04bfe2";
+
+/// Names the chain a node serves. Litecoin and Dogecoin nodes call their mainnet `main` like
+/// Bitcoin Core does, so their genesis block tells them apart; Bitcoin Cash shares Bitcoin's
+/// genesis, so its node software (`getnetworkinfo`'s `subversion`) does. Bitcoin's own networks
+/// come from `getblockchaininfo`'s `chain`.
+fn detect_chain(client: &RpcClient) -> Result<UtxoChain, Error> {
+    let info =
+        client.call("getblockchaininfo", json!([])).map_err(|e| Error::Input(format!("cannot ask the node which chain it serves ({e}); give --chain")))?;
+    let name = info.get("chain").and_then(Value::as_str).unwrap_or_default();
+    let genesis = client.call("getblockhash", json!([0])).ok();
+    match genesis.as_ref().and_then(Value::as_str) {
+        Some(DOGECOIN_GENESIS) => return Ok(UtxoChain::Dogecoin),
+        Some(LITECOIN_GENESIS) => return Ok(UtxoChain::Litecoin),
+        _ => {}
+    }
+    if name == "main" {
+        let network = client.call("getnetworkinfo", json!([])).unwrap_or_default();
+        let software = network.get("subversion").and_then(Value::as_str).unwrap_or_default();
+        let lower = software.to_ascii_lowercase();
+        if lower.contains("bitcoin sv") {
+            return Err(Error::Input(format!("the node runs {software}: Bitcoin SV is not a chain tracehound names; give --chain to read it as one that is")));
+        }
+        if ["bitcoin cash", "bitcoin abc", "bch unlimited", "bchn", "(eb32"].iter().any(|k| lower.contains(k)) {
+            return Ok(UtxoChain::BitcoinCash);
+        }
+    }
+    UtxoChain::from_name(name).map_err(|_| Error::Input(format!("the node serves chain {name:?}; give --chain (bitcoin, litecoin, dogecoin, bitcoin_cash, …)")))
 }
 
 /// Rebuilds a block from `getblock <hash> 2` and checks that its hash is the node's.
@@ -291,14 +319,7 @@ pub fn ingest_rpc(store: &mut Store, opts: &RpcOptions, progress: &dyn Fn(Event)
     let client = RpcClient::new(&opts.url, opts.cookie.as_deref(), opts.retries)?.with_version("1.0");
     let chain = match opts.chain {
         Some(c) => c,
-        None => {
-            let info = client
-                .call("getblockchaininfo", json!([]))
-                .map_err(|e| Error::Input(format!("cannot ask the node which chain it serves ({e}); give --chain")))?;
-            let name = info.get("chain").and_then(Value::as_str).unwrap_or_default();
-            chain_from_info(name)
-                .ok_or_else(|| Error::Input(format!("the node serves chain {name:?}; give --chain (bitcoin, litecoin, dogecoin, bitcoin_cash, …)")))?
-        }
+        None => detect_chain(&client)?,
     };
     let to = match opts.to {
         Some(t) => t,
