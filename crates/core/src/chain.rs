@@ -2,7 +2,8 @@
 
 use crate::Error;
 
-/// How a chain writes addresses: base58check version bytes and, where it has segwit, the bech32 prefix.
+/// How a chain writes addresses: base58check version bytes, the bech32 prefix where it has segwit,
+/// and the CashAddr prefix on Bitcoin Cash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AddressParams {
     /// Version byte of pay-to-pubkey-hash addresses.

@@ -189,6 +189,7 @@ fn cashaddr(prefix: &str, kind: u8, hash: &[u8]) -> String {
     s
 }
 
+/// The BCH-code checksum of CashAddr over 5-bit `values` (the spec's `PolyMod`).
 fn cashaddr_polymod(values: &[u8]) -> u64 {
     const GENERATORS: [u64; 5] = [0x98f2bc8e61, 0x79b76d99e2, 0xf33e5fb3c4, 0xae2eabe2a8, 0x1e4f43e470];
     let mut c: u64 = 1;

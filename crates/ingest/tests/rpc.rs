@@ -145,34 +145,81 @@ fn dogecoin_block_equals_bitcoin_etl() {
     recorded_case_on(UtxoChain::Dogecoin, "dogecoin", "block_without_transactions", 1);
 }
 
-#[test]
-fn transactions_that_do_not_hash_to_the_merkle_root_are_refused() {
-    // The Dogecoin recordings with the coinbase's lock time changed: a node that answers a
-    // different transaction than the block committed to.
-    let src = case_dir("dogecoin", "block_without_transactions");
-    let tmp = tempfile::tempdir().unwrap();
-    let rec = tmp.path().join("rec");
-    std::fs::create_dir(&rec).unwrap();
-    for e in std::fs::read_dir(&src).unwrap() {
-        let e = e.unwrap();
-        let mut text = std::fs::read_to_string(e.path()).unwrap();
-        if e.file_name().to_string_lossy().starts_with("rpc_response_getrawtransaction") {
-            let mut v: Value = serde_json::from_str(&text).unwrap();
-            let hex = v["hex"].as_str().unwrap().to_string();
-            v["hex"] = Value::String(format!("{}01000000", &hex[..hex.len() - 8]));
-            text = v.to_string();
-        }
-        std::fs::write(rec.join(e.file_name()), text).unwrap();
+/// The Dogecoin recordings of block 2 with its coinbase transaction replaced by `tx_hex`, listed
+/// in the block as `listed_txid` (the recorded txid when `None`), the raw transaction answered as
+/// a plain hex string (what `getrawtransaction <txid> 0` returns) when `plain` is set.
+fn doge_with_tx(tx_hex: &str, listed_txid: Option<&str>, plain: bool) -> tempfile::TempDir {
+    const TXID: &str = "3b14b76d22a3f2859d73316002bc1b9bfc7f37e2c3393be9b722b62bbd786983";
+    let dir = node_dir("dogecoin", "block_without_transactions", &[]);
+    let raw_path = dir.path().join(format!("rpc_response_getrawtransaction_{TXID}.json"));
+    let mut raw: Value = serde_json::from_str(&std::fs::read_to_string(&raw_path).unwrap()).unwrap();
+    raw["hex"] = Value::String(tx_hex.into());
+    let reply = if plain { Value::String(tx_hex.into()) } else { raw };
+    std::fs::remove_file(&raw_path).unwrap();
+    let listed = listed_txid.unwrap_or(TXID);
+    std::fs::write(dir.path().join(format!("rpc_response_getrawtransaction_{listed}.json")), reply.to_string()).unwrap();
+    if listed != TXID {
+        let block_path = dir.path().join("rpc_response_getblock_ea5380659e02a68c073369e502125c634b2fb0aaf351b9360c673368c4f20c96_True.json");
+        let text = std::fs::read_to_string(&block_path).unwrap().replace(TXID, listed);
+        // The header's merkle root stays the recorded one.
+        let text = text.replace(&format!("\"merkleroot\": \"{listed}\""), &format!("\"merkleroot\": \"{TXID}\""));
+        std::fs::write(&block_path, text).unwrap();
     }
-    let node = RecordedNode::start(&[rec]);
-    let mut store = Store::open_for_write(tmp.path().join("data")).unwrap();
+    dir
+}
+
+fn ingest_doge_block_2(dir: &Path) -> (Result<tracehound_ingest::bitcoin::IngestReport, String>, tempfile::TempDir) {
+    let node = RecordedNode::start(&[dir.to_path_buf()]);
+    let data = tempfile::tempdir().unwrap();
+    let mut store = Store::open_for_write(data.path()).unwrap();
     let mut opts = RpcOptions::new(node.url.clone());
     opts.chain = Some(UtxoChain::Dogecoin);
     opts.from = 2;
     opts.to = Some(2);
-    let err = ingest_rpc(&mut store, &opts, &|_| {}).unwrap_err().to_string();
+    let r = ingest_rpc(&mut store, &opts, &|_| {}).map_err(|e| e.to_string());
+    if r.is_err() {
+        assert!(store.manifest().chains.is_empty(), "nothing committed");
+    }
+    (r, data)
+}
+
+fn doge_coinbase_hex() -> String {
+    let raw = case_dir("dogecoin", "block_without_transactions")
+        .join("rpc_response_getrawtransaction_3b14b76d22a3f2859d73316002bc1b9bfc7f37e2c3393be9b722b62bbd786983.json");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(raw).unwrap()).unwrap();
+    v["hex"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn raw_transactions_as_plain_hex_strings_are_read() {
+    let dir = doge_with_tx(&doge_coinbase_hex(), None, true);
+    let (r, data) = ingest_doge_block_2(dir.path());
+    assert_eq!(r.unwrap().transactions, 1);
+    let txs = export_chain(data.path(), "dogecoin", "transactions");
+    assert_eq!(txs[0]["hash"], "3b14b76d22a3f2859d73316002bc1b9bfc7f37e2c3393be9b722b62bbd786983");
+    assert_eq!(txs[0]["outputs"][0]["addresses"][0], "DPsvwvYRgt66ntxno9mMuBfwhg9nAMmGrD");
+}
+
+#[test]
+fn transactions_that_the_block_does_not_commit_to_are_refused() {
+    // The coinbase with its lock time changed: a node that answers another transaction than the
+    // block lists is refused by txid ...
+    let hex = doge_coinbase_hex();
+    let changed = format!("{}01000000", &hex[..hex.len() - 8]);
+    let (r, _data) = ingest_doge_block_2(doge_with_tx(&changed, None, false).path());
+    let err = r.unwrap_err();
+    assert!(err.contains("not the") && err.contains("3b14b76d22a3f2859d73316002bc1b9bfc7f37e2c3393be9b722b62bbd786983"), "{err}");
+    // ... and one whose block lists the changed transaction by the merkle root of its header.
+    use bitcoin::consensus::deserialize;
+    let tx: bitcoin::Transaction = deserialize(&hex_decode(&changed)).unwrap();
+    let txid = tx.compute_txid().to_string();
+    let (r, _data) = ingest_doge_block_2(doge_with_tx(&changed, Some(&txid), false).path());
+    let err = r.unwrap_err();
     assert!(err.contains("merkle root") && err.contains("ea5380659e02a68c073369e502125c634b2fb0aaf351b9360c673368c4f20c96"), "{err}");
-    assert!(store.manifest().chains.is_empty(), "nothing committed");
+}
+
+fn hex_decode(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
 /// A recorded case plus the answers a node gives about itself.
@@ -220,6 +267,12 @@ fn dogecoin_and_bitcoin_cash_nodes_are_told_from_bitcoin() {
     );
     let err = ingest_detected(dir.path(), 91722).unwrap_err();
     assert!(err.contains("Bitcoin SV") && err.contains("--chain"), "{err}");
+    // A Litecoin or Dogecoin test network calls itself "test" too: its genesis is not Bitcoin's.
+    let test = serde_json::json!({"chain": "test"});
+    let other = Value::String("4966625a4b2851d9fdee139e56211a0d88575f59ed816ff5e6a63deb4e3e29a0".into());
+    let dir = node_dir("bitcoin", "block_1", &[("getblockchaininfo", test), ("getblockhash_0", other)]);
+    let err = ingest_detected(dir.path(), 1).unwrap_err();
+    assert!(err.contains("genesis") && err.contains("--chain"), "{err}");
     // Bitcoin Core itself stays Bitcoin.
     let core = serde_json::json!({"subversion": "/Satoshi:28.1.0/"});
     let dir = node_dir("bitcoin", "block_1", &[("getblockchaininfo", main), ("getblockhash_0", btc_genesis), ("getnetworkinfo", core)]);

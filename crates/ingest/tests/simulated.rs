@@ -93,3 +93,18 @@ fn a_reorg_below_the_stored_tip_rolls_back_to_the_fork_point() {
         assert!(table_rows(&tmp.path().join("reorged"), &sql) == table_rows(&tmp.path().join("fresh"), &sql), "{table} after the reorg");
     }
 }
+
+#[test]
+fn simulator_output_is_pinned() {
+    // The files and ground truth of one seed, pinned: a change to the simulator that alters its
+    // output (rather than only its speed) must be deliberate and update these digests.
+    use bitcoin::hashes::{sha256, Hash};
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = SimConfig { blocks: 300, txs_per_block: 20, seed: 7, ..Default::default() };
+    let truth = simulate(&cfg, tmp.path()).unwrap();
+    assert_eq!(truth.tip_hash, "3a21334c6b81560d76aee345edbf92ec03e9fd88504bcc6540b4c0b02650845f");
+    assert_eq!(truth.transactions, 3676);
+    let digest = |f: &str| sha256::Hash::hash(&std::fs::read(tmp.path().join(f)).unwrap()).to_string();
+    assert_eq!(digest("blocks/blk00000.dat"), "d141e54e6231b68c712aaf90fc7e98e5dbfdbc600221cc347be059d43fcc9647");
+    assert_eq!(digest("ground_truth.json"), "80d5b59583ef80c81b8ccd94a7ec4542d87c4b06c78d13e0540204dd899968fa");
+}

@@ -819,6 +819,7 @@ struct AddressNames {
 }
 
 impl AddressNames {
+    /// Starts the encoding thread for addresses of `chain`.
     fn start(chain: UtxoChain) -> AddressNames {
         let (scripts, queue) = std::sync::mpsc::channel::<Vec<ScriptBuf>>();
         let params = chain.address_params();

@@ -99,6 +99,15 @@ pub(crate) struct BackgroundWriter {
     thread: Option<JoinHandle<Result<(u32, u64), Error>>>,
 }
 
+impl Drop for BackgroundWriter {
+    /// On an early return or a panic, the thread stops writing before `simulate` returns.
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let _ = self.join();
+        }
+    }
+}
+
 impl BackgroundWriter {
     /// Starts the thread; at most 16 blocks wait for it.
     pub(crate) fn start(mut writer: BlkWriter) -> BackgroundWriter {

@@ -71,23 +71,45 @@ fn detect_chain(client: &RpcClient) -> Result<UtxoChain, Error> {
         client.call("getblockchaininfo", json!([])).map_err(|e| Error::Input(format!("cannot ask the node which chain it serves ({e}); give --chain")))?;
     let name = info.get("chain").and_then(Value::as_str).unwrap_or_default();
     let genesis = client.call("getblockhash", json!([0])).ok();
-    match genesis.as_ref().and_then(Value::as_str) {
+    let genesis = genesis.as_ref().and_then(Value::as_str);
+    match genesis {
         Some(DOGECOIN_GENESIS) => return Ok(UtxoChain::Dogecoin),
         Some(LITECOIN_GENESIS) => return Ok(UtxoChain::Litecoin),
         _ => {}
     }
-    if name == "main" {
-        let network = client.call("getnetworkinfo", json!([])).unwrap_or_default();
-        let software = network.get("subversion").and_then(Value::as_str).unwrap_or_default();
-        let lower = software.to_ascii_lowercase();
-        if lower.contains("bitcoin sv") {
-            return Err(Error::Input(format!("the node runs {software}: Bitcoin SV is not a chain tracehound names; give --chain to read it as one that is")));
-        }
-        if ["bitcoin cash", "bitcoin abc", "bch unlimited", "bchn", "(eb32"].iter().any(|k| lower.contains(k)) {
-            return Ok(UtxoChain::BitcoinCash);
+    let give_chain = |what: String| Error::Input(format!("{what}; give --chain (bitcoin, litecoin, dogecoin, bitcoin_cash, …) to say how to read it"));
+    let network = client.call("getnetworkinfo", json!([])).unwrap_or_default();
+    let software = network.get("subversion").and_then(Value::as_str).unwrap_or_default();
+    let lower = software.to_ascii_lowercase();
+    if lower.contains("bitcoin sv") || lower.contains("bitcoin abc") || lower.contains("ecash") {
+        return Err(give_chain(format!("the node runs {software}, a chain tracehound does not name")));
+    }
+    let cash = ["bitcoin cash", "bch unlimited", "bchn"].iter().any(|k| lower.contains(k));
+    if cash {
+        return match name {
+            "main" => Ok(UtxoChain::BitcoinCash),
+            _ => Err(give_chain(format!("the node runs {software} on network {name:?}, which tracehound does not name"))),
+        };
+    }
+    let chain = UtxoChain::from_name(name).map_err(|_| give_chain(format!("the node serves chain {name:?}")))?;
+    // Litecoin and Dogecoin test networks also call themselves "test" or "regtest": a genesis
+    // block that is not Bitcoin's says so.
+    let network = match chain {
+        UtxoChain::Bitcoin => Some(bitcoin::Network::Bitcoin),
+        UtxoChain::BitcoinTestnet => Some(bitcoin::Network::Testnet),
+        UtxoChain::BitcoinTestnet4 => Some(bitcoin::Network::Testnet4),
+        UtxoChain::BitcoinSignet => Some(bitcoin::Network::Signet),
+        UtxoChain::BitcoinRegtest => Some(bitcoin::Network::Regtest),
+        _ => None,
+    };
+    if let (Some(network), Some(genesis)) = (network, genesis) {
+        let expected = bitcoin::constants::genesis_block(network).block_hash().to_string();
+        // Custom signets have a genesis of their own but Bitcoin's rules and addresses.
+        if genesis != expected && chain != UtxoChain::BitcoinSignet {
+            return Err(give_chain(format!("the node calls its network {name:?} but its genesis block {genesis} is not Bitcoin's {expected}")));
         }
     }
-    UtxoChain::from_name(name).map_err(|_| Error::Input(format!("the node serves chain {name:?}; give --chain (bitcoin, litecoin, dogecoin, bitcoin_cash, …)")))
+    Ok(chain)
 }
 
 /// Rebuilds a block from `getblock <hash> 2` and checks that its hash is the node's.
@@ -134,6 +156,11 @@ pub fn block_from_parts(v: &Value, txdata: Vec<Transaction>) -> Result<(u64, Blo
     if header.block_hash().to_string() != expected {
         return Err(bad(format!("block {expected} at height {height}: header fields hash to {}, not to the block's hash", header.block_hash())));
     }
+    let mut seen = HashSet::with_capacity(txdata.len());
+    if let Some(dup) = txdata.iter().map(|t| t.compute_txid()).find(|t| !seen.insert(*t)) {
+        // A repeated transaction keeps the merkle root (CVE-2012-2459) but is never valid.
+        return Err(bad(format!("block {expected} at height {height}: transaction {dup} appears twice")));
+    }
     let block = Block { header, txdata };
     if block.compute_merkle_root() != Some(header.merkle_root) {
         return Err(bad(format!("block {expected} at height {height}: its transactions do not hash to the merkle root {}", header.merkle_root)));
@@ -163,18 +190,25 @@ impl GetBlockMode {
 }
 
 /// Asks for `hash` with verbosity 2; a node that refuses it, or answers with txids only, is
-/// read with verbosity 1 and `getrawtransaction`.
-fn detect_getblock_mode(client: &RpcClient, hash: &Value) -> Result<GetBlockMode, Error> {
-    if let Ok(reply) = client.call("getblock", json!([hash, 2])) {
-        let has_hex = reply.get("tx").and_then(Value::as_array).is_some_and(|txs| txs.first().is_none_or(|t| t.get("hex").is_some()));
-        if has_hex {
-            return Ok(GetBlockMode::Verbosity2);
+/// read with verbosity 1 and `getrawtransaction` (with a warning that says why). When
+/// verbosity 1 fails too, the verbosity-2 error is the one reported.
+fn detect_getblock_mode(client: &RpcClient, hash: &Value, progress: &dyn Fn(Event)) -> Result<GetBlockMode, Error> {
+    let why = match client.call("getblock", json!([hash, 2])) {
+        Ok(reply) => {
+            let has_hex = reply.get("tx").and_then(Value::as_array).is_some_and(|txs| txs.first().is_none_or(|t| t.get("hex").is_some()));
+            if has_hex {
+                return Ok(GetBlockMode::Verbosity2);
+            }
+            Error::Rpc { method: "getblock".into(), reason: format!("block {hash}: verbosity 2 answered without transaction hex") }
         }
-    }
-    let reply = client.call("getblock", json!([hash, true]))?;
-    match reply.get("tx").and_then(Value::as_array) {
-        Some(_) => Ok(GetBlockMode::Verbosity1),
-        None => Err(Error::Rpc { method: "getblock".into(), reason: format!("block {hash}: the reply lists no transactions with verbosity 2 or 1") }),
+        Err(e) => e,
+    };
+    match client.call("getblock", json!([hash, true])) {
+        Ok(reply) if reply.get("tx").and_then(Value::as_array).is_some() => {
+            progress(Event::Warning(format!("{why}: reading blocks with getblock verbosity 1 and getrawtransaction (the node needs -txindex)")));
+            Ok(GetBlockMode::Verbosity1)
+        }
+        _ => Err(why),
     }
 }
 
@@ -192,16 +226,26 @@ fn fetch_verbosity1(client: &RpcClient, hashes: Vec<Value>, batch: usize) -> Res
     let mut out = Vec::with_capacity(replies.len());
     for reply in replies {
         let hash = reply.get("hash").and_then(Value::as_str).unwrap_or_default().to_string();
-        let txids: Vec<Value> = reply
-            .get("tx")
-            .and_then(Value::as_array)
-            .ok_or_else(|| Error::Rpc { method: "getblock".into(), reason: format!("block {hash}: tx is not a list") })?
-            .clone();
+        let bad = |reason: String| Error::Rpc { method: "getblock".into(), reason: format!("block {hash}: {reason}") };
+        let txids: Vec<Value> = reply.get("tx").and_then(Value::as_array).ok_or_else(|| bad("tx is not a list".into()))?.clone();
         let mut txdata = Vec::with_capacity(txids.len());
-        for ids in txids.chunks(batch.max(1) * 10) {
-            let raws = client.batch("getrawtransaction", ids.iter().map(|t| json!([t, 0])).collect())?;
-            for (id, raw) in ids.iter().zip(&raws) {
-                txdata.push(raw_tx_from_reply(id.as_str().unwrap_or_default(), raw)?);
+        if reply.get("height").and_then(Value::as_u64) == Some(0) {
+            // No node returns the genesis coinbase with getrawtransaction: read the block raw.
+            let raw = client.call("getblock", json!([hash, false]))?;
+            let bytes = hex::decode(raw.as_str().unwrap_or_default()).map_err(|e| bad(format!("raw block hex: {e}")))?;
+            let block: Block = deserialize(&bytes).map_err(|e| bad(format!("raw block does not decode: {e}")))?;
+            txdata = block.txdata;
+        } else {
+            for ids in txids.chunks(batch.max(1) * 10) {
+                let raws = client.batch("getrawtransaction", ids.iter().map(|t| json!([t, 0])).collect())?;
+                for (id, raw) in ids.iter().zip(&raws) {
+                    txdata.push(raw_tx_from_reply(id.as_str().unwrap_or_default(), raw)?);
+                }
+            }
+        }
+        for (i, (tx, id)) in txdata.iter().zip(&txids).enumerate() {
+            if tx.compute_txid().to_string() != id.as_str().unwrap_or_default() {
+                return Err(bad(format!("transaction {i} is {}, not the {id} the block lists", tx.compute_txid())));
             }
         }
         out.push(block_from_parts(&reply, txdata)?);
@@ -345,7 +389,7 @@ pub fn ingest_rpc(store: &mut Store, opts: &RpcOptions, progress: &dyn Fn(Event)
         return Ok(report);
     }
     let first_hash = client.call("getblockhash", json!([start]))?;
-    let mode = detect_getblock_mode(&client, &first_hash)?;
+    let mode = detect_getblock_mode(&client, &first_hash, progress)?;
     report.getblock_verbosity = Some(mode.verbosity());
     progress(Event::Planned { from: start, to });
     let mut rows = RowBuilder::new(chain.address_params());
