@@ -138,6 +138,25 @@ fn nonstandard(kind: ScriptType, script: &[u8]) -> ScriptInfo {
     ScriptInfo { kind, addresses: vec![nonstandard_address(script)], required_signatures: None }
 }
 
+/// The CashAddr spelling (`bitcoincash:q…` / `bitcoincash:p…`) of a Bitcoin Cash address written
+/// in the legacy base58 form (`1…` / `3…`), if `legacy` is a valid one.
+pub fn legacy_to_cashaddr(legacy: &str) -> Option<String> {
+    let bytes = bs58::decode(legacy).into_vec().ok()?;
+    if bytes.len() != 25 {
+        return None;
+    }
+    let check = bitcoin::hashes::sha256d::Hash::hash(&bytes[..21]);
+    if bytes[21..] != check.as_byte_array()[..4] {
+        return None;
+    }
+    let kind = match bytes[0] {
+        0x00 => 0,
+        0x05 => 1,
+        _ => return None,
+    };
+    Some(cashaddr("bitcoincash", kind, &bytes[1..21]))
+}
+
 /// The address of a 20-byte public key hash: CashAddr on Bitcoin Cash, base58check elsewhere.
 fn key_hash_address(params: &AddressParams, hash: &[u8]) -> String {
     match params.cashaddr_prefix {
@@ -341,6 +360,9 @@ mod tests {
         assert_eq!(i.addresses[0], "bitcoincash:ppm2qsznhks23z7629mms6s4cwef74vcwvn0h829pq");
         // The same key hash on Bitcoin is the legacy address the spec pairs it with.
         assert_eq!(info(&format!("76a914{h}88ac"), UtxoChain::Bitcoin).addresses[0], "1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu");
+        assert_eq!(legacy_to_cashaddr("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu").unwrap(), "bitcoincash:qpm2qsznhks23z7629mms6s4cwef74vcwvy22gdx6a");
+        assert_eq!(legacy_to_cashaddr("3CWFddi6m4ndiGyKqzYvsFYagqDLPVMTzC").unwrap(), "bitcoincash:ppm2qsznhks23z7629mms6s4cwef74vcwvn0h829pq");
+        assert_eq!(legacy_to_cashaddr("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggv"), None, "bad checksum");
     }
 
     #[test]

@@ -52,22 +52,42 @@ fn has_bech32_prefix(text: &str) -> bool {
 
 /// Brings an address to its stored spelling: whitespace trimmed; EVM addresses (`0x` + 40 hex) and
 /// bech32 addresses (`bc1…`, `tb1…`, `bcrt1…`, `ltc1…`, `tltc1…`) in lower case; everything else
-/// unchanged, because base58 (and most other encodings) are case sensitive.
+/// unchanged, because base58 (and most other encodings) are case sensitive. Bitcoin Cash
+/// addresses become CashAddr with its `bitcoincash:` prefix, in lower case, as the chain's
+/// tables write them (legacy `1…`/`3…` forms are converted).
 ///
 /// ```
 /// use tracehound_labels::normalize_address;
 /// assert_eq!(normalize_address("ethereum", " 0x098B716B8Aaf21512996dC57EB0615e2383E2f96 "), "0x098b716b8aaf21512996dc57eb0615e2383e2f96");
 /// assert_eq!(normalize_address("bitcoin", "BC1QM34LSC65ZPW79LXES69ZKQMK6EE3EWF0J77S3H"), "bc1qm34lsc65zpw79lxes69zkqmk6ee3ewf0j77s3h");
 /// assert_eq!(normalize_address("bitcoin", "134r8iHv69xdT6p5qVKTsHrcUEuBVZAYak"), "134r8iHv69xdT6p5qVKTsHrcUEuBVZAYak");
+/// let cash = "bitcoincash:qpm2qsznhks23z7629mms6s4cwef74vcwvy22gdx6a";
+/// assert_eq!(normalize_address("bitcoin_cash", "1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu"), cash);
+/// assert_eq!(normalize_address("bitcoin_cash", "QPM2QSZNHKS23Z7629MMS6S4CWEF74VCWVY22GDX6A"), cash);
+/// assert_eq!(normalize_address("bitcoin_cash", "BitcoinCash:qpm2qsznhks23z7629mms6s4cwef74vcwvy22gdx6a"), cash);
 /// ```
 pub fn normalize_address(chain: &str, address: &str) -> String {
-    let _ = chain; // The shape of the address decides; the chain is part of the signature for future encodings.
     let trimmed = address.trim();
+    if chain == "bitcoin_cash" {
+        return normalize_bitcoin_cash(trimmed);
+    }
     if is_evm_address(trimmed) || has_bech32_prefix(trimmed) {
         trimmed.to_ascii_lowercase()
     } else {
         trimmed.to_string()
     }
+}
+
+/// A Bitcoin Cash address in CashAddr with its prefix, lower case; anything unrecognised unchanged.
+fn normalize_bitcoin_cash(address: &str) -> String {
+    let lower = address.to_ascii_lowercase();
+    if lower.starts_with("bitcoincash:") {
+        return lower;
+    }
+    if lower.len() == 42 && (lower.starts_with('q') || lower.starts_with('p')) {
+        return format!("bitcoincash:{lower}");
+    }
+    tracehound_core::script::legacy_to_cashaddr(address).unwrap_or_else(|| address.to_string())
 }
 
 /// The tracehound chain of a currency code as OFAC and GraphSense write them (`XBT`, `BTC`, `ETH`, `TRX`, …).
