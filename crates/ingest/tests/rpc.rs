@@ -168,19 +168,27 @@ fn doge_with_tx(tx_hex: &str, listed_txid: Option<&str>, plain: bool) -> tempfil
     dir
 }
 
-fn ingest_doge_block_2(dir: &Path) -> (Result<tracehound_ingest::bitcoin::IngestReport, String>, tempfile::TempDir) {
+type Ingested = (Result<tracehound_ingest::bitcoin::IngestReport, String>, tempfile::TempDir);
+
+/// Ingests block `height` from the recordings in `dir` into a fresh store (the chain detected
+/// when `chain` is `None`); a failed ingest must leave the store empty.
+fn ingest_recorded(dir: &Path, chain: Option<UtxoChain>, height: u64) -> Ingested {
     let node = RecordedNode::start(&[dir.to_path_buf()]);
     let data = tempfile::tempdir().unwrap();
     let mut store = Store::open_for_write(data.path()).unwrap();
     let mut opts = RpcOptions::new(node.url.clone());
-    opts.chain = Some(UtxoChain::Dogecoin);
-    opts.from = 2;
-    opts.to = Some(2);
+    opts.chain = chain;
+    opts.from = height;
+    opts.to = Some(height);
     let r = ingest_rpc(&mut store, &opts, &|_| {}).map_err(|e| e.to_string());
     if r.is_err() {
         assert!(store.manifest().chains.is_empty(), "nothing committed");
     }
     (r, data)
+}
+
+fn ingest_doge_block_2(dir: &Path) -> Ingested {
+    ingest_recorded(dir, Some(UtxoChain::Dogecoin), 2)
 }
 
 fn doge_coinbase_hex() -> String {
@@ -236,13 +244,7 @@ fn node_dir(chain_dir: &str, case: &str, extra: &[(&str, Value)]) -> tempfile::T
 }
 
 fn ingest_detected(dir: &Path, height: u64) -> Result<tracehound_ingest::bitcoin::IngestReport, String> {
-    let node = RecordedNode::start(&[dir.to_path_buf()]);
-    let tmp = tempfile::tempdir().unwrap();
-    let mut store = Store::open_for_write(tmp.path()).unwrap();
-    let mut opts = RpcOptions::new(node.url.clone());
-    opts.from = height;
-    opts.to = Some(height);
-    ingest_rpc(&mut store, &opts, &|_| {}).map_err(|e| e.to_string())
+    ingest_recorded(dir, None, height).0
 }
 
 #[test]
@@ -281,16 +283,9 @@ fn dogecoin_and_bitcoin_cash_nodes_are_told_from_bitcoin() {
 
 #[test]
 fn an_unknown_method_reply_names_the_call() {
-    let node = RecordedNode::start(&[testdata().join("bitcoin/bitcoin-etl-rpc/test_export_blocks_job/bitcoin/block_0")]);
-    let tmp = tempfile::tempdir().unwrap();
-    let mut store = Store::open_for_write(tmp.path()).unwrap();
-    let mut opts = RpcOptions::new(node.url.clone());
-    opts.chain = Some(UtxoChain::Bitcoin);
-    opts.from = 5;
-    opts.to = Some(5);
-    let err = ingest_rpc(&mut store, &opts, &|_| {}).unwrap_err().to_string();
+    let (r, _data) = ingest_recorded(&case_dir("bitcoin", "block_0"), Some(UtxoChain::Bitcoin), 5);
+    let err = r.unwrap_err();
     assert!(err.contains("getblockhash") && err.contains("no recording"), "{err}");
-    assert!(store.manifest().chains.is_empty());
 }
 
 #[test]
