@@ -15,6 +15,7 @@
 //! | `out_type` | `u8` per output | position in [`ScriptType::ALL`] |
 //! | `out_spender` | `u64` per output | spending input id, [`NONE`] if unspent |
 //! | `in_prevout` | `u64` per input | spent output id, [`NONE`] for coinbase or unresolved |
+//! | `in_tx`, `out_tx` | `u32` per input, per output | the transaction holding it |
 //! | `addr_offsets`, `addr_bytes` | `u64` per address + 1, bytes | address strings |
 //! | `addr_out_start`, `addr_outs` | CSR | outputs paying each address, in time order |
 //! | `addr_key`, `addr_key_id` | sorted `u64` hash, `u32` | address string → id |
@@ -45,7 +46,7 @@ pub const NO_ADDRESS: u32 = u32::MAX;
 /// Input or output id meaning "none" (unspent output, coinbase or unresolved input).
 pub const NONE: u64 = u64::MAX;
 /// Format version of `graph.thg`.
-pub const INDEX_VERSION: u32 = 2;
+pub const INDEX_VERSION: u32 = 3;
 const MAGIC: [u8; 8] = *b"THGRAPH\0";
 
 /// A chunk of the tables the index covers.
@@ -128,7 +129,7 @@ pub struct GraphIndex {
     meta: IndexMeta,
 }
 
-const SECTIONS: [&str; 18] = [
+const SECTIONS: [&str; 20] = [
     "txid",
     "tx_height",
     "tx_time",
@@ -139,6 +140,8 @@ const SECTIONS: [&str; 18] = [
     "out_type",
     "out_spender",
     "in_prevout",
+    "in_tx",
+    "out_tx",
     "addr_offsets",
     "addr_bytes",
     "addr_out_start",
@@ -164,7 +167,7 @@ impl GraphIndex {
         {
             file.slice::<u64>(s)?;
         }
-        for s in ["tx_height", "tx_time", "out_addr", "addr_key_id", "txid_key_id"] {
+        for s in ["tx_height", "tx_time", "out_addr", "in_tx", "out_tx", "addr_key_id", "txid_key_id"] {
             file.slice::<u32>(s)?;
         }
         file.slice::<[u8; 32]>("txid")?;
@@ -181,6 +184,8 @@ impl GraphIndex {
             (idx.out_type().len(), o),
             (idx.out_spender().len(), o),
             (idx.in_prevout().len(), i),
+            (idx.in_tx().len(), i),
+            (idx.out_tx().len(), o),
             (idx.sl::<u64>("addr_offsets").len(), a + 1),
             (idx.addr_out_start().len(), a + 1),
             (idx.sl::<u64>("addr_key").len(), a),
@@ -190,8 +195,13 @@ impl GraphIndex {
             return Err(Error::Corrupt { path: path.to_path_buf(), reason: format!("an array holds {found} entries where the header counts {want}") });
         }
         let ranges_ok = |v: &[u64], end: usize| v.first() == Some(&0) && v.windows(2).all(|w| w[0] <= w[1]) && v.last() == Some(&(end as u64));
+        // Each transaction's inputs and outputs name it as theirs.
+        let owners_ok =
+            |start: &[u64], owner: &[u32]| start.windows(2).enumerate().all(|(t, r)| owner[r[0] as usize..r[1] as usize].iter().all(|&x| x as usize == t));
         let ok = ranges_ok(idx.tx_in_start(), i)
             && ranges_ok(idx.tx_out_start(), o)
+            && owners_ok(idx.tx_in_start(), idx.in_tx())
+            && owners_ok(idx.tx_out_start(), idx.out_tx())
             && ranges_ok(idx.sl::<u64>("addr_offsets"), idx.sl::<u8>("addr_bytes").len())
             && ranges_ok(idx.addr_out_start(), idx.addr_outs().len())
             && idx.sl::<u8>("addr_bytes").is_ascii()
@@ -281,6 +291,14 @@ impl GraphIndex {
     pub fn in_prevout(&self) -> &[u64] {
         self.sl("in_prevout")
     }
+    /// Transaction of each input.
+    pub fn in_tx(&self) -> &[u32] {
+        self.sl("in_tx")
+    }
+    /// Transaction of each output.
+    pub fn out_tx(&self) -> &[u32] {
+        self.sl("out_tx")
+    }
     /// CSR offsets of [`Self::addr_outs`] per address.
     pub fn addr_out_start(&self) -> &[u64] {
         self.sl("addr_out_start")
@@ -320,17 +338,19 @@ impl GraphIndex {
 
     /// The hash of transaction `t` in hex.
     pub fn tx_hash(&self, t: u32) -> String {
-        hex::encode(self.txid()[t as usize])
+        let mut buf = [0u8; 64];
+        hex::encode_to_slice(self.txid()[t as usize], &mut buf).expect("64 bytes for 32");
+        std::str::from_utf8(&buf).expect("hex is ascii").to_string()
     }
 
     /// The transaction holding input `i`.
     pub fn tx_of_input(&self, i: u64) -> u32 {
-        (self.tx_in_start().partition_point(|&s| s <= i) - 1) as u32
+        self.in_tx()[i as usize]
     }
 
     /// The transaction holding output `o`.
     pub fn tx_of_output(&self, o: u64) -> u32 {
-        (self.tx_out_start().partition_point(|&s| s <= o) - 1) as u32
+        self.out_tx()[o as usize]
     }
 
     /// Script type of output `o`.
@@ -436,6 +456,15 @@ struct Builder {
     addr_bytes: Vec<u8>,
     addr_ids: HashMap<Box<str>, u32>,
     tx_ids: HashMap<[u8; 32], u32>,
+}
+
+/// The transaction of each input (or output), from the transactions' ranges.
+fn owners(start: &[u64]) -> Vec<u32> {
+    let mut owner = Vec::with_capacity(start.last().copied().unwrap_or(0) as usize);
+    for (t, r) in start.windows(2).enumerate() {
+        owner.resize(r[1] as usize, t as u32);
+    }
+    owner
 }
 
 /// Reads `columns` of the Parquet file at `path` into one batch; a missing column is an error.
@@ -684,6 +713,8 @@ impl Builder {
         w.add("out_type", &self.out_type);
         w.add("out_spender", &self.out_spender);
         w.add("in_prevout", &self.in_prevout);
+        w.add("in_tx", &owners(&self.tx_in_start));
+        w.add("out_tx", &owners(&self.tx_out_start));
         w.add("addr_offsets", &self.addr_offsets);
         w.add("addr_bytes", &self.addr_bytes);
         w.add("addr_out_start", &start);

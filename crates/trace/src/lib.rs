@@ -351,27 +351,24 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Products beyond 128 bits are computed in 256 bits.
 pub fn split_exact(amount: u128, weights: &[u128]) -> Vec<u128> {
     let total: u128 = weights.iter().sum();
-    if total == 0 {
+    if total == 0 || amount == 0 {
         return vec![0; weights.len()];
     }
+    if amount == total {
+        // The whole: every part is its weight (the common case of a fully tainted transaction).
+        return weights.to_vec();
+    }
     let mut parts = Vec::with_capacity(weights.len());
-    let mut rems = Vec::with_capacity(weights.len());
     let mut given = 0u128;
-    for (i, &w) in weights.iter().enumerate() {
-        let (q, r) = match amount.checked_mul(w) {
-            Some(p) => (p / total, p % total),
-            None => {
-                let p = alloy_primitives::U256::from(amount) * alloy_primitives::U256::from(w);
-                let t = alloy_primitives::U256::from(total);
-                (u128::try_from(p / t).expect("a part never exceeds the amount"), u128::try_from(p % t).expect("below total"))
-            }
-        };
+    for &w in weights {
+        let q = share(amount, w, total).0;
         parts.push(q);
         given += q;
-        rems.push((r, i));
     }
     let mut left = amount - given;
     if left > 0 {
+        // Remainders are computed again only when units are left over (the rare case).
+        let mut rems: Vec<(u128, usize)> = weights.iter().enumerate().map(|(i, &w)| (share(amount, w, total).1, i)).collect();
         rems.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         for &(_, i) in rems.iter().cycle() {
             if left == 0 {
@@ -384,6 +381,26 @@ pub fn split_exact(amount: u128, weights: &[u128]) -> Vec<u128> {
         }
     }
     parts
+}
+
+/// `amount * w / total` and its remainder, in 128 bits when the product fits, else 256.
+fn share(amount: u128, w: u128, total: u128) -> (u128, u128) {
+    match amount.checked_mul(w) {
+        Some(p) if p <= u64::MAX as u128 && total <= u64::MAX as u128 => {
+            // Both fit 64 bits: one hardware division instead of a 128-bit library call.
+            let (p, t) = (p as u64, total as u64);
+            ((p / t) as u128, (p % t) as u128)
+        }
+        Some(p) => {
+            let q = p / total;
+            (q, p - q * total)
+        }
+        None => {
+            let p = alloy_primitives::U256::from(amount) * alloy_primitives::U256::from(w);
+            let t = alloy_primitives::U256::from(total);
+            (u128::try_from(p / t).expect("a part never exceeds the amount"), u128::try_from(p % t).expect("below total"))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -399,7 +416,44 @@ mod tests {
         assert_eq!(split_exact(7, &[0, 0]), vec![0, 0]);
     }
 
+    /// The plain version: every share and remainder in 256 bits, remainders always sorted.
+    fn split_reference(amount: u128, weights: &[u128]) -> Vec<u128> {
+        use alloy_primitives::U256;
+        let total: u128 = weights.iter().sum();
+        if total == 0 {
+            return vec![0; weights.len()];
+        }
+        let t = U256::from(total);
+        let shares: Vec<(u128, u128)> = weights
+            .iter()
+            .map(|&w| {
+                let p = U256::from(amount) * U256::from(w);
+                (u128::try_from(p / t).unwrap(), u128::try_from(p % t).unwrap())
+            })
+            .collect();
+        let mut parts: Vec<u128> = shares.iter().map(|s| s.0).collect();
+        let mut left = amount - parts.iter().sum::<u128>();
+        let mut order: Vec<usize> = (0..weights.len()).collect();
+        order.sort_by(|&a, &b| shares[b].1.cmp(&shares[a].1).then(a.cmp(&b)));
+        for &i in order.iter().cycle() {
+            if left == 0 {
+                break;
+            }
+            if weights[i] > 0 {
+                parts[i] += 1;
+                left -= 1;
+            }
+        }
+        parts
+    }
+
     proptest! {
+        #[test]
+        fn split_agrees_with_the_plain_version(amount in prop_oneof![0u128..1000, 0u128..1u128 << 64, 0u128..1u128 << 120], weights in proptest::collection::vec(prop_oneof![0u128..1000, 0u128..1u128 << 64, 0u128..1u128 << 100], 1..12)) {
+            prop_assert_eq!(split_exact(amount, &weights), split_reference(amount, &weights));
+            prop_assert_eq!(split_exact(weights.iter().sum(), &weights), split_reference(weights.iter().sum(), &weights));
+        }
+
         #[test]
         fn split_is_exact_and_proportional(amount in 0u128..1u128 << 100, weights in proptest::collection::vec(0u128..1u128 << 90, 1..12)) {
             let parts = split_exact(amount, &weights);

@@ -15,6 +15,7 @@
 //! inputs of its transaction (haircut: in proportion to input values; FIFO: by position).
 
 use crate::{split_exact, Accounting, AddressAmount, Direction, Edge, Error, Fees, Held, Limits, Model, Node, Result, Sink, SinkAmount, Trace};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use tracehound_graph::cluster::coinjoin_kind;
 use tracehound_graph::index::{NONE, NO_ADDRESS};
@@ -40,6 +41,10 @@ pub struct UtxoGraph<'a> {
     pub out_spender: &'a [u64],
     /// Spent output of each input ([`NONE`] for coinbase or unresolved).
     pub in_prevout: &'a [u64],
+    /// Transaction of each input.
+    pub in_tx: &'a [u32],
+    /// Transaction of each output.
+    pub out_tx: &'a [u32],
     /// Outputs paying each address (CSR start, `len = addresses + 1`); empty: scan `out_addr`.
     pub addr_out_start: &'a [u64],
     /// Outputs paying each address, in chain order (CSR values).
@@ -58,17 +63,19 @@ impl<'a> UtxoGraph<'a> {
             out_addr: idx.out_addr(),
             out_spender: idx.out_spender(),
             in_prevout: idx.in_prevout(),
+            in_tx: idx.in_tx(),
+            out_tx: idx.out_tx(),
             addr_out_start: idx.addr_out_start(),
             addr_outs: idx.addr_outs(),
         }
     }
 
     fn tx_of_input(&self, i: u64) -> u32 {
-        (self.tx_in_start.partition_point(|&s| s <= i) - 1) as u32
+        self.in_tx[i as usize]
     }
 
     fn tx_of_output(&self, o: u64) -> u32 {
-        (self.tx_out_start.partition_point(|&s| s <= o) - 1) as u32
+        self.out_tx[o as usize]
     }
 
     fn inputs(&self, t: u32) -> std::ops::Range<u64> {
@@ -181,6 +188,19 @@ fn normalize(r: &mut Vec<(u64, u64)>) {
     *r = out;
 }
 
+/// `reached` sorted by output, the taint of an output reached more than once merged into one entry.
+fn merge_by_output(mut reached: Vec<(u64, Taint)>) -> Vec<(u64, Taint)> {
+    reached.sort_by_key(|r| r.0);
+    let mut out: Vec<(u64, Taint)> = Vec::with_capacity(reached.len());
+    for (o, taint) in reached {
+        match out.last_mut() {
+            Some(last) if last.0 == o => last.1.merge(taint),
+            _ => out.push((o, taint)),
+        }
+    }
+    out
+}
+
 /// The parts of `ranges` (absolute positions) inside `[lo, hi)`, shifted to start at `lo`.
 fn clip(ranges: &[(u64, u64)], lo: u64, hi: u64) -> Vec<(u64, u64)> {
     ranges.iter().filter(|&&(a, b)| a.max(lo) < b.min(hi)).map(|&(a, b)| (a.max(lo) - lo, b.min(hi) - lo)).collect()
@@ -215,10 +235,11 @@ struct Run<'a> {
     sink_amounts: BTreeMap<u32, BTreeMap<u32, u128>>,
     coinjoin_amounts: BTreeMap<u32, u128>,
     held: Vec<(u64, u64)>,
-    edges: HashMap<(u32, u32, u32, u32), u128>,
-    visited: HashSet<u64>,
-    poisoned: HashSet<u32>,
-    coinbase_fill: HashMap<u64, u64>,
+    /// Edge pieces `((from, to, tx, hop), amount)`, summed by key in [`Run::finish`].
+    edges: Vec<((u32, u32, u32, u32), u128)>,
+    visited: FxHashSet<u64>,
+    poisoned: FxHashSet<u32>,
+    coinbase_fill: FxHashMap<u64, u64>,
 }
 
 /// Traces `seeds` over `g`. `names` turns ids into strings for the result.
@@ -231,10 +252,10 @@ pub fn trace(g: UtxoGraph<'_>, names: &dyn Names, chain: &str, seeds: &[Seed], s
         sink_amounts: BTreeMap::new(),
         coinjoin_amounts: BTreeMap::new(),
         held: vec![],
-        edges: HashMap::new(),
-        visited: HashSet::new(),
-        poisoned: HashSet::new(),
-        coinbase_fill: HashMap::new(),
+        edges: vec![],
+        visited: FxHashSet::default(),
+        poisoned: FxHashSet::default(),
+        coinbase_fill: FxHashMap::default(),
     };
     let mut frontier: BTreeMap<u64, Taint> = BTreeMap::new();
     let mut seed_amount = 0u128;
@@ -271,7 +292,7 @@ pub fn trace(g: UtxoGraph<'_>, names: &dyn Names, chain: &str, seeds: &[Seed], s
     }
     let seed_addrs: HashSet<u32> = frontier.keys().map(|&o| g.out_addr[o as usize]).collect();
     match opts.direction {
-        Direction::Forward => run.forward(frontier),
+        Direction::Forward => run.forward(frontier.into_iter().collect()),
         Direction::Backward => run.backward(frontier),
     }
     Ok(run.finish(names, chain, seed_amount, &seed_names, &seed_addrs))
@@ -356,39 +377,47 @@ impl Run<'_> {
         Some(t)
     }
 
-    fn forward(&mut self, mut frontier: BTreeMap<u64, Taint>) {
+    /// Follows `frontier` (tainted outputs, sorted, one entry each) hop by hop.
+    fn forward(&mut self, mut frontier: Vec<(u64, Taint)>) {
         let mut hop = 0u32;
+        // Taint entering spending transactions: (transaction, spent output, input, taint).
+        let mut entering: Vec<(u32, u64, u64, Taint)> = vec![];
+        let mut ins: Vec<(u64, Taint)> = vec![];
         while !frontier.is_empty() {
-            // Taint entering each spending transaction, as (input, taint) pairs.
-            let mut entering: BTreeMap<u32, Vec<(u64, Taint)>> = BTreeMap::new();
-            for (o, taint) in std::mem::take(&mut frontier) {
+            entering.clear();
+            for (o, taint) in frontier.drain(..) {
                 if let Some(t) = self.settle(o, &taint, hop) {
-                    entering.entry(t).or_default().push((self.g.out_spender[o as usize], taint));
+                    entering.push((t, o, self.g.out_spender[o as usize], taint));
                 }
             }
             hop += 1;
-            for (t, ins) in entering {
-                for (o, taint) in self.spread(t, &ins, hop) {
-                    match frontier.get_mut(&o) {
-                        Some(x) => x.merge(taint),
-                        None => {
-                            frontier.insert(o, taint);
-                        }
-                    }
+            // Transaction by transaction, each one's inputs in the order of the outputs they spend.
+            entering.sort_unstable_by_key(|e| (e.0, e.1));
+            let mut next: Vec<(u64, Taint)> = vec![];
+            let mut it = entering.drain(..).peekable();
+            while let Some((t, _, i, taint)) = it.next() {
+                ins.clear();
+                ins.push((i, taint));
+                while let Some((_, _, i, taint)) = it.next_if(|e| e.0 == t) {
+                    ins.push((i, taint));
                 }
+                self.spread(t, &ins, hop, &mut next);
             }
+            drop(it);
+            frontier = merge_by_output(next);
         }
     }
 
-    /// Outputs of `t` (and coinbase outputs, for followed fees) that the taint of its inputs `ins` reaches.
-    fn spread(&mut self, t: u32, ins: &[(u64, Taint)], hop: u32) -> Vec<(u64, Taint)> {
+    /// Appends to `reached` the outputs of `t` (and coinbase outputs, for followed fees) that the
+    /// taint of its inputs `ins` reaches.
+    fn spread(&mut self, t: u32, ins: &[(u64, Taint)], hop: u32, reached: &mut Vec<(u64, Taint)>) {
         let g = self.g;
         let outs = g.outputs(t);
-        let out_values: Vec<u64> = g.out_value[outs.start as usize..outs.end as usize].to_vec();
+        let out_values: &[u64] = &g.out_value[outs.start as usize..outs.end as usize];
         let in_value: u64 = g.inputs(t).map(|i| g.in_prevout[i as usize]).filter(|&p| p != NONE).map(|p| g.out_value[p as usize]).sum();
         let out_sum: u64 = out_values.iter().sum();
         let fee = in_value.saturating_sub(out_sum);
-        let mut reached: Vec<(u64, Taint)> = vec![];
+        let base = reached.len();
         let mut fee_taint = 0u128;
         match self.opts.model {
             Model::Poison => {
@@ -437,13 +466,20 @@ impl Run<'_> {
         }
         // Edges: from each tainted input's address to each reached output's address, split in
         // proportion to the inputs' taint.
-        let in_addrs: Vec<(u32, u128)> = ins.iter().map(|(i, x)| (g.out_addr[g.in_prevout[*i as usize] as usize], x.amount() as u128)).collect();
-        let weights: Vec<u128> = in_addrs.iter().map(|x| x.1).collect();
-        for (o, taint) in &reached {
-            let to = g.out_addr[*o as usize];
-            for (k, part) in split_exact(taint.amount() as u128, &weights).into_iter().enumerate() {
-                if part > 0 {
-                    *self.edges.entry((in_addrs[k].0, to, t, hop)).or_default() += part;
+        let from_addr = |i: u64| g.out_addr[g.in_prevout[i as usize] as usize];
+        if let [(i, _)] = ins {
+            let from = from_addr(*i);
+            for (o, taint) in &reached[base..] {
+                self.edges.push(((from, g.out_addr[*o as usize], t, hop), taint.amount() as u128));
+            }
+        } else {
+            let weights: Vec<u128> = ins.iter().map(|(_, x)| x.amount() as u128).collect();
+            for (o, taint) in &reached[base..] {
+                let to = g.out_addr[*o as usize];
+                for (k, part) in split_exact(taint.amount() as u128, &weights).into_iter().enumerate() {
+                    if part > 0 {
+                        self.edges.push(((from_addr(ins[k].0), to, t, hop), part));
+                    }
                 }
             }
         }
@@ -478,7 +514,6 @@ impl Run<'_> {
                 }
             }
         }
-        reached
     }
 
     fn backward(&mut self, mut frontier: BTreeMap<u64, Taint>) {
@@ -576,7 +611,7 @@ impl Run<'_> {
                         self.acc.unresolved += part.amount() as u128;
                         continue;
                     }
-                    *self.edges.entry((g.out_addr[p as usize], g.out_addr[o as usize], t, hop + 1)).or_default() += part.amount() as u128;
+                    self.edges.push(((g.out_addr[p as usize], g.out_addr[o as usize], t, hop + 1), part.amount() as u128));
                     match next.get_mut(&p) {
                         Some(x) => x.merge(part),
                         None => {
@@ -632,14 +667,22 @@ impl Run<'_> {
             });
             self.acc.held_total += tainted as u128;
         }
-        // Sorted and named by ids: each address and transaction is turned into a string once.
-        let mut raw: Vec<((u32, u32, u32, u32), u128)> = self.edges.iter().map(|(k, v)| (*k, *v)).collect();
+        // Summed by key, sorted and named by ids: each address and transaction is turned into a
+        // string once.
+        let mut raw = std::mem::take(&mut self.edges);
         raw.sort_unstable_by_key(|&((from, to, t, hop), _)| (hop, t, from, to));
+        raw.dedup_by(|later, first| {
+            let same = later.0 == first.0;
+            if same {
+                first.1 += later.1;
+            }
+            same
+        });
         let mut address_names: HashMap<u32, String> = HashMap::new();
         let mut name_of = |a: u32| address_names.entry(a).or_insert_with(|| names.address(a)).clone();
         let mut tx_names: HashMap<u32, String> = HashMap::new();
         let mut edges = Vec::with_capacity(raw.len());
-        for ((from, to, t, hop), amount) in raw {
+        for &((from, to, t, hop), amount) in &raw {
             let tx = tx_names.entry(t).or_insert_with(|| names.tx(t)).clone();
             edges.push(Edge {
                 from: name_of(from),
@@ -652,7 +695,7 @@ impl Run<'_> {
                 time: g.tx_time[t as usize] as u64,
             });
         }
-        let mut node_ids: Vec<u32> = self.edges.keys().flat_map(|&(from, to, _, _)| [from, to]).chain(seed_addrs.iter().copied()).collect();
+        let mut node_ids: Vec<u32> = raw.iter().flat_map(|&((from, to, _, _), _)| [from, to]).chain(seed_addrs.iter().copied()).collect();
         node_ids.sort_unstable();
         node_ids.dedup();
         let mut nodes: Vec<Node> = node_ids

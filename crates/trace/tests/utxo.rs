@@ -23,6 +23,8 @@ struct Mem {
     out_addr: Vec<u32>,
     out_spender: Vec<u64>,
     in_prevout: Vec<u64>,
+    in_tx: Vec<u32>,
+    out_tx: Vec<u32>,
 }
 
 impl Mem {
@@ -53,6 +55,8 @@ impl Mem {
             }
             m.tx_in_start.push(m.in_prevout.len() as u64);
             m.tx_out_start.push(m.out_value.len() as u64);
+            m.in_tx.resize(m.in_prevout.len(), t as u32);
+            m.out_tx.resize(m.out_value.len(), t as u32);
         }
         m
     }
@@ -67,6 +71,8 @@ impl Mem {
             out_addr: &self.out_addr,
             out_spender: &self.out_spender,
             in_prevout: &self.in_prevout,
+            in_tx: &self.in_tx,
+            out_tx: &self.out_tx,
             addr_out_start: &[],
             addr_outs: &[],
         }
