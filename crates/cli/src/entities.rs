@@ -31,8 +31,9 @@ pub fn utxo_chain(store: &Store, requested: Option<&str>) -> Result<String> {
 /// The chain to work on: `requested`, or the only chain stored.
 pub fn any_chain(store: &Store, requested: Option<&str>) -> Result<String> {
     if let Some(c) = requested {
-        if store.chain(c).is_none() {
-            let known: Vec<_> = store.manifest().chains.keys().cloned().collect();
+        // Ingested, or holding imported explorer exports only.
+        let known: Vec<_> = store.manifest().chain_names().into_iter().collect();
+        if !known.iter().any(|k| k == c) {
             bail!("no chain {c:?} is stored (stored: {})", if known.is_empty() { "none".into() } else { known.join(", ") });
         }
         return Ok(c.to_string());

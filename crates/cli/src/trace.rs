@@ -105,8 +105,10 @@ pub fn read_seeds(from: &[String]) -> Result<Vec<String>> {
 /// Runs a trace. UTXO chains give one [`Trace`]; EVM chains one per flow (asset).
 pub fn run_trace(data_dir: &Path, req: &TraceRequest) -> Result<Vec<Trace>> {
     let store = crate::open_existing(data_dir)?;
-    if store.chain(&req.chain).is_none() {
-        bail!("no chain {:?} is stored (stored: {})", req.chain, store.manifest().chain_names().into_iter().collect::<Vec<_>>().join(", "));
+    // A chain is there when it was ingested or when only explorer exports were imported into it.
+    let stored = store.manifest().chain_names();
+    if !stored.contains(&req.chain) {
+        bail!("no chain {:?} is stored (stored: {})", req.chain, stored.into_iter().collect::<Vec<_>>().join(", "));
     }
     let seeds = read_seeds(&req.from)?;
     match store.manifest().chain_kind(&req.chain) {
@@ -165,6 +167,12 @@ fn utxo_sinks(data_dir: &Path, store: &Store, chain: &str, idx: &GraphIndex, sto
 }
 
 fn trace_evm(data_dir: &Path, store: &Store, req: &TraceRequest, seeds: &[String]) -> Result<Vec<Trace>> {
+    if req.fees == Fees::Follow {
+        bail!(
+            "--fees follow is for UTXO chains (fees flow into the block's coinbase outputs); on {} tainted gas fees are accounted as \"fees\": use --fees drop",
+            req.chain
+        );
+    }
     let mut parsed = vec![];
     for s in seeds {
         let l = s.to_ascii_lowercase();
