@@ -31,6 +31,10 @@ fn main() {
     eprintln!("anvil chain of {} blocks made in {:.0} s", head + 1, started.elapsed().as_secs_f64());
 
     let mut results: Vec<(&str, f64, u64)> = vec![];
+    // CPU seconds each reader used in this process and in the node, to tell waiting from working.
+    let node_pid = node.pid().to_string();
+    let mut cpu: Vec<(&str, f64, f64)> = vec![];
+    let cpu_now = || (tracehound_bench::cpu_seconds("self"), tracehound_bench::cpu_seconds(&node_pid));
     // tracehound first: its row counts are the reference for the node's limit.
     let data = scratch.path().join("data");
     let mut store = Store::open_for_write(&data).unwrap();
@@ -38,9 +42,12 @@ fn main() {
     o.batch_size = BATCH;
     o.concurrency = CONCURRENCY;
     o.traces = TraceMode::Parity;
+    let (c0, n0) = cpu_now();
     let t = Instant::now();
     let r = ingest_evm(&mut store, &o, &|_| {}).unwrap();
     let secs = t.elapsed().as_secs_f64();
+    let (c1, n1) = cpu_now();
+    cpu.push(("tracehound", c1 - c0, n1 - n0));
     let rows = r.blocks + 2 * r.transactions + r.logs + r.traces;
     if tools.contains("tracehound") {
         results.push(("tracehound", secs, rows));
@@ -48,9 +55,12 @@ fn main() {
     drop(store);
 
     if tools.contains("node") {
+        let (c0, n0) = cpu_now();
         let t = Instant::now();
         let bytes = raw_fetch(&node.url, head);
         let secs = t.elapsed().as_secs_f64();
+        let (c1, n1) = cpu_now();
+        cpu.push(("node limit", c1 - c0, n1 - n0));
         eprintln!("node: {bytes} bytes of replies");
         results.push(("node limit (same calls, replies dropped)", secs, rows));
     }
@@ -60,6 +70,7 @@ fn main() {
         std::fs::create_dir_all(&etl).unwrap();
         let run = |args: &[&str]| tracehound_testing::run_ethereum_etl(&etl, args);
         let end = head.to_string();
+        let n0 = cpu_now().1;
         let t = Instant::now();
         run(&[
             "export_blocks_and_transactions",
@@ -79,6 +90,7 @@ fn main() {
         run(&["export_traces", "-s", "0", "-e", &end, "-p", &node.url, "-o", "traces.csv"]);
         run(&["extract_token_transfers", "-l", "logs.csv", "-o", "token_transfers.csv"]);
         let secs = t.elapsed().as_secs_f64();
+        cpu.push(("ethereum-etl (its own processes not counted)", 0.0, cpu_now().1 - n0));
         let count = |f: &str| std::fs::read_to_string(etl.join(f)).map(|s| s.lines().count().saturating_sub(1) as u64).unwrap_or(0);
         let etl_rows = count("blocks.csv") + count("transactions.csv") + count("receipts.csv") + count("logs.csv") + count("traces.csv");
         assert_eq!(etl_rows, rows, "ethereum-etl and tracehound read the same rows");
@@ -92,6 +104,11 @@ fn main() {
     for (name, secs, rows) in &results {
         let rate = *rows as f64 / secs;
         println!("| {name} | {secs:.2} | {rate:.0} | {} |", ours.map_or("-".into(), |o| format!("{:.2}", o / rate)));
+    }
+    println!("\n| reader | CPU s in this process | CPU s in the node |");
+    println!("|---|---:|---:|");
+    for (name, own, node) in &cpu {
+        println!("| {name} | {own:.2} | {node:.2} |");
     }
 }
 

@@ -279,6 +279,19 @@ pub fn blk_bytes(blocks_dir: &Path) -> Result<u64, String> {
     Ok(total)
 }
 
+/// CPU seconds (user + system) process `pid` has used so far ("self" for this one), from
+/// `/proc/<pid>/stat`; 0 where `/proc` is missing.
+pub fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) end with ')'; utime and stime are
+    // fields 14 and 15, in clock ticks of 1/100 s on Linux.
+    let rest = stat.rsplit_once(')').map_or("", |r| r.1);
+    // `rest` starts at field 3 (the state).
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| f.get(n - 3).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    (field(14) + field(15)) / 100.0
+}
+
 /// This process's peak resident memory in KiB (0 where `/proc` is missing).
 pub fn peak_rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status").ok().as_deref().and_then(parse_vm_hwm).unwrap_or(0)

@@ -223,6 +223,11 @@ pub struct Anvil {
 }
 
 impl Anvil {
+    /// The node's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts anvil with `args` added to `--port <free> --silent` and waits until it answers.
     pub fn start(args: &[&str]) -> Anvil {
         let bin =
