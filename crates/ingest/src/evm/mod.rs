@@ -16,6 +16,7 @@ use rows::{BlockReplies, EvmRowBuilder, Traces};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tracehound_core::evm::{evm_chain_name, parse_quantity_u64};
 use tracehound_tables::Store;
@@ -187,20 +188,8 @@ fn block_hashes(client: &RpcClient, heights: &[u64]) -> Result<HashMap<u64, Stri
     Ok(heights.iter().zip(replies).filter_map(|(h, b)| b.get("hash").and_then(Value::as_str).map(|s| (*h, s.to_ascii_lowercase()))).collect())
 }
 
-/// Fetches blocks `heights` with everything the tables need; results in height order.
-fn fetch_blocks(client: &RpcClient, caps: Capabilities, heights: &[u64], batch: usize, concurrency: usize) -> Result<Vec<BlockReplies>, Error> {
-    let per_thread = heights.len().div_ceil(concurrency.max(1)).max(1);
-    let results: Vec<Result<Vec<BlockReplies>, Error>> = std::thread::scope(|s| {
-        let handles: Vec<_> = heights.chunks(per_thread).map(|hs| s.spawn(move || fetch_serial(client, caps, hs, batch))).collect();
-        handles.into_iter().map(|h| h.join().expect("fetch thread")).collect()
-    });
-    let mut all = Vec::with_capacity(heights.len());
-    for r in results {
-        all.extend(r?);
-    }
-    Ok(all)
-}
-
+/// Fetches blocks `heights` with everything the tables need, in batches of `batch`; results in
+/// height order.
 fn fetch_serial(client: &RpcClient, caps: Capabilities, heights: &[u64], batch: usize) -> Result<Vec<BlockReplies>, Error> {
     let mut out = Vec::with_capacity(heights.len());
     for part in heights.chunks(batch.max(1)) {
@@ -372,7 +361,6 @@ fn ingest_once(
     progress(Event::Planned { from: start, to });
     let mut rows = EvmRowBuilder::new(chain);
     let mut prev_hash: Option<String> = store.chain(chain).and_then(|c| c.tip()).filter(|(h, _)| h + 1 == start).map(|(_, hash)| hash.to_string());
-    let window = (opts.batch_size.max(1) * opts.concurrency.max(1)) as u64;
     let mut open_first: Option<u64> = None;
     // A small newest chunk (as `sync` leaves at the head) grows instead of being followed by
     // another small file: its rows are carried into the next commit, which replaces it.
@@ -390,24 +378,69 @@ fn ingest_once(
         open_first = Some(last.first);
         carried = Some(tables);
     }
-    // The next window of blocks is fetched while this one is turned into rows: the node and the
-    // row builder work at the same time. One window waits at most.
-    let windows: Vec<Vec<u64>> = (start..=to).step_by(window as usize).map(|h| (h..=to.min(h + window - 1)).collect()).collect();
-    let (batch_size, concurrency) = (opts.batch_size, opts.concurrency);
+    // Blocks are fetched by `concurrency` workers, one batch at a time each, in height order,
+    // while this thread turns the batches into rows in order: the node always has requests to
+    // answer, with no pause between groups of batches. Workers stay at most `ahead` batches in
+    // front of the rows, which bounds the replies held in memory.
+    let batch = opts.batch_size.max(1) as u64;
+    let n_batches = (to - start) / batch + 1;
+    let workers = opts.concurrency.max(1);
+    let ahead = 3 * workers as u64;
+    let next_batch = AtomicU64::new(0);
+    let consumed = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
-        scope.spawn(move || {
-            for heights in windows {
-                let fetched = fetch_blocks(client, caps, &heights, batch_size, concurrency);
+        let (sender, receiver) = std::sync::mpsc::channel::<(u64, Result<Vec<BlockReplies>, Error>)>();
+        for _ in 0..workers {
+            let sender = sender.clone();
+            let (next_batch, consumed, stop) = (&next_batch, &consumed, &stop);
+            scope.spawn(move || loop {
+                let k = next_batch.fetch_add(1, Ordering::SeqCst);
+                if k >= n_batches {
+                    return;
+                }
+                while k >= consumed.load(Ordering::SeqCst) + ahead {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let first = start + k * batch;
+                let heights: Vec<u64> = (first..=to.min(first + batch - 1)).collect();
+                let fetched = fetch_serial(client, caps, &heights, heights.len());
                 let failed = fetched.is_err();
                 // A closed channel: the reader stopped (an error or a reorg); so do we.
-                if sender.send(fetched).is_err() || failed {
-                    break;
+                if sender.send((k, fetched)).is_err() || failed {
+                    stop.store(true, Ordering::SeqCst);
+                    return;
                 }
-            }
-        });
-        // Returning drops the receiver, which ends the fetching thread after its current window.
-        for fetched in receiver {
+            });
+        }
+        drop(sender);
+        // Whatever way this returns, the workers stop after their current request.
+        let _stop_workers = StopOnDrop(&stop);
+        let mut waiting: BTreeMap<u64, Result<Vec<BlockReplies>, Error>> = BTreeMap::new();
+        let mut want = 0u64;
+        while want < n_batches {
+            let fetched = match waiting.remove(&want) {
+                Some(f) => f,
+                None => match receiver.recv() {
+                    Ok((k, f)) => {
+                        waiting.insert(k, f);
+                        continue;
+                    }
+                    // Every worker stopped: one of them failed on a later batch.
+                    Err(_) => std::mem::take(&mut waiting).into_values().find_map(Result::err).map_or_else(
+                        || Err(Error::Rpc { method: "eth_getBlockByNumber".into(), reason: format!("the fetching threads stopped before batch {want}") }),
+                        Err,
+                    ),
+                },
+            };
+            want += 1;
+            consumed.store(want, Ordering::SeqCst);
             let fetched = match fetched {
                 Ok(f) => f,
                 // A block the node announced and no longer has: its chain got shorter under us.
@@ -469,6 +502,15 @@ fn ingest_once(
         }
         Ok(Pass::Done)
     })
+}
+
+/// Sets the flag when dropped: tells fetching threads to stop, however their reader returns.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
 }
 
 /// Options of `sync`: ingest, then follow the head.
