@@ -209,7 +209,7 @@ enum Command {
         /// Label categories where the trace stops (mixer = mixing_service; coinjoin = detected CoinJoins; none).
         #[arg(long, default_value = trace::DEFAULT_STOP_AT)]
         stop_at: String,
-        /// Tainted fees: drop (accounted as fees) or follow (into the block's coinbase outputs; UTXO only).
+        /// Tainted fees: drop (accounted as fees) or follow (UTXO: into the block's coinbase outputs; EVM: the priority fee to the block's fee recipient, the burned base fee stays in fees).
         #[arg(long, default_value = "drop")]
         fees: String,
         /// Output format.

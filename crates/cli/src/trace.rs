@@ -4,7 +4,8 @@
 use crate::entities::{ensure_index, utxo_chain};
 use crate::labels::{open_labels, tags_by_address};
 use anyhow::{bail, Context, Result};
-use std::collections::BTreeSet;
+use datafusion::arrow::array::{Array, AsArray};
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use tracehound_graph::index::GraphIndex;
 use tracehound_graph::Clusters;
@@ -166,13 +167,43 @@ fn utxo_sinks(data_dir: &Path, store: &Store, chain: &str, idx: &GraphIndex, sto
     Ok(sinks)
 }
 
-fn trace_evm(data_dir: &Path, store: &Store, req: &TraceRequest, seeds: &[String]) -> Result<Vec<Trace>> {
-    if req.fees == Fees::Follow {
-        bail!(
-            "--fees follow is for UTXO chains (fees flow into the block's coinbase outputs); on {} tainted gas fees are accounted as \"fees\": use --fees drop",
-            req.chain
-        );
+/// Where each transaction's gas fee went: the block's fee recipient, and the part burned (gas used
+/// × base fee per gas), from the `transactions` and `blocks` tables.
+fn fee_payouts(store: &Store, chain: &str) -> Result<HashMap<String, account::FeePayout>> {
+    if !store.chain(chain).is_some_and(|c| c.table_names().iter().any(|t| t == "transactions")) {
+        // Imported explorer exports only: they carry no gas fees to route.
+        return Ok(HashMap::new());
     }
+    let sql = format!(
+        "SELECT t.hash, b.miner, CAST(CAST(t.receipt_gas_used AS DECIMAL(38, 0)) * COALESCE(b.base_fee_per_gas, 0) AS VARCHAR) AS burned \
+         FROM \"{chain}\".transactions t JOIN \"{chain}\".blocks b ON t.block_number = b.number"
+    );
+    let batches = crate::block_on(async {
+        let ctx = tracehound_tables::sql::session(store, Some(chain)).await?;
+        tracehound_tables::sql::query(&ctx, &sql).await
+    })
+    .with_context(|| format!("reading the gas fees' recipients of {chain}"))?;
+    let mut out = HashMap::new();
+    for b in &batches {
+        let col = |i: usize| datafusion::arrow::compute::cast(b.column(i), &datafusion::arrow::datatypes::DataType::Utf8);
+        let (hash, miner, burned) = (col(0)?, col(1)?, col(2)?);
+        let (hash, miner, burned) = (hash.as_string::<i32>(), miner.as_string::<i32>(), burned.as_string::<i32>());
+        for k in 0..b.num_rows() {
+            if hash.is_null(k) || miner.is_null(k) {
+                continue;
+            }
+            let burned: u128 = if burned.is_null(k) {
+                0
+            } else {
+                burned.value(k).parse().with_context(|| format!("{chain}.transactions {}: burned fee {:?}", hash.value(k), burned.value(k)))?
+            };
+            out.insert(hash.value(k).to_ascii_lowercase(), account::FeePayout { recipient: miner.value(k).to_ascii_lowercase(), burned });
+        }
+    }
+    Ok(out)
+}
+
+fn trace_evm(data_dir: &Path, store: &Store, req: &TraceRequest, seeds: &[String]) -> Result<Vec<Trace>> {
     let mut parsed = vec![];
     for s in seeds {
         let l = s.to_ascii_lowercase();
@@ -186,7 +217,10 @@ fn trace_evm(data_dir: &Path, store: &Store, req: &TraceRequest, seeds: &[String
             _ => bail!("seed {s}: not an address (0x + 40 hex) or a transaction hash (0x + 64 hex)"),
         }
     }
-    let movements = crate::entities::ensure_transfer_index(store, &req.chain, true)?.0.movements();
+    let mut movements = crate::entities::ensure_transfer_index(store, &req.chain, true)?.0.movements();
+    if req.fees == Fees::Follow {
+        movements = account::route_fees(&movements, &fee_payouts(store, &req.chain)?);
+    }
     let labels = open_labels(data_dir)?;
     let mut services = account::Services::default();
     for (addr, tags) in tags_by_address(&labels, &req.chain)? {

@@ -316,6 +316,42 @@ fn check_evm_flows(data: &Path, truth: &Value) {
     }
 }
 
+/// With `--fees follow`, the stolen ETH's gas fees split as the chain split them: the base fee is
+/// burned (still "fees"), the priority fee is held by the block's fee recipient (anvil's coinbase,
+/// the zero address). Everything else is as with `--fees drop`.
+fn check_evm_fees_followed(data: &Path, truth: &Value) {
+    let h = &truth["heist"];
+    let by_tx: BTreeMap<&str, &Value> = truth["transactions"].as_array().unwrap().iter().map(|t| (t["hash"].as_str().unwrap(), t)).collect();
+    let gas = h["flows"]["ETH"]["destinations"].as_array().unwrap().iter().find(|d| d["category"] == "gas_fees").unwrap();
+    let (mut burnt, mut priority) = (0u128, 0u128);
+    for t in gas["txs"].as_array().unwrap() {
+        let tx = by_tx[t["tx"].as_str().unwrap()];
+        burnt += n(&tx["burnt_fee"]);
+        priority += n(&tx["priority_fee"]);
+    }
+    assert!(burnt > 0 && priority > 0, "the scenario pays both parts");
+    let coinbase = truth["blocks"][1]["miner"].as_str().unwrap();
+    let seeds: Vec<&str> = h["seed_transactions"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    for model in ["haircut", "fifo"] {
+        let eth_flow = |fees: &str| {
+            let mut args = vec!["trace", "anvil", "--model", model, "--fees", fees, "--json", "--from"];
+            args.extend(&seeds);
+            json(data, &args).as_array().unwrap().iter().find(|t| t["flow"] == "ETH").unwrap().clone()
+        };
+        let (dropped, followed) = (eth_flow("drop"), eth_flow("follow"));
+        let (d, f) = (&dropped["accounting"], &followed["accounting"]);
+        assert_eq!(n(&f["fees"]), burnt, "{model}: the base fee is burned");
+        let held: BTreeMap<String, u128> =
+            f["held"].as_array().unwrap().iter().map(|x| (x["address"].as_str().unwrap().to_string(), n(&x["tainted"]))).collect();
+        let mut want: BTreeMap<String, u128> =
+            d["held"].as_array().unwrap().iter().map(|x| (x["address"].as_str().unwrap().to_string(), n(&x["tainted"]))).collect();
+        want.insert(coinbase.to_string(), priority);
+        assert_eq!(held, want, "{model}: the priority fees are held by the coinbase");
+        assert_eq!(f["sinks"], d["sinks"], "{model}: sinks unchanged");
+        assert!(followed["edges"].as_array().unwrap().iter().any(|e| e["to"] == coinbase), "{model}: an edge to the coinbase");
+    }
+}
+
 #[test]
 fn evm_bridge_heist_traced_as_the_scenario_ground_truth_says() {
     let node = Anvil::start_for_scenario();
@@ -339,6 +375,7 @@ fn evm_bridge_heist_traced_as_the_scenario_ground_truth_says() {
     ok(&data, &["labels", "import", "csv", labels.to_str().unwrap(), "--chain", "anvil", "--source", "scenario"]);
 
     check_evm_flows(&data, &truth);
+    check_evm_fees_followed(&data, &truth);
     let h = &truth["heist"];
     let token = truth["assets"]["TUSD"]["address"].as_str().unwrap().to_string();
     // Seeded by the thief's address instead of the exploit transactions: the same ETH flow.

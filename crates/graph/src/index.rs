@@ -198,11 +198,19 @@ impl GraphIndex {
         // Each transaction's inputs and outputs name it as theirs.
         let owners_ok =
             |start: &[u64], owner: &[u32]| start.windows(2).enumerate().all(|(t, r)| owner[r[0] as usize..r[1] as usize].iter().all(|&x| x as usize == t));
-        let ok = ranges_ok(idx.tx_in_start(), i)
-            && ranges_ok(idx.tx_out_start(), o)
-            && owners_ok(idx.tx_in_start(), idx.in_tx())
-            && owners_ok(idx.tx_out_start(), idx.out_tx())
-            && ranges_ok(idx.sl::<u64>("addr_offsets"), idx.sl::<u8>("addr_bytes").len())
+        if !(ranges_ok(idx.tx_in_start(), i) && ranges_ok(idx.tx_out_start(), o)) {
+            return Err(Error::Corrupt {
+                path: path.to_path_buf(),
+                reason: "transaction ranges are not in order or do not cover the inputs and outputs".into(),
+            });
+        }
+        if !(owners_ok(idx.tx_in_start(), idx.in_tx()) && owners_ok(idx.tx_out_start(), idx.out_tx())) {
+            return Err(Error::Corrupt {
+                path: path.to_path_buf(),
+                reason: "an input or output names another transaction than the one whose range holds it".into(),
+            });
+        }
+        let ok = ranges_ok(idx.sl::<u64>("addr_offsets"), idx.sl::<u8>("addr_bytes").len())
             && ranges_ok(idx.addr_out_start(), idx.addr_outs().len())
             && idx.sl::<u8>("addr_bytes").is_ascii()
             && idx.addr_outs().iter().all(|&x| x < o as u64)

@@ -138,6 +138,24 @@ fn extending_equals_rebuilding_and_damage_or_reorg_rebuilds() {
     assert_eq!(again.out_addr(), rebuilt.out_addr());
     drop(again);
 
+    // A file that passes the checksum but whose inputs name the wrong transaction is refused:
+    // tracing reads `in_tx` / `out_tx` without a search, so they must agree with the ranges.
+    for section in ["in_tx", "out_tx"] {
+        let good = std::fs::read(&path).unwrap();
+        let mut bytes = good.clone();
+        let off = section_offset(&bytes, section);
+        let first = u32::from_le_bytes(bytes[off..off + 4].try_into().unwrap());
+        assert_eq!(first, 0, "the first input and output belong to transaction 0");
+        bytes[off..off + 4].copy_from_slice(&1u32.to_le_bytes());
+        let crc = tracehound_graph::file::file_checksum(&bytes);
+        bytes[16..20].copy_from_slice(&crc.to_le_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        let err = GraphIndex::open(&path).err().unwrap_or_else(|| panic!("{section} inconsistent with the ranges, yet opened")).to_string();
+        assert!(err.contains("graph.thg") && err.contains("names another transaction"), "{err}");
+        std::fs::write(&path, &good).unwrap();
+        GraphIndex::open(&path).unwrap();
+    }
+
     // A rollback (reorg) below the indexed tip: the index is stale until rebuilt.
     let mut store = Store::open_for_write(&inc).unwrap();
     store.rollback("bitcoin_regtest", Some(200)).unwrap();
@@ -151,6 +169,17 @@ fn extending_equals_rebuilding_and_damage_or_reorg_rebuilds() {
     assert!(after.tx_count() < rebuilt.tx_count());
     let stale = Clusters::open_current(&inc, &after).err().expect("stale clusters refused").to_string();
     assert!(stale.contains("tracehound cluster"), "{stale}");
+}
+
+/// Byte offset of section `name` in a sectioned file: its header holds, from byte 32, entries of a
+/// 24-byte name, an 8-byte offset and an 8-byte length.
+fn section_offset(bytes: &[u8], name: &str) -> usize {
+    let count = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+    (0..count)
+        .map(|i| 32 + i * 40)
+        .find(|&e| bytes[e..e + 24].split(|&b| b == 0).next() == Some(name.as_bytes()))
+        .map(|e| u64::from_le_bytes(bytes[e + 24..e + 32].try_into().unwrap()) as usize)
+        .unwrap_or_else(|| panic!("no section {name}"))
 }
 
 #[test]

@@ -30,8 +30,41 @@ pub enum Seed {
     /// Everything this address receives in the time window (every asset).
     Address(String),
     /// Everything the transfers of this transaction move to their receivers (the senders are the
-    /// victims).
+    /// victims); its gas fee is not part of it.
     Transaction(String),
+}
+
+/// Where a transaction's gas fee goes (EIP-1559): the base fee is burned, the rest (the priority
+/// fee, or the whole fee before London) is paid to the block's fee recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeePayout {
+    /// The block's fee recipient (`blocks.miner`).
+    pub recipient: String,
+    /// Base units burned (gas used × base fee per gas; 0 before London).
+    pub burned: u128,
+}
+
+/// Turns every gas fee of `movements` (a movement with an empty `to`) whose transaction is in
+/// `payouts` into what the chain did with it: the burned part stays a fee (accounted as "fees"),
+/// the rest becomes a movement to the block's fee recipient, so taint follows it (`--fees
+/// follow`). Order is kept: both parts take the fee's place.
+pub fn route_fees(movements: &[Movement], payouts: &HashMap<String, FeePayout>) -> Vec<Movement> {
+    let mut out = Vec::with_capacity(movements.len() + movements.len() / 4);
+    for m in movements {
+        match (m.to.is_empty()).then(|| payouts.get(&m.tx)).flatten() {
+            Some(p) => {
+                let burned = p.burned.min(m.amount);
+                if burned > 0 {
+                    out.push(Movement { amount: burned, ..m.clone() });
+                }
+                if m.amount > burned {
+                    out.push(Movement { to: p.recipient.clone(), amount: m.amount - burned, ..m.clone() });
+                }
+            }
+            None => out.push(m.clone()),
+        }
+    }
+    out
 }
 
 /// Labelled addresses: where a trace stops, and swaps it passes through.
@@ -121,7 +154,7 @@ pub fn trace(
         }
         let mut incoming: Vec<(u16, u128, u32)> = pieces.into_iter().map(|(f, a)| (f, a, sender_hop + 1)).collect();
         // Seeds: what a seed address receives in the window, or what a seed transaction moves.
-        if in_window && (seed_addrs.contains(m.to.as_str()) || seed_txs.contains(m.tx.as_str())) {
+        if in_window && (seed_addrs.contains(m.to.as_str()) || (seed_txs.contains(m.tx.as_str()) && m.position >= 0)) {
             let clean = m.amount.saturating_sub(incoming.iter().map(|x| x.1).sum::<u128>());
             if clean > 0 {
                 let f = new_flow(&mut flows, &mut flow_of, None, &m.asset, FROM_SWAP);

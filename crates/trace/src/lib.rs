@@ -70,7 +70,9 @@ pub enum Direction {
 pub enum Fees {
     /// It is accounted as "fees" and followed no further.
     Drop,
-    /// It flows into the coinbase outputs of the block that holds the transaction.
+    /// It flows into the coinbase outputs of the block that holds the transaction (UTXO), or to
+    /// the block's fee recipient (accounts, see [`account::route_fees`]; the EIP-1559 base fee
+    /// is burned and stays in "fees").
     Follow,
 }
 
@@ -183,7 +185,8 @@ pub struct Accounting {
     /// Sum of the tainted parts of [`Accounting::held`].
     #[serde(with = "crate::amount")]
     pub held_total: u128,
-    /// Paid as transaction fees (with `--fees drop`).
+    /// Paid as transaction fees (with `--fees drop`), or burned as EIP-1559 base fees (with
+    /// `--fees follow` on account chains).
     #[serde(with = "crate::amount")]
     pub fees: u128,
     /// Dust not followed (below `min_amount`).

@@ -419,6 +419,10 @@ impl Run<'_> {
         let fee = in_value.saturating_sub(out_sum);
         let base = reached.len();
         let mut fee_taint = 0u128;
+        // FIFO: where each tainted input lies among the inputs laid end to end (index in `ins`,
+        // first and past-the-end satoshi), and where each reached output starts, for exact edges.
+        let mut fifo_spans: Vec<(usize, u64, u64)> = vec![];
+        let mut fifo_starts: Vec<u64> = vec![];
         match self.opts.model {
             Model::Poison => {
                 if self.poisoned.insert(t) {
@@ -443,12 +447,13 @@ impl Run<'_> {
                 // Absolute positions of the tainted satoshis among the inputs laid end to end.
                 let mut offset = 0u64;
                 let mut abs = vec![];
-                let by_input: HashMap<u64, &Taint> = ins.iter().map(|(i, x)| (*i, x)).collect();
+                let by_input: HashMap<u64, (usize, &Taint)> = ins.iter().enumerate().map(|(k, (i, x))| (*i, (k, x))).collect();
                 for i in g.inputs(t) {
                     let p = g.in_prevout[i as usize];
                     let v = if p == NONE { 0 } else { g.out_value[p as usize] };
-                    if let Some(Taint::Ranges(r)) = by_input.get(&i) {
+                    if let Some((k, Taint::Ranges(r))) = by_input.get(&i) {
                         abs.extend(r.iter().map(|(a, b)| (a + offset, b + offset)));
+                        fifo_spans.push((*k, offset, offset + v));
                     }
                     offset += v;
                 }
@@ -458,19 +463,32 @@ impl Run<'_> {
                     let r = clip(&abs, start, start + v);
                     if !r.is_empty() {
                         reached.push((outs.start + k as u64, Taint::Ranges(r)));
+                        fifo_starts.push(start);
                     }
                     start += v;
                 }
                 fee_taint = clip(&abs, out_sum, u64::MAX).iter().map(|(a, b)| (b - a) as u128).sum();
             }
         }
-        // Edges: from each tainted input's address to each reached output's address, split in
-        // proportion to the inputs' taint.
+        // Edges: from each tainted input's address to each reached output's address. FIFO knows
+        // which input's satoshis each output took; haircut and poison split in proportion to the
+        // inputs' taint.
         let from_addr = |i: u64| g.out_addr[g.in_prevout[i as usize] as usize];
         if let [(i, _)] = ins {
             let from = from_addr(*i);
             for (o, taint) in &reached[base..] {
                 self.edges.push(((from, g.out_addr[*o as usize], t, hop), taint.amount() as u128));
+            }
+        } else if self.opts.model == Model::Fifo {
+            for ((o, taint), &start) in reached[base..].iter().zip(&fifo_starts) {
+                let Taint::Ranges(r) = taint else { unreachable!("FIFO carries ranges") };
+                let to = g.out_addr[*o as usize];
+                for &(k, lo, hi) in &fifo_spans {
+                    let part: u64 = r.iter().map(|&(a, b)| (b + start).min(hi).saturating_sub((a + start).max(lo))).sum();
+                    if part > 0 {
+                        self.edges.push(((from_addr(ins[k].0), to, t, hop), part as u128));
+                    }
+                }
             }
         } else {
             let weights: Vec<u128> = ins.iter().map(|(_, x)| x.amount() as u128).collect();

@@ -1,6 +1,6 @@
 //! Account-chain tracing on a hand-checked history: pools, gas fees, an exchange and a swap.
 
-use tracehound_trace::account::{trace, Movement, Seed, Services};
+use tracehound_trace::account::{route_fees, trace, FeePayout, Movement, Seed, Services};
 use tracehound_trace::{Direction, Limits, Model, Sink, Trace};
 
 fn mv(block: u64, tx: &str, position: i64, from: &str, to: &str, asset: &str, amount: u128) -> Movement {
@@ -83,6 +83,42 @@ fn fifo_fee_and_exchange() {
     assert_eq!(eth.accounting.held_total, 0);
     assert_eq!(eth.accounting.total(), 100);
     assert_eq!(flow(&t, "ETH from swap of TUSD").seed_amount, 30);
+}
+
+#[test]
+fn followed_fees_burn_the_base_fee_and_pay_the_rest_to_the_fee_recipient() {
+    // t3's fee of 4: 3 burned (base fee), 1 to the block's fee recipient M.
+    let payouts = std::collections::HashMap::from([("t3".to_string(), FeePayout { recipient: "M".into(), burned: 3 })]);
+    let routed = route_fees(&history(), &payouts);
+    assert_eq!(routed.len(), history().len() + 1);
+    assert_eq!((routed[5].to.as_str(), routed[5].amount, routed[6].to.as_str(), routed[6].amount), ("", 3, "M", 1));
+    let t = trace("test", &routed, &[Seed::Transaction("s1".into())], &services(), Model::Fifo, Direction::Forward, &Limits::default()).unwrap();
+    let eth = flow(&t, "ETH");
+    assert_eq!(eth.accounting.fees, 3);
+    assert_eq!((eth.accounting.held_total, eth.accounting.held[0].address.as_str()), (1, "M"));
+    assert_eq!(eth.accounting.sinks[0].amount, 96);
+    assert_eq!(eth.accounting.total(), 100);
+    assert!(eth.edges.iter().any(|e| e.to == "M" && e.amount == 1 && e.hop == 1));
+    // A fee of the seed transaction itself is not stolen funds: routed to M, it stays outside.
+    let mut with_seed_fee = history();
+    with_seed_fee.insert(2, mv(2, "s1", -1, "V", "", "ETH", 2));
+    let payouts = std::collections::HashMap::from([("s1".to_string(), FeePayout { recipient: "M".into(), burned: 1 })]);
+    let t = trace(
+        "test",
+        &route_fees(&with_seed_fee, &payouts),
+        &[Seed::Transaction("s1".into())],
+        &services(),
+        Model::Fifo,
+        Direction::Forward,
+        &Limits::default(),
+    )
+    .unwrap();
+    assert_eq!(flow(&t, "ETH").seed_amount, 100);
+    assert!(!flow(&t, "ETH").seeds.contains(&"M".to_string()));
+    // A fee burned in full (the recipient is paid nothing) and a fee without a payout stay fees.
+    let all_burned = std::collections::HashMap::from([("t3".to_string(), FeePayout { recipient: "M".into(), burned: 9 })]);
+    assert_eq!(route_fees(&history(), &all_burned), history());
+    assert_eq!(route_fees(&history(), &Default::default()), history());
 }
 
 #[test]

@@ -171,6 +171,26 @@ fn haircut_fifo_and_poison_forward_on_a_hand_checked_graph() {
 }
 
 #[test]
+fn fifo_edges_say_whose_satoshis_each_output_took() {
+    // Both inputs of t3 tainted: A's 100 are satoshis 0..100, B's 300 are 100..400. C (0..200)
+    // took A's 100 and B's first 100; D (200..390) took B's next 190; B's last 10 are the fee.
+    let m = hand_graph();
+    let seeds = [Seed::Output(m.output(0, 0)), Seed::Output(m.output(1, 0))];
+    let one_hop = Options { limits: Limits { max_hops: 1, ..Limits::default() }, ..opts(Model::Fifo, Direction::Forward) };
+    let t = trace(m.graph(), &Letters, "test", &seeds, &Sinks::default(), &one_hop).unwrap();
+    assert_eq!(
+        t.edges.iter().map(|e| (e.from.as_str(), e.to.as_str(), e.amount, e.hop)).collect::<Vec<_>>(),
+        vec![("A", "C", 100, 1), ("B", "C", 100, 1), ("B", "D", 190, 1)]
+    );
+    assert_eq!((t.accounting.fees, t.accounting.total()), (10, 400));
+    // Haircut splits each output over the inputs in proportion: C's 200 is ¼ A's, ¾ B's.
+    let haircut = Options { limits: one_hop.limits.clone(), ..opts(Model::Haircut, Direction::Forward) };
+    let t = trace(m.graph(), &Letters, "test", &seeds, &Sinks::default(), &haircut).unwrap();
+    let c: Vec<(&str, u128)> = t.edges.iter().filter(|e| e.to == "C").map(|e| (e.from.as_str(), e.amount)).collect();
+    assert_eq!(c, vec![("A", 50), ("B", 150)]);
+}
+
+#[test]
 fn backward_fifo_and_haircut_on_a_hand_checked_graph() {
     let m = hand_graph();
     let seed = [Seed::Output(m.output(4, 0))]; // E's 150

@@ -394,28 +394,32 @@ fn ingest_once(
         for _ in 0..workers {
             let sender = sender.clone();
             let (next_batch, consumed, stop) = (&next_batch, &consumed, &stop);
-            scope.spawn(move || loop {
-                let k = next_batch.fetch_add(1, Ordering::SeqCst);
-                if k >= n_batches {
-                    return;
-                }
-                while k >= consumed.load(Ordering::SeqCst) + ahead {
+            scope.spawn(move || {
+                // A worker that panics stops the others, so the reader sees the channel close.
+                let _on_panic = StopOnPanic(stop);
+                loop {
+                    let k = next_batch.fetch_add(1, Ordering::SeqCst);
+                    if k >= n_batches {
+                        return;
+                    }
+                    while k >= consumed.load(Ordering::SeqCst) + ahead {
+                        if stop.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
                     if stop.load(Ordering::SeqCst) {
                         return;
                     }
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                if stop.load(Ordering::SeqCst) {
-                    return;
-                }
-                let first = start + k * batch;
-                let heights: Vec<u64> = (first..=to.min(first + batch - 1)).collect();
-                let fetched = fetch_serial(client, caps, &heights, heights.len());
-                let failed = fetched.is_err();
-                // A closed channel: the reader stopped (an error or a reorg); so do we.
-                if sender.send((k, fetched)).is_err() || failed {
-                    stop.store(true, Ordering::SeqCst);
-                    return;
+                    let first = start + k * batch;
+                    let heights: Vec<u64> = (first..=to.min(first + batch - 1)).collect();
+                    let fetched = fetch_serial(client, caps, &heights, heights.len());
+                    let failed = fetched.is_err();
+                    // A closed channel: the reader stopped (an error or a reorg); so do we.
+                    if sender.send((k, fetched)).is_err() || failed {
+                        stop.store(true, Ordering::SeqCst);
+                        return;
+                    }
                 }
             });
         }
@@ -502,6 +506,17 @@ fn ingest_once(
         }
         Ok(Pass::Done)
     })
+}
+
+/// Sets the flag when dropped during a panic: the other fetching threads stop too.
+struct StopOnPanic<'a>(&'a AtomicBool);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
 }
 
 /// Sets the flag when dropped: tells fetching threads to stop, however their reader returns.

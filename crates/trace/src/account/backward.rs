@@ -144,7 +144,7 @@ pub(super) fn trace(chain: &str, movements: &[Movement], seeds: &[Seed], service
         let mut pieces: Vec<(Piece, u32)> = vec![];
         if !m.to.is_empty() {
             let in_window = limits.since_time.is_none_or(|s| m.time >= s);
-            if in_window && (seed_addrs.contains(m.to.as_str()) || seed_txs.contains(m.tx.as_str())) {
+            if in_window && (seed_addrs.contains(m.to.as_str()) || (seed_txs.contains(m.tx.as_str()) && m.position >= 0)) {
                 // A seed: everything this credit brought is sought.
                 let f = new_flow(&mut flows, &mut flow_of, None, &m.asset, INTO_SWAP);
                 flows[f as usize].seed_amount = flows[f as usize].seed_amount.saturating_add(m.amount);
