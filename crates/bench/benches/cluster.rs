@@ -91,6 +91,7 @@ fn best_of<F: FnMut() -> usize>(runs: usize, mut f: F) -> (f64, usize) {
 }
 
 fn main() {
+    tracehound_bench::configure_allocator();
     let full = std::env::args().any(|a| a == "--bench");
     let blocks = if full { env_u64("BENCH_CLUSTER_BLOCKS", 40_000) } else { 300 };
     let txs = env_u64("BENCH_TXS_PER_BLOCK", 200) as u32;

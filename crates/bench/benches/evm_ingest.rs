@@ -20,6 +20,7 @@ const BATCH: usize = 20;
 const CONCURRENCY: usize = 4;
 
 fn main() {
+    tracehound_bench::configure_allocator();
     let bench = std::env::args().any(|a| a == "--bench");
     let blocks: u64 = std::env::var("BENCH_EVM_BLOCKS").ok().and_then(|v| v.parse().ok()).unwrap_or(if bench { 20_000 } else { 200 });
     let tools = std::env::var("BENCH_EVM_TOOLS").unwrap_or_else(|_| "node,tracehound,ethereum-etl".into());

@@ -25,6 +25,7 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
 }
 
 fn main() {
+    tracehound_bench::configure_allocator();
     let full = std::env::args().any(|a| a == "--bench");
     let blocks = if full { env_u64("BENCH_TRACE_BLOCKS", 80_000) } else { 300 };
     let txs = env_u64("BENCH_TXS_PER_BLOCK", 200) as u32;

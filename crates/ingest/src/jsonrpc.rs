@@ -92,9 +92,11 @@ impl RpcClient {
                 .and_then(Value::as_u64)
                 .filter(|i| (*i as usize) < out.len())
                 .ok_or_else(|| Error::Rpc { method: method.into(), reason: format!("reply without a known id: {}", snippet(&r.to_string())) })?;
-            out[id as usize] = Some(match r.get("error").filter(|e| !e.is_null()) {
-                Some(err) => Err(err.clone()),
-                None => Ok(r.get("result").cloned().unwrap_or(Value::Null)),
+            // Moved out of the reply, not copied: a block with its transactions is large.
+            let Value::Object(mut r) = r else { unreachable!("a reply with an id is an object") };
+            out[id as usize] = Some(match r.remove("error").filter(|e| !e.is_null()) {
+                Some(err) => Err(err),
+                None => Ok(r.remove("result").unwrap_or(Value::Null)),
             });
         }
         out.into_iter()
