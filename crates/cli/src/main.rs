@@ -12,10 +12,10 @@ mod trace;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc's `mi_option_purge_delay` (v3 `mi_option_e`; its default, 10 ms, is tested).
+/// mimalloc's `mi_option_purge_delay` (v3 `mi_option_e`; its default, 1000 ms, is tested).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// Keeps freed memory in the process: by default mimalloc hands it back to the OS after 10 ms,
+/// Keeps freed memory in the process: by default mimalloc hands it back to the OS after a delay,
 /// and the kernel zeroes it again when it is reused (a third of EVM ingest's CPU).
 fn keep_freed_memory() {
     // SAFETY: setting an option is allowed at any time; it only changes purging.
@@ -1003,10 +1003,10 @@ fn status(data_dir: &Path, json: bool) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    /// The option number is mimalloc's purge delay: its documented default, 10 ms, comes back.
+    /// The option number is mimalloc's purge delay: its default, 1000 ms, comes back.
     #[test]
     fn purge_delay_option_is_mimallocs() {
         // SAFETY: reading an option.
-        assert_eq!(unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) }, 10);
+        assert_eq!(unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) }, 1000);
     }
 }
