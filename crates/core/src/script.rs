@@ -224,15 +224,53 @@ fn cashaddr_polymod(values: &[u8]) -> u64 {
     c ^ 1
 }
 
-/// Base58check of `version ‖ hash`. (`bs58`'s encoder is several times faster than the bitcoin
-/// crate's on the 25-byte payloads of addresses; this runs for every output and input.)
+/// Base58check of `version ‖ hash`. This runs for every output and every input, so the 25-byte
+/// payload is encoded by [`base58_25`] (tested against `bs58`).
 fn base58(version: u8, hash: &[u8]) -> String {
     let mut payload = [0u8; 25];
     payload[0] = version;
     payload[1..21].copy_from_slice(hash);
     let check = bitcoin::hashes::sha256d::Hash::hash(&payload[..21]);
     payload[21..].copy_from_slice(&check.as_byte_array()[..4]);
-    bs58::encode(&payload).into_string()
+    base58_25(&payload)
+}
+
+/// Base58 (Bitcoin alphabet) of a 25-byte payload. The number is converted from 32-bit words to
+/// limbs of 58^5 (which fit 32 bits) with 64-bit arithmetic, then each limb gives five digits:
+/// 49 word-limb steps instead of the digit-by-byte loop of a general encoder (`bs58` took 17% of
+/// block-file ingest).
+fn base58_25(payload: &[u8; 25]) -> String {
+    const ALPHABET: &[u8; 58] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    const LIMB: u64 = 58 * 58 * 58 * 58 * 58;
+    // 200 bits < 7 limbs of log2(58^5) ≈ 29.3 bits.
+    let mut limbs = [0u64; 7]; // least significant first
+    let mut push = |word: u64| {
+        let mut carry = word;
+        for l in limbs.iter_mut() {
+            let t = (*l << 32) + carry;
+            *l = t % LIMB;
+            carry = t / LIMB;
+        }
+        debug_assert_eq!(carry, 0, "200 bits fit 7 limbs");
+    };
+    push(payload[0] as u64);
+    for w in payload[1..].chunks_exact(4) {
+        push(u32::from_be_bytes(w.try_into().expect("4 bytes")) as u64);
+    }
+    let mut digits = [0u8; 35];
+    for (k, l) in limbs.iter().enumerate() {
+        let mut l = *l;
+        for d in 0..5 {
+            digits[34 - (k * 5 + d)] = (l % 58) as u8;
+            l /= 58;
+        }
+    }
+    let zeros = payload.iter().take_while(|&&b| b == 0).count();
+    let first = digits.iter().position(|&d| d != 0).unwrap_or(digits.len());
+    let mut out = String::with_capacity(zeros + digits.len() - first);
+    out.extend(std::iter::repeat_n('1', zeros));
+    out.extend(digits[first..].iter().map(|&d| ALPHABET[d as usize] as char));
+    out
 }
 
 fn segwit(hrp: &str, version: u8, program: &[u8]) -> Option<String> {
@@ -309,6 +347,33 @@ mod tests {
     use super::*;
     use crate::UtxoChain;
     use bitcoin::ScriptBuf;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn base58_of_25_bytes_agrees_with_bs58(mut payload in proptest::array::uniform25(any::<u8>()), zeros in 0usize..26, ones in 0usize..26) {
+            // Leading zero bytes (version 0 addresses start with '1'), and runs of 0xff.
+            for b in payload.iter_mut().take(zeros) {
+                *b = 0;
+            }
+            for b in payload.iter_mut().rev().take(ones) {
+                *b = 0xff;
+            }
+            prop_assert_eq!(base58_25(&payload), bs58::encode(&payload).into_string());
+        }
+    }
+
+    #[test]
+    fn base58_known_answers() {
+        assert_eq!(base58_25(&[0; 25]), "1".repeat(25));
+        assert_eq!(base58_25(&[0xff; 25]), bs58::encode([0xff; 25]).into_string());
+        // The genesis block's coinbase address.
+        assert_eq!(base58(0, &hex_bytes("62e907b15cbf27d5425399ebf6f0fb50ebb88f18")), "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa");
+    }
+
+    fn hex_bytes(h: &str) -> Vec<u8> {
+        (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap()).collect()
+    }
 
     fn info(hex: &str, chain: UtxoChain) -> ScriptInfo {
         let s = ScriptBuf::from_bytes((0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect());
