@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need besides the Rust toolchain: a real anvil node and solc-js (npm,
-# pinned in tools/evm/package-lock.json) for the EVM tests, and ethereum-etl (PyPI) for the
-# differential test against it. Idempotent; takes a few seconds when already installed.
+# pinned in tools/evm/package-lock.json) for the EVM tests, ethereum-etl (PyPI) for the
+# differential test against it, and DuckDB and Polars (PyPI) to check that they read the tables.
+# Idempotent; takes a few seconds when already installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for tool in node npm python3; do
@@ -11,3 +12,5 @@ npm install --prefix tools/evm --no-audit --no-fund --loglevel=error
 tools/evm/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil --version | head -1
 python3 -c 'import ethereumetl' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check ethereum-etl==2.4.2
 python3 tools/evm/run_ethereum_etl.py --version
+python3 -c 'import duckdb, polars' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check duckdb==2.0.1 polars==2.1.0
+python3 -c 'import duckdb, polars; print("duckdb", duckdb.__version__, "polars", polars.__version__)'

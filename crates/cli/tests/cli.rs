@@ -321,3 +321,36 @@ fn entities_from_index_clusters_and_labels() {
     let c2 = json(&data, &["cluster", "--json"]);
     assert_eq!(c2["report"]["mode"], "incremental", "{c2}");
 }
+
+/// The tables open in DuckDB and Polars (PyPI, installed by `tools/install-test-deps.sh`) and give
+/// the same figures as tracehound's own SQL: counts, exact satoshi sums, and the nested
+/// `addresses` lists.
+#[test]
+fn duckdb_and_polars_read_the_tables_and_agree_with_tracehound() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    simulate(&sim, 150, 30);
+    let data = tmp.path().join("data");
+    ok(&data, &["ingest", "bitcoin", "--blocks-dir", sim.to_str().unwrap(), "--chunk-blocks", "40"]);
+    let ours = ok(
+        &data,
+        &[
+            "sql",
+            "SELECT (SELECT count(*) FROM blocks) AS blocks, (SELECT count(*) FROM transactions) AS transactions, \
+             (SELECT sum(fee) FROM transactions) AS fees, (SELECT count(*) FROM inputs) AS inputs, \
+             (SELECT sum(value) FROM outputs) AS output_value, \
+             (SELECT count(DISTINCT a) FROM (SELECT unnest(addresses) AS a FROM outputs)) AS addresses",
+            "--format",
+            "json",
+        ],
+    );
+    let ours: serde_json::Value = serde_json::from_str(ours.lines().next().unwrap()).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/interop/read_tables.py");
+    let out = Command::new("python3").arg(&script).arg(data.join("chains/bitcoin_regtest")).output().expect("python3 runs");
+    assert!(out.status.success(), "DuckDB / Polars could not read the tables (run tools/install-test-deps.sh): {}", String::from_utf8_lossy(&out.stderr));
+    let theirs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(ours["transactions"].as_u64().unwrap() > 1000, "{ours}");
+    for reader in ["duckdb", "polars"] {
+        assert_eq!(theirs[reader], ours, "{reader} reads other figures than tracehound's SQL");
+    }
+}

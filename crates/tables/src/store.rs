@@ -434,8 +434,10 @@ pub fn write_parquet_atomically(path: &Path, batches: &[RecordBatch]) -> Result<
         .map(|b| b.schema())
         .ok_or_else(|| Error::Manifest { path: path.to_path_buf(), reason: "a chunk file needs at least one (possibly empty) batch for its schema".into() })?;
     // Hashes, scripts and addresses are nearly all distinct: dictionaries only cost time there.
+    // LZ4 (LZ4_RAW): 10% less CPU than Snappy on block-file ingest, files as small (BENCHMARKS.md).
+    // DuckDB and Polars read it (tested); Spark from 3.4.
     let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
+        .set_compression(Compression::LZ4_RAW)
         .set_dictionary_enabled(false)
         .set_column_dictionary_enabled(ColumnPath::from("type"), true)
         .set_column_dictionary_enabled(ColumnPath::from("block_hash"), true)
