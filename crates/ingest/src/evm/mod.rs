@@ -188,59 +188,56 @@ fn block_hashes(client: &RpcClient, heights: &[u64]) -> Result<HashMap<u64, Stri
     Ok(heights.iter().zip(replies).filter_map(|(h, b)| b.get("hash").and_then(Value::as_str).map(|s| (*h, s.to_ascii_lowercase()))).collect())
 }
 
-/// Fetches blocks `heights` with everything the tables need, in batches of `batch`; results in
-/// height order.
-fn fetch_serial(client: &RpcClient, caps: Capabilities, heights: &[u64], batch: usize) -> Result<Vec<BlockReplies>, Error> {
+/// Fetches blocks `heights` with everything the tables need in one batched request (plus one for
+/// receipts where the node lacks `eth_getBlockReceipts`); results in height order.
+fn fetch_batch(client: &RpcClient, caps: Capabilities, heights: &[u64]) -> Result<Vec<BlockReplies>, Error> {
     let mut out = Vec::with_capacity(heights.len());
-    for part in heights.chunks(batch.max(1)) {
-        let mut calls: Vec<(&str, Value)> = vec![];
-        for h in part {
-            calls.push(("eth_getBlockByNumber", json!([hex_height(*h), true])));
-            if caps.block_receipts {
-                calls.push(("eth_getBlockReceipts", json!([hex_height(*h)])));
-            }
-            match caps.traces {
-                TraceMode::Parity => calls.push(("trace_block", json!([hex_height(*h)]))),
-                TraceMode::Geth => calls.push(("debug_traceBlockByNumber", geth_params(*h))),
-                _ => {}
-            }
+    let mut calls: Vec<(&str, Value)> = vec![];
+    for h in heights {
+        calls.push(("eth_getBlockByNumber", json!([hex_height(*h), true])));
+        if caps.block_receipts {
+            calls.push(("eth_getBlockReceipts", json!([hex_height(*h)])));
         }
-        let replies = client.batch_calls(&calls)?;
-        let mut it = calls.iter().zip(replies);
-        let mut next = |h: u64| -> Result<Value, Error> {
-            let ((method, _), r) = it.next().expect("one reply per call");
-            let v = r.map_err(|e| Error::Rpc { method: method.to_string(), reason: format!("block {h}: {e}") })?;
-            if v.is_null() {
-                return Err(Error::Reorg(format!("{method} block {h}: the node has no such block (null reply)")));
-            }
-            Ok(v)
+        match caps.traces {
+            TraceMode::Parity => calls.push(("trace_block", json!([hex_height(*h)]))),
+            TraceMode::Geth => calls.push(("debug_traceBlockByNumber", geth_params(*h))),
+            _ => {}
+        }
+    }
+    let replies = client.batch_calls(&calls)?;
+    let mut it = calls.iter().zip(replies);
+    let mut next = |h: u64| -> Result<Value, Error> {
+        let ((method, _), r) = it.next().expect("one reply per call");
+        let v = r.map_err(|e| Error::Rpc { method: method.to_string(), reason: format!("block {h}: {e}") })?;
+        if v.is_null() {
+            return Err(Error::Reorg(format!("{method} block {h}: the node has no such block (null reply)")));
+        }
+        Ok(v)
+    };
+    for h in heights {
+        let block = next(*h)?;
+        let receipts = if caps.block_receipts { into_array(next(*h)?) } else { vec![] };
+        let empty = block.get("transactions").and_then(Value::as_array).is_some_and(Vec::is_empty);
+        // A block without transactions has no traces to read (and geth refuses the genesis block).
+        let mut traces = || next(*h).map(into_array).or_else(|e| if empty { Ok(vec![]) } else { Err(e) });
+        let traces = match caps.traces {
+            TraceMode::Parity => Traces::Parity(traces()?),
+            TraceMode::Geth => Traces::Geth(traces()?),
+            _ => Traces::None,
         };
-        for h in part {
-            let block = next(*h)?;
-            let receipts = if caps.block_receipts { into_array(next(*h)?) } else { vec![] };
-            let empty = block.get("transactions").and_then(Value::as_array).is_some_and(Vec::is_empty);
-            // A block without transactions has no traces to read (and geth refuses the genesis block).
-            let mut traces = || next(*h).map(into_array).or_else(|e| if empty { Ok(vec![]) } else { Err(e) });
-            let traces = match caps.traces {
-                TraceMode::Parity => Traces::Parity(traces()?),
-                TraceMode::Geth => Traces::Geth(traces()?),
-                _ => Traces::None,
-            };
-            out.push(BlockReplies { block, receipts, traces });
-        }
-        if !caps.block_receipts {
-            let hashes: Vec<Value> = out[out.len() - part.len()..]
-                .iter()
-                .flat_map(|b| b.block.get("transactions").and_then(Value::as_array).cloned().unwrap_or_default())
-                .filter_map(|t| t.get("hash").cloned())
-                .collect();
-            let receipts = client.batch("eth_getTransactionReceipt", hashes.into_iter().map(|h| json!([h])).collect())?;
-            let mut it = receipts.into_iter();
-            let n = out.len();
-            for b in &mut out[n - part.len()..] {
-                let count = b.block.get("transactions").and_then(Value::as_array).map_or(0, Vec::len);
-                b.receipts = it.by_ref().take(count).collect();
-            }
+        out.push(BlockReplies { block, receipts, traces });
+    }
+    if !caps.block_receipts {
+        let hashes: Vec<Value> = out
+            .iter()
+            .flat_map(|b| b.block.get("transactions").and_then(Value::as_array).map_or(&[][..], Vec::as_slice))
+            .filter_map(|t| t.get("hash").cloned())
+            .collect();
+        let receipts = client.batch("eth_getTransactionReceipt", hashes.into_iter().map(|h| json!([h])).collect())?;
+        let mut it = receipts.into_iter();
+        for b in &mut out {
+            let count = b.block.get("transactions").and_then(Value::as_array).map_or(0, Vec::len);
+            b.receipts = it.by_ref().take(count).collect();
         }
     }
     Ok(out)
@@ -413,7 +410,7 @@ fn ingest_once(
                     }
                     let first = start + k * batch;
                     let heights: Vec<u64> = (first..=to.min(first + batch - 1)).collect();
-                    let fetched = fetch_serial(client, caps, &heights, heights.len());
+                    let fetched = fetch_batch(client, caps, &heights);
                     let failed = fetched.is_err();
                     // A closed channel: the reader stopped (an error or a reorg); so do we.
                     if sender.send((k, fetched)).is_err() || failed {
