@@ -4,6 +4,7 @@
 
 use crate::Error;
 use base64::Engine;
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -22,6 +23,14 @@ pub struct RpcClient {
 /// One call's own result: the value, or the node's error object for that call.
 pub type CallResult = Result<Value, Value>;
 
+/// One reply of a batch, its result read as an `R`.
+#[derive(serde::Deserialize)]
+struct Reply<R> {
+    id: Option<Value>,
+    result: Option<R>,
+    error: Option<Value>,
+}
+
 impl RpcClient {
     /// Connects to `url` (credentials from the URL or the cookie file).
     pub fn new(url: &str, cookie: Option<&std::path::Path>, retries: u32) -> Result<RpcClient, Error> {
@@ -32,7 +41,19 @@ impl RpcClient {
                 auth = Some(text.trim().to_string());
             }
         }
-        let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(120))).http_status_as_error(false).build().into();
+        // Timeouts per phase, none on name resolution: with one, ureq resolves every request on
+        // a new thread (a thousand threads for a thousand batches). The system resolver has
+        // its own timeouts.
+        let long = Some(Duration::from_secs(120));
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(Duration::from_secs(30)))
+            .timeout_send_request(long)
+            .timeout_send_body(long)
+            .timeout_recv_response(long)
+            .timeout_recv_body(long)
+            .http_status_as_error(false)
+            .build()
+            .into();
         let auth = auth.map(|a| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(a)));
         Ok(RpcClient { agent, url, auth, retries, pace: None, version: "2.0" })
     }
@@ -70,6 +91,14 @@ impl RpcClient {
 
     /// Calls of any methods in one request; each call's own result or error, in order.
     pub fn batch_calls(&self, calls: &[(&str, Value)]) -> Result<Vec<CallResult>, Error> {
+        let replies = self.batch_calls_as::<Value>(calls)?;
+        Ok(replies.into_iter().map(|r| r.map(|v| v.unwrap_or(Value::Null))).collect())
+    }
+
+    /// [`RpcClient::batch_calls`] with each result read as an `R` (`None` for a null result); a
+    /// result that is not an `R` fails the batch. With `R` = `Box<RawValue>` each call's result
+    /// stays text, to be read into a typed value of its own.
+    pub fn batch_calls_as<R: DeserializeOwned>(&self, calls: &[(&str, Value)]) -> Result<Vec<Result<Option<R>, Value>>, Error> {
         if calls.is_empty() {
             return Ok(vec![]);
         }
@@ -77,26 +106,28 @@ impl RpcClient {
         let body: Vec<Value> = calls.iter().enumerate().map(|(i, (m, p))| json!({"jsonrpc": self.version, "id": i, "method": m, "params": p})).collect();
         let body = serde_json::to_string(&body).expect("json");
         let text = self.post_with_retries(method, &body)?;
-        let replies: Vec<Value> = match serde_json::from_str::<Value>(&text) {
-            Ok(Value::Array(a)) => a,
-            // Some nodes answer a failed batch with one error object.
-            Ok(one @ Value::Object(_)) => {
-                return Err(Error::Rpc { method: method.into(), reason: format!("the node refused the batch: {}", snippet(&one.to_string())) })
+        let replies: Vec<Reply<R>> = match serde_json::from_str(&text) {
+            Ok(replies) => replies,
+            Err(e) => {
+                let reason = match serde_json::from_str::<Value>(&text) {
+                    // Some nodes answer a failed batch with one error object.
+                    Ok(one @ Value::Object(_)) => format!("the node refused the batch: {}", snippet(&one.to_string())),
+                    Ok(Value::Array(_)) => format!("unreadable reply: {e}"),
+                    _ => format!("unreadable reply: {}", snippet(&text)),
+                };
+                return Err(Error::Rpc { method: method.into(), reason });
             }
-            Ok(_) | Err(_) => return Err(Error::Rpc { method: method.into(), reason: format!("unreadable reply: {}", snippet(&text)) }),
         };
-        let mut out: Vec<Option<CallResult>> = vec![None; calls.len()];
+        let mut out: Vec<Option<Result<Option<R>, Value>>> = (0..calls.len()).map(|_| None).collect();
         for r in replies {
-            let id = r
-                .get("id")
-                .and_then(Value::as_u64)
-                .filter(|i| (*i as usize) < out.len())
-                .ok_or_else(|| Error::Rpc { method: method.into(), reason: format!("reply without a known id: {}", snippet(&r.to_string())) })?;
-            // Moved out of the reply, not copied: a block with its transactions is large.
-            let Value::Object(mut r) = r else { unreachable!("a reply with an id is an object") };
-            out[id as usize] = Some(match r.remove("error").filter(|e| !e.is_null()) {
+            let id =
+                r.id.as_ref()
+                    .and_then(Value::as_u64)
+                    .filter(|i| (*i as usize) < out.len())
+                    .ok_or_else(|| Error::Rpc { method: method.into(), reason: format!("reply without a known id: {}", r.id.unwrap_or(Value::Null)) })?;
+            out[id as usize] = Some(match r.error.filter(|e| !e.is_null()) {
                 Some(err) => Err(err),
-                None => Ok(r.remove("result").unwrap_or(Value::Null)),
+                None => Ok(r.result),
             });
         }
         out.into_iter()

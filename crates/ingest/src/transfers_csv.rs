@@ -17,13 +17,13 @@
 //! marks as failed (`Status` = `Error…`, non-empty `ErrCode`, `isError` = 1) moved nothing and
 //! are skipped. Importing the same bytes twice changes nothing.
 
-use crate::evm::rows::{to_batch, TransferRow};
+use crate::evm::rows::{columns, TransferRow};
 use crate::Error;
 use bitcoin::hashes::{sha256, Hash};
 use std::collections::HashMap;
 use std::path::Path;
 use tracehound_core::evm::{parse_decimal_u256, parse_units, U256};
-use tracehound_tables::{evm_schema, Store};
+use tracehound_tables::Store;
 
 /// What one file's import did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -287,7 +287,7 @@ pub fn import_transfers_csv(store: &mut Store, path: &Path, opts: &CsvImportOpti
         // Nothing to store: a corrected file (or the same with other options) can still be imported.
         return Ok(report);
     }
-    let batch = to_batch(evm_schema::transfers(), &rows)?;
+    let batch = columns::transfers(&rows)?;
     if store.commit_import(&opts.chain, "transfers", &[batch], &name, &sha)?.is_none() {
         report.already_imported = true;
         report.rows = 0;

@@ -8,12 +8,16 @@
 //! by hash: when the node reorganizes while we read, the uncommitted blocks are dropped and the
 //! stored chunks above the fork point are rolled back before reading again.
 
+pub mod replies;
 pub mod rows;
 
 use crate::jsonrpc::{split_credentials, RpcClient};
 use crate::{Error, Event};
+use datafusion::arrow::record_batch::RecordBatch;
+use replies::Block;
 use rows::{BlockReplies, EvmRowBuilder, Traces};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -192,7 +196,7 @@ fn block_hashes(client: &RpcClient, heights: &[u64]) -> Result<HashMap<u64, Stri
 /// receipts where the node lacks `eth_getBlockReceipts`); results in height order.
 fn fetch_batch(client: &RpcClient, caps: Capabilities, heights: &[u64]) -> Result<Vec<BlockReplies>, Error> {
     let mut out = Vec::with_capacity(heights.len());
-    let mut calls: Vec<(&str, Value)> = vec![];
+    let mut calls: Vec<(&'static str, Value)> = vec![];
     for h in heights {
         calls.push(("eth_getBlockByNumber", json!([hex_height(*h), true])));
         if caps.block_receipts {
@@ -204,55 +208,56 @@ fn fetch_batch(client: &RpcClient, caps: Capabilities, heights: &[u64]) -> Resul
             _ => {}
         }
     }
-    let replies = client.batch_calls(&calls)?;
+    // Each result stays text until it is read into its own type.
+    let replies = client.batch_calls_as::<Box<RawValue>>(&calls)?;
     let mut it = calls.iter().zip(replies);
-    let mut next = |h: u64| -> Result<Value, Error> {
+    let mut next = |h: u64| -> Result<(&'static str, Box<RawValue>), Error> {
         let ((method, _), r) = it.next().expect("one reply per call");
         let v = r.map_err(|e| Error::Rpc { method: method.to_string(), reason: format!("block {h}: {e}") })?;
-        if v.is_null() {
-            return Err(Error::Reorg(format!("{method} block {h}: the node has no such block (null reply)")));
+        match v {
+            Some(raw) if raw.get() != "null" => Ok((*method, raw)),
+            _ => Err(Error::Reorg(format!("{method} block {h}: the node has no such block (null reply)"))),
         }
-        Ok(v)
     };
     for h in heights {
-        let block = next(*h)?;
-        let receipts = if caps.block_receipts { into_array(next(*h)?) } else { vec![] };
-        let empty = block.get("transactions").and_then(Value::as_array).is_some_and(Vec::is_empty);
+        let block: Block = typed(next(*h)?, *h)?;
+        let receipts = if caps.block_receipts { typed(next(*h)?, *h)? } else { vec![] };
+        let empty = block.transactions.as_ref().is_some_and(Vec::is_empty);
         // A block without transactions has no traces to read (and geth refuses the genesis block).
-        let mut traces = || next(*h).map(into_array).or_else(|e| if empty { Ok(vec![]) } else { Err(e) });
         let traces = match caps.traces {
-            TraceMode::Parity => Traces::Parity(traces()?),
-            TraceMode::Geth => Traces::Geth(traces()?),
+            TraceMode::Parity => Traces::Parity(match next(*h) {
+                Ok(reply) => typed(reply, *h)?,
+                Err(_) if empty => vec![],
+                Err(e) => return Err(e),
+            }),
+            TraceMode::Geth => Traces::Geth(match next(*h) {
+                Ok(reply) => typed(reply, *h)?,
+                Err(_) if empty => vec![],
+                Err(e) => return Err(e),
+            }),
             _ => Traces::None,
         };
         out.push(BlockReplies { block, receipts, traces });
     }
     if !caps.block_receipts {
-        let hashes: Vec<Value> = out
-            .iter()
-            .flat_map(|b| b.block.get("transactions").and_then(Value::as_array).map_or(&[][..], Vec::as_slice))
-            .filter_map(|t| t.get("hash").cloned())
-            .collect();
-        let receipts = client.batch("eth_getTransactionReceipt", hashes.into_iter().map(|h| json!([h])).collect())?;
+        let hashes: Vec<Value> = out.iter().flat_map(|b| b.block.transactions.iter().flatten()).filter_map(|t| t.hash.clone()).map(|h| json!([h])).collect();
+        let receipts = client.batch("eth_getTransactionReceipt", hashes)?;
         let mut it = receipts.into_iter();
         for b in &mut out {
-            let count = b.block.get("transactions").and_then(Value::as_array).map_or(0, Vec::len);
-            b.receipts = it.by_ref().take(count).collect();
+            let count = b.block.transactions.as_ref().map_or(0, Vec::len);
+            b.receipts = it
+                .by_ref()
+                .take(count)
+                .map(|r| serde_json::from_value(r).map_err(|e| Error::Rpc { method: "eth_getTransactionReceipt".into(), reason: e.to_string() }))
+                .collect::<Result<_, _>>()?;
         }
     }
     Ok(out)
 }
 
-/// The elements of a JSON array, moved out (anything else: none).
-fn into_array(v: Value) -> Vec<Value> {
-    match v {
-        Value::Array(a) => a,
-        _ => vec![],
-    }
-}
-
-fn block_field(b: &Value, f: &str) -> String {
-    b.get(f).and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase()
+/// One call's result read into its type; an error names the method and block.
+fn typed<T: serde::de::DeserializeOwned>((method, raw): (&str, Box<RawValue>), height: u64) -> Result<T, Error> {
+    serde_json::from_str(raw.get()).map_err(|e| Error::Rpc { method: method.into(), reason: format!("block {height}: {e}") })
 }
 
 /// Ingests blocks into `store`, resuming after what it holds (rolling back first when the node
@@ -356,12 +361,12 @@ fn ingest_once(
         return Ok(Pass::Done);
     }
     progress(Event::Planned { from: start, to });
-    let mut rows = EvmRowBuilder::new(chain);
+    let mut pending = PendingTables::default();
     let mut prev_hash: Option<String> = store.chain(chain).and_then(|c| c.tip()).filter(|(h, _)| h + 1 == start).map(|(_, hash)| hash.to_string());
     let mut open_first: Option<u64> = None;
     // A small newest chunk (as `sync` leaves at the head) grows instead of being followed by
     // another small file: its rows are carried into the next commit, which replaces it.
-    let mut carried: Option<Vec<(String, Vec<datafusion::arrow::record_batch::RecordBatch>)>> = None;
+    let mut carried: Option<Vec<(String, Vec<RecordBatch>)>> = None;
     let mut carried_rows = 0usize;
     let small = |c: &&tracehound_tables::Chunk| {
         c.last + 1 == start && c.last + 1 - c.first < opts.chunk_blocks && (c.tables.values().map(|f| f.rows).sum::<u64>() as usize) < opts.chunk_rows / 2
@@ -387,11 +392,12 @@ fn ingest_once(
     let consumed = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        let (sender, receiver) = std::sync::mpsc::channel::<(u64, Result<Vec<BlockReplies>, Error>)>();
+        let (sender, receiver) = std::sync::mpsc::channel::<(u64, Result<BatchRows, Error>)>();
         for _ in 0..workers {
             let sender = sender.clone();
             let (next_batch, consumed, stop) = (&next_batch, &consumed, &stop);
             scope.spawn(move || {
+                let mut rows = EvmRowBuilder::new(chain);
                 // A worker that panics stops the others, so the reader sees the channel close.
                 let _on_panic = StopOnPanic(stop);
                 loop {
@@ -410,7 +416,9 @@ fn ingest_once(
                     }
                     let first = start + k * batch;
                     let heights: Vec<u64> = (first..=to.min(first + batch - 1)).collect();
-                    let fetched = fetch_batch(client, caps, &heights);
+                    // Rows are made here, where the replies were parsed: their memory is freed
+                    // by the thread that allocated it.
+                    let fetched = fetch_batch(client, caps, &heights).and_then(|replies| BatchRows::build(&mut rows, replies));
                     let failed = fetched.is_err();
                     // A closed channel: the reader stopped (an error or a reorg); so do we.
                     if sender.send((k, fetched)).is_err() || failed {
@@ -423,7 +431,7 @@ fn ingest_once(
         drop(sender);
         // Whatever way this returns, the workers stop after their current request.
         let _stop_workers = StopOnDrop(&stop);
-        let mut waiting: BTreeMap<u64, Result<Vec<BlockReplies>, Error>> = BTreeMap::new();
+        let mut waiting: BTreeMap<u64, Result<BatchRows, Error>> = BTreeMap::new();
         let mut want = 0u64;
         while want < n_batches {
             let fetched = match waiting.remove(&want) {
@@ -451,37 +459,32 @@ fn ingest_once(
                 }
                 Err(e) => return Err(e),
             };
-            for b in fetched {
-                let hash = block_field(&b.block, "hash");
-                let parent = block_field(&b.block, "parentHash");
-                if prev_hash.as_ref().is_some_and(|p| *p != parent) {
-                    progress(Event::Warning(format!(
-                        "block {} does not follow the block before it: the node reorganized; reading again",
-                        block_field(&b.block, "number")
-                    )));
+            // Where the uncommitted part of this batch's tables starts, per table.
+            let mut taken = [0usize; 6];
+            let mut upto = [0usize; 6];
+            for link in &fetched.blocks {
+                if prev_hash.as_ref().is_some_and(|p| *p != link.parent_hash) {
+                    progress(Event::Warning(format!("block {} does not follow the block before it: the node reorganized; reading again", link.counts.number)));
                     return Ok(Pass::Reorged);
                 }
-                let counts = match rows.push_block(&b) {
-                    Ok(c) => c,
-                    // Receipts or traces of another block than the one we hold: a reorg under us.
-                    Err(e @ Error::Reorg(_)) => {
-                        progress(Event::Warning(format!("{e}; reading again")));
-                        return Ok(Pass::Reorged);
-                    }
-                    Err(e) => return Err(e),
-                };
+                let counts = link.counts;
                 let height = counts.number;
-                prev_hash = Some(hash.clone());
+                prev_hash = Some(link.hash.clone());
                 report.blocks += 1;
                 report.transactions += counts.transactions;
                 report.logs += counts.logs;
                 report.traces += counts.traces;
                 report.token_transfers += counts.token_transfers;
                 report.transfers += counts.transfers;
+                for (u, n) in upto.iter_mut().zip(table_rows(&counts)) {
+                    *u += n;
+                }
                 let first = *open_first.get_or_insert(height);
                 progress(Event::Block { height, transactions: counts.transactions });
-                if height + 1 - first >= opts.chunk_blocks.max(1) || rows.pending_rows() + carried_rows >= opts.chunk_rows || height == to {
-                    let mut tables = rows.finish()?;
+                let held_rows = pending.rows() + upto.iter().zip(&taken).map(|(u, t)| u - t).sum::<usize>();
+                if height + 1 - first >= opts.chunk_blocks.max(1) || held_rows + carried_rows >= opts.chunk_rows || height == to {
+                    pending.take(&fetched.tables, &mut taken, &upto);
+                    let mut tables = pending.finish();
                     match carried.take() {
                         Some(old) => {
                             for (name, batches) in &mut tables {
@@ -491,18 +494,110 @@ fn ingest_once(
                                     *batches = all;
                                 }
                             }
-                            store.replace_last_chunk(chain, first, height, &hash, &tables, info.clone())?;
+                            store.replace_last_chunk(chain, first, height, &link.hash, &tables, info.clone())?;
                             carried_rows = 0;
                         }
-                        None => store.commit_chunk(chain, first, height, &hash, &tables, info.clone())?,
+                        None => store.commit_chunk(chain, first, height, &link.hash, &tables, info.clone())?,
                     }
                     report.chunks += 1;
                     open_first = None;
                 }
             }
+            pending.take(&fetched.tables, &mut taken, &upto);
         }
         Ok(Pass::Done)
     })
+}
+
+/// One block of a fetched batch: what links it to its parent, and its row counts.
+struct BlockLink {
+    hash: String,
+    parent_hash: String,
+    counts: rows::BlockCounts,
+}
+
+/// A batch of blocks turned into rows by a fetching thread.
+struct BatchRows {
+    blocks: Vec<BlockLink>,
+    /// Per table, in [`tracehound_tables::evm_schema::EVM_TABLES`] order, the rows of all the
+    /// batch's blocks in height order.
+    tables: Vec<(&'static str, Vec<RecordBatch>)>,
+}
+
+impl BatchRows {
+    /// The rows of `replies` (blocks in height order), made with `rows` (left empty).
+    fn build(rows: &mut EvmRowBuilder, replies: Vec<BlockReplies>) -> Result<BatchRows, Error> {
+        let mut blocks = Vec::with_capacity(replies.len());
+        for b in replies {
+            let mut hash = b.block.hash.clone().unwrap_or_default();
+            let mut parent_hash = b.block.parent_hash.clone().unwrap_or_default();
+            hash.make_ascii_lowercase();
+            parent_hash.make_ascii_lowercase();
+            let pushed = rows.push_block(b);
+            let counts = match pushed {
+                Ok(c) => c,
+                Err(e) => {
+                    rows.finish()?;
+                    return Err(e);
+                }
+            };
+            blocks.push(BlockLink { hash, parent_hash, counts });
+        }
+        Ok(BatchRows { blocks, tables: rows.finish()? })
+    }
+}
+
+/// Rows of one block per table, in [`tracehound_tables::evm_schema::EVM_TABLES`] order.
+fn table_rows(c: &rows::BlockCounts) -> [usize; 6] {
+    [1, c.transactions as usize, c.logs as usize, c.traces as usize, c.token_transfers as usize, c.transfers as usize]
+}
+
+/// The rows of the open chunk, as slices of the fetched batches.
+#[derive(Default)]
+struct PendingTables {
+    tables: Vec<(&'static str, Vec<RecordBatch>)>,
+    rows: usize,
+}
+
+impl PendingTables {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Adds rows `taken[t]..upto[t]` of each table of `batch`, and marks them taken.
+    fn take(&mut self, batch: &[(&'static str, Vec<RecordBatch>)], taken: &mut [usize; 6], upto: &[usize; 6]) {
+        if self.tables.is_empty() {
+            self.tables = batch.iter().map(|(name, _)| (*name, vec![])).collect();
+        }
+        for (t, (_, batches)) in batch.iter().enumerate() {
+            let (mut from, to) = (taken[t], upto[t]);
+            // The batch's rows of one table may come in several record batches.
+            let mut offset = 0;
+            for b in batches {
+                let end = offset + b.num_rows();
+                if from < end && from < to {
+                    let stop = to.min(end);
+                    self.tables[t].1.push(b.slice(from - offset, stop - from));
+                    self.rows += stop - from;
+                    from = stop;
+                }
+                offset = end;
+            }
+            taken[t] = to;
+        }
+    }
+
+    /// The held rows per table (an empty batch for a table without any); starts over.
+    fn finish(&mut self) -> Vec<(&'static str, Vec<RecordBatch>)> {
+        self.rows = 0;
+        let mut tables = std::mem::take(&mut self.tables);
+        for (name, batches) in &mut tables {
+            if batches.is_empty() {
+                batches.push(RecordBatch::new_empty(tracehound_tables::evm_schema::evm_table(name).expect("an EVM table")));
+            }
+        }
+        tables
+    }
 }
 
 /// Sets the flag when dropped during a panic: the other fetching threads stop too.

@@ -1,40 +1,39 @@
 //! JSON-RPC replies of an EVM node → rows of the EVM tables. The one place that does, for every
 //! source of blocks (one-shot ingest and `sync`).
 //!
-//! Rows are plain structs serialized straight into Arrow arrays of the table schemas
-//! (`tracehound_tables::evm_schema`), so a column cannot drift from its schema unnoticed.
+//! Rows are plain structs, turned into the Arrow columns of the table schemas
+//! (`tracehound_tables::evm_schema`) one column at a time by [`columns`].
 
+pub mod columns;
+
+use super::replies::{Block, CallFrame, GethTrace, ParityTrace, Quantity, Receipt, Transaction};
 use crate::Error;
-use datafusion::arrow::json::ReaderBuilder;
 use datafusion::arrow::record_batch::RecordBatch;
-use serde::Serialize;
-use serde_json::Value;
-use tracehound_core::evm::{parse_quantity, to_decimal128, uint256_word, U256};
-use tracehound_tables::evm_schema;
+use tracehound_core::evm::{to_decimal128, uint256_word, U256};
 
 /// `keccak256("Transfer(address,address,uint256)")`, the topic of ERC-20 and ERC-721 transfers.
 pub const TRANSFER_TOPIC: &str = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef";
 
 /// Everything the node said about one block.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct BlockReplies {
     /// `eth_getBlockByNumber(n, true)`.
-    pub block: Value,
+    pub block: Block,
     /// The receipts of its transactions, in transaction order.
-    pub receipts: Vec<Value>,
+    pub receipts: Vec<Receipt>,
     /// Its traces: parity `trace_block` rows, or geth `callTracer` results, or none.
     pub traces: Traces,
 }
 
 /// The traces of a block, in the shape the node gave them.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Traces {
     /// The node was not asked for traces: internal transfers are unknown.
     None,
     /// `trace_block` (erigon, nethermind, reth, anvil): flat rows with `traceAddress`.
-    Parity(Vec<Value>),
+    Parity(Vec<ParityTrace>),
     /// `debug_traceBlockByNumber` with `callTracer` (geth, reth, anvil): one call tree per transaction.
-    Geth(Vec<Value>),
+    Geth(Vec<GethTrace>),
 }
 
 /// Counts of what one block added.
@@ -54,7 +53,7 @@ pub struct BlockCounts {
     pub transfers: u64,
 }
 
-#[derive(Serialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 struct BlockRow {
     number: u64,
     hash: String,
@@ -82,7 +81,7 @@ struct BlockRow {
     parent_beacon_block_root: Option<String>,
 }
 
-#[derive(Serialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 struct TxRow {
     hash: String,
     nonce: u64,
@@ -112,7 +111,7 @@ struct TxRow {
     receipt_blob_gas_price: Option<String>,
 }
 
-#[derive(Serialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 struct LogRow {
     log_index: u32,
     transaction_hash: String,
@@ -125,7 +124,7 @@ struct LogRow {
     topics: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 struct TraceRow {
     block_number: u64,
     block_hash: String,
@@ -149,7 +148,7 @@ struct TraceRow {
     trace_id: String,
 }
 
-#[derive(Serialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 struct TokenTransferRow {
     token_address: String,
     from_address: String,
@@ -165,7 +164,7 @@ struct TokenTransferRow {
 }
 
 /// One row of the `transfers` table (also written by the explorer CSV import).
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct TransferRow {
     /// Chain name.
     pub chain: String,
@@ -208,9 +207,19 @@ impl TransferRow {
     }
 }
 
+/// Rows held as structs before they are turned into Arrow columns: a few thousand keep the
+/// struct vectors small and reused, while the chunk's rows sit in compact column buffers.
+const ROWS_BEFORE_COLUMNS: usize = 20_000;
+
 /// Accumulates the rows of a chunk of blocks.
 pub struct EvmRowBuilder {
     chain: String,
+    /// The chunk's earlier rows, already in columns, per table in [`evm_schema::EVM_TABLES`] order.
+    ///
+    /// [`evm_schema::EVM_TABLES`]: tracehound_tables::evm_schema::EVM_TABLES
+    columns: Vec<Vec<RecordBatch>>,
+    /// Rows in `columns`.
+    columns_rows: usize,
     blocks: Vec<BlockRow>,
     txs: Vec<TxRow>,
     logs: Vec<LogRow>,
@@ -219,62 +228,52 @@ pub struct EvmRowBuilder {
     transfers: Vec<TransferRow>,
 }
 
-/// A field reader for one JSON object, naming the block and object in its errors.
-struct Obj<'a> {
-    v: &'a Value,
+/// Reads the fields of a typed reply, naming the block and object in its errors.
+struct Fields<'a> {
     what: &'a str,
 }
 
-impl<'a> Obj<'a> {
+impl Fields<'_> {
     fn err(&self, field: &str, reason: impl std::fmt::Display) -> Error {
         Error::Rpc { method: "evm".into(), reason: format!("{}: field {field:?}: {reason}", self.what) }
     }
-    fn get(&self, field: &str) -> Option<&'a Value> {
-        self.v.get(field).filter(|v| !v.is_null())
+    /// Hex text, lowercased in place.
+    fn hex(&self, field: &str, text: Option<String>) -> Result<String, Error> {
+        lower(text).ok_or_else(|| self.err(field, "missing"))
     }
-    fn str(&self, field: &str) -> Result<&'a str, Error> {
-        self.opt_str(field)?.ok_or_else(|| self.err(field, "missing"))
-    }
-    fn opt_str(&self, field: &str) -> Result<Option<&'a str>, Error> {
-        match self.get(field) {
+    fn opt_u256(&self, field: &str, q: &Option<Quantity>) -> Result<Option<U256>, Error> {
+        match q {
             None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.as_str())),
-            Some(other) => Err(self.err(field, format!("expected a string, got {other}"))),
+            Some(Quantity::Value(v)) => Ok(Some(*v)),
+            Some(Quantity::Bad(why)) => Err(self.err(field, why)),
         }
     }
-    fn hex(&self, field: &str) -> Result<String, Error> {
-        Ok(self.str(field)?.to_ascii_lowercase())
+    fn u256(&self, field: &str, q: &Option<Quantity>) -> Result<U256, Error> {
+        self.opt_u256(field, q)?.ok_or_else(|| self.err(field, "missing"))
     }
-    fn opt_hex(&self, field: &str) -> Result<Option<String>, Error> {
-        Ok(self.opt_str(field)?.map(str::to_ascii_lowercase))
+    fn opt_u64(&self, field: &str, q: &Option<Quantity>) -> Result<Option<u64>, Error> {
+        self.opt_u256(field, q)?.map(|v| u64::try_from(v).map_err(|_| self.err(field, "does not fit 64 bits"))).transpose()
     }
-    fn u256(&self, field: &str) -> Result<U256, Error> {
-        self.opt_u256(field)?.ok_or_else(|| self.err(field, "missing"))
+    fn u64(&self, field: &str, q: &Option<Quantity>) -> Result<u64, Error> {
+        self.opt_u64(field, q)?.ok_or_else(|| self.err(field, "missing"))
     }
-    fn opt_u256(&self, field: &str) -> Result<Option<U256>, Error> {
-        match self.get(field) {
-            None => Ok(None),
-            Some(Value::String(s)) => parse_quantity(s).map(Some).map_err(|e| self.err(field, e)),
-            // Some nodes write small quantities as JSON numbers.
-            Some(Value::Number(n)) => n.as_u64().map(|x| Some(U256::from(x))).ok_or_else(|| self.err(field, "not an unsigned integer")),
-            Some(other) => Err(self.err(field, format!("expected a quantity, got {other}"))),
-        }
-    }
-    fn u64(&self, field: &str) -> Result<u64, Error> {
-        self.opt_u64(field)?.ok_or_else(|| self.err(field, "missing"))
-    }
-    fn opt_u64(&self, field: &str) -> Result<Option<u64>, Error> {
-        self.opt_u256(field)?.map(|v| u64::try_from(v).map_err(|_| self.err(field, "does not fit 64 bits"))).transpose()
-    }
-    fn u32(&self, field: &str) -> Result<u32, Error> {
-        u32::try_from(self.u64(field)?).map_err(|_| self.err(field, "does not fit 32 bits"))
+    fn u32(&self, field: &str, q: &Option<Quantity>) -> Result<u32, Error> {
+        u32::try_from(self.u64(field, q)?).map_err(|_| self.err(field, "does not fit 32 bits"))
     }
     /// A native amount: exact decimal that must fit `Decimal128(38, 0)`.
-    fn opt_wei(&self, field: &str) -> Result<Option<String>, Error> {
-        self.opt_u256(field)?
+    fn opt_wei(&self, field: &str, q: &Option<Quantity>) -> Result<Option<String>, Error> {
+        self.opt_u256(field, q)?
             .map(|v| wei_text(v).ok_or_else(|| self.err(field, format!("{v} wei is 10^38 or more and does not fit the table's Decimal128(38, 0)"))))
             .transpose()
     }
+}
+
+/// Hex text lowercased in place (nodes may checksum-case addresses).
+fn lower(text: Option<String>) -> Option<String> {
+    text.map(|mut t| {
+        t.make_ascii_lowercase();
+        t
+    })
 }
 
 fn wei_text(v: U256) -> Option<String> {
@@ -284,23 +283,61 @@ fn wei_text(v: U256) -> Option<String> {
 impl EvmRowBuilder {
     /// A builder for `chain`'s rows.
     pub fn new(chain: &str) -> EvmRowBuilder {
-        EvmRowBuilder { chain: chain.to_string(), blocks: vec![], txs: vec![], logs: vec![], traces: vec![], token_transfers: vec![], transfers: vec![] }
-    }
-
-    /// Blocks held since the last [`EvmRowBuilder::finish`].
-    pub fn pending_blocks(&self) -> usize {
-        self.blocks.len()
+        EvmRowBuilder {
+            chain: chain.to_string(),
+            columns: vec![vec![]; 6],
+            columns_rows: 0,
+            blocks: vec![],
+            txs: vec![],
+            logs: vec![],
+            traces: vec![],
+            token_transfers: vec![],
+            transfers: vec![],
+        }
     }
 
     /// Rows of all tables held since the last finish.
     pub fn pending_rows(&self) -> usize {
+        self.columns_rows + self.struct_rows()
+    }
+
+    fn struct_rows(&self) -> usize {
         self.blocks.len() + self.txs.len() + self.logs.len() + self.traces.len() + self.token_transfers.len() + self.transfers.len()
     }
 
+    /// Moves the rows held as structs into record batches; the struct vectors keep their memory.
+    fn move_into_columns(&mut self) -> Result<(), Error> {
+        if self.blocks.is_empty() {
+            return Ok(());
+        }
+        let batches = [
+            columns::blocks(&self.blocks)?,
+            columns::transactions(&self.txs)?,
+            columns::logs(&self.logs)?,
+            columns::traces(&self.traces)?,
+            columns::token_transfers(&self.token_transfers)?,
+            columns::transfers(&self.transfers)?,
+        ];
+        for (held, batch) in self.columns.iter_mut().zip(batches) {
+            held.push(batch);
+        }
+        self.columns_rows += self.struct_rows();
+        self.blocks.clear();
+        self.txs.clear();
+        self.logs.clear();
+        self.traces.clear();
+        self.token_transfers.clear();
+        self.transfers.clear();
+        Ok(())
+    }
+
     /// Adds one block. On error nothing of the block is kept.
-    pub fn push_block(&mut self, r: &BlockReplies) -> Result<BlockCounts, Error> {
+    pub fn push_block(&mut self, r: BlockReplies) -> Result<BlockCounts, Error> {
         let marks = (self.blocks.len(), self.txs.len(), self.logs.len(), self.traces.len(), self.token_transfers.len(), self.transfers.len());
         let result = self.push_block_inner(r);
+        if result.is_ok() && self.struct_rows() >= ROWS_BEFORE_COLUMNS {
+            self.move_into_columns()?;
+        }
         if result.is_err() {
             self.blocks.truncate(marks.0);
             self.txs.truncate(marks.1);
@@ -312,35 +349,35 @@ impl EvmRowBuilder {
         result
     }
 
-    fn push_block_inner(&mut self, r: &BlockReplies) -> Result<BlockCounts, Error> {
-        let number = Obj { v: &r.block, what: "block" }.u64("number")?;
+    fn push_block_inner(&mut self, r: BlockReplies) -> Result<BlockCounts, Error> {
+        let BlockReplies { block: b, receipts, traces } = r;
+        let number = Fields { what: "block" }.u64("number", &b.number)?;
         let what = format!("block {number}");
-        let b = Obj { v: &r.block, what: &what };
-        let hash = b.hex("hash")?;
-        let timestamp = b.u64("timestamp")? as i64;
-        let txs = b.get("transactions").and_then(Value::as_array).ok_or_else(|| b.err("transactions", "missing (ask with full transactions)"))?;
-        if r.receipts.len() != txs.len() {
-            return Err(b.err("transactions", format!("{} transactions but {} receipts", txs.len(), r.receipts.len())));
+        let f = Fields { what: &what };
+        let hash = f.hex("hash", b.hash)?;
+        let timestamp = f.u64("timestamp", &b.timestamp)? as i64;
+        let txs = b.transactions.ok_or_else(|| f.err("transactions", "missing (ask with full transactions)"))?;
+        if receipts.len() != txs.len() {
+            return Err(f.err("transactions", format!("{} transactions but {} receipts", txs.len(), receipts.len())));
         }
         let transfers_before = self.transfers.len();
-        let withdrawals = match b.get("withdrawals").and_then(Value::as_array) {
+        let withdrawals = match b.withdrawals {
             Some(ws) => {
                 let mut out = vec![];
-                for (i, w) in ws.iter().enumerate() {
-                    let wo = Obj { v: w, what: &what };
-                    let gwei = wo.u256("amount")?;
+                for (i, w) in ws.into_iter().enumerate() {
+                    let gwei = f.u256("amount", &w.amount)?;
+                    let address = f.hex("address", w.address)?;
                     // ethereum-etl's key order.
                     let row = format!(
                         r#"{{"index":{},"validator_index":{},"address":"{}","amount":{}}}"#,
-                        wo.u64("index")?,
-                        wo.u64("validatorIndex")?,
-                        wo.hex("address")?,
-                        wo.u64("amount")?
+                        f.u64("index", &w.index)?,
+                        f.u64("validatorIndex", &w.validator_index)?,
+                        address,
+                        f.u64("amount", &w.amount)?
                     );
                     let amount = gwei * U256::from(1_000_000_000u64);
-                    self.transfers.push(
-                        self.transfer(number, timestamp, None, None, i as u32, "withdrawal", "native", None, Some(wo.hex("address")?)).with_amount(amount),
-                    );
+                    self.transfers
+                        .push(self.transfer(number, timestamp, None, None, i as u32, "withdrawal", "native", None, Some(address)).with_amount(amount));
                     out.push(row);
                 }
                 Some(format!("[{}]", out.join(",")))
@@ -351,33 +388,33 @@ impl EvmRowBuilder {
         self.blocks.push(BlockRow {
             number,
             hash: hash.clone(),
-            parent_hash: b.hex("parentHash")?,
-            nonce: b.opt_hex("nonce")?,
-            sha3_uncles: b.opt_hex("sha3Uncles")?,
-            logs_bloom: b.opt_hex("logsBloom")?,
-            transactions_root: b.opt_hex("transactionsRoot")?,
-            state_root: b.opt_hex("stateRoot")?,
-            receipts_root: b.opt_hex("receiptsRoot")?,
-            miner: b.opt_hex("miner")?,
-            difficulty: b.opt_wei("difficulty")?,
-            total_difficulty: b.opt_wei("totalDifficulty")?,
-            size: b.opt_u64("size")?,
-            extra_data: b.opt_hex("extraData")?,
-            gas_limit: b.u64("gasLimit")?,
-            gas_used: b.u64("gasUsed")?,
+            parent_hash: f.hex("parentHash", b.parent_hash)?,
+            nonce: lower(b.nonce),
+            sha3_uncles: lower(b.sha3_uncles),
+            logs_bloom: lower(b.logs_bloom),
+            transactions_root: lower(b.transactions_root),
+            state_root: lower(b.state_root),
+            receipts_root: lower(b.receipts_root),
+            miner: lower(b.miner),
+            difficulty: f.opt_wei("difficulty", &b.difficulty)?,
+            total_difficulty: f.opt_wei("totalDifficulty", &b.total_difficulty)?,
+            size: f.opt_u64("size", &b.size)?,
+            extra_data: lower(b.extra_data),
+            gas_limit: f.u64("gasLimit", &b.gas_limit)?,
+            gas_used: f.u64("gasUsed", &b.gas_used)?,
             timestamp,
             transaction_count: txs.len() as u64,
-            base_fee_per_gas: b.opt_wei("baseFeePerGas")?,
-            withdrawals_root: b.opt_hex("withdrawalsRoot")?,
+            base_fee_per_gas: f.opt_wei("baseFeePerGas", &b.base_fee_per_gas)?,
+            withdrawals_root: lower(b.withdrawals_root),
             withdrawals,
-            blob_gas_used: b.opt_u64("blobGasUsed")?,
-            excess_blob_gas: b.opt_u64("excessBlobGas")?,
-            parent_beacon_block_root: b.opt_hex("parentBeaconBlockRoot")?,
+            blob_gas_used: f.opt_u64("blobGasUsed", &b.blob_gas_used)?,
+            excess_blob_gas: f.opt_u64("excessBlobGas", &b.excess_blob_gas)?,
+            parent_beacon_block_root: lower(b.parent_beacon_block_root),
         });
 
         // Traces first: they decide which internal transfers happened, and, for receipts
         // without a status (before Byzantium), whether the transaction failed.
-        let traces = self.trace_rows(&r.traces, number, &hash, timestamp, txs)?;
+        let traces = self.trace_rows(traces, number, &hash, timestamp, &txs)?;
         let mut top_level_failed = std::collections::HashMap::new();
         for t in &traces {
             if t.trace_address.is_empty() {
@@ -388,93 +425,79 @@ impl EvmRowBuilder {
         }
 
         let mut per_tx_transfers: Vec<Vec<TransferRow>> = vec![vec![]; txs.len()];
-        for (i, (tx, receipt)) in txs.iter().zip(&r.receipts).enumerate() {
+        for (i, (t, rc)) in txs.into_iter().zip(receipts).enumerate() {
             let twhat = format!("{what} transaction {i}");
-            let t = Obj { v: tx, what: &twhat };
-            let rc = Obj { v: receipt, what: &twhat };
-            let tx_hash = t.hex("hash")?;
-            let rc_hash = rc.hex("transactionHash")?;
+            let tf = Fields { what: &twhat };
+            let tx_hash = tf.hex("hash", t.hash)?;
+            let rc_hash = tf.hex("transactionHash", rc.transaction_hash)?;
             if rc_hash != tx_hash {
                 return Err(Error::Reorg(format!("{twhat}: receipt of {rc_hash} where {tx_hash} was expected")));
             }
-            if let Some(bh) = rc.opt_hex("blockHash")? {
+            if let Some(bh) = lower(rc.block_hash) {
                 if bh != hash {
                     return Err(Error::Reorg(format!("{twhat}: receipt from block {bh}, not {hash}")));
                 }
             }
-            let index = t.u32("transactionIndex")?;
-            let status = rc.opt_u64("status")?.map(|s| s as u8);
+            let index = tf.u32("transactionIndex", &t.transaction_index)?;
+            let status = tf.opt_u64("status", &rc.status)?.map(|s| s as u8);
             // Before Byzantium receipts have no status: the trace says whether the transaction
             // failed; without traces, a failed transaction of that era used all its gas.
             let failed = match (status, top_level_failed.get(&tx_hash)) {
                 (Some(s), _) => s == 0,
                 (None, Some(f)) => *f,
-                (None, None) => rc.opt_u64("gasUsed")?.is_some_and(|used| Some(used) == t.opt_u64("gas").ok().flatten()),
+                (None, None) => tf.opt_u64("gasUsed", &rc.gas_used)?.is_some_and(|used| Some(used) == tf.opt_u64("gas", &t.gas).ok().flatten()),
             };
-            let value = t.u256("value")?;
-            let from = t.hex("from")?;
-            let to = t.opt_hex("to")?;
-            let contract_address = rc.opt_hex("contractAddress")?;
-            let auth = t.get("authorizationList").map(|a| a.to_string());
-            let blob_hashes = match t.get("blobVersionedHashes").and_then(Value::as_array) {
-                Some(a) => Some(
-                    a.iter()
-                        .map(|h| h.as_str().map(str::to_ascii_lowercase).ok_or_else(|| t.err("blobVersionedHashes", "not strings")))
-                        .collect::<Result<Vec<_>, _>>()?,
-                ),
-                None => None,
-            };
+            let value = tf.u256("value", &t.value)?;
+            let from = tf.hex("from", t.from)?;
+            let to = lower(t.to);
+            let contract_address = lower(rc.contract_address);
+            let auth = t.authorization_list.map(|a| a.to_string());
+            let blob_hashes = t.blob_versioned_hashes.map(|hashes| hashes.into_iter().filter_map(|h| lower(Some(h))).collect::<Vec<_>>());
             self.txs.push(TxRow {
                 hash: tx_hash.clone(),
-                nonce: t.u64("nonce")?,
+                nonce: tf.u64("nonce", &t.nonce)?,
                 block_hash: hash.clone(),
                 block_number: number,
                 transaction_index: index,
                 from_address: from.clone(),
                 to_address: to.clone(),
-                value: wei_text(value).ok_or_else(|| t.err("value", format!("{value} wei does not fit Decimal128(38, 0)")))?,
-                gas: t.u64("gas")?,
-                gas_price: t.opt_wei("gasPrice")?,
-                input: t.opt_hex("input")?.or(t.opt_hex("data")?).unwrap_or_else(|| "0x".into()),
+                value: wei_text(value).ok_or_else(|| tf.err("value", format!("{value} wei does not fit Decimal128(38, 0)")))?,
+                gas: tf.u64("gas", &t.gas)?,
+                gas_price: tf.opt_wei("gasPrice", &t.gas_price)?,
+                input: lower(t.input).or(lower(t.data)).unwrap_or_else(|| "0x".into()),
                 block_timestamp: timestamp,
-                max_fee_per_gas: t.opt_wei("maxFeePerGas")?,
-                max_priority_fee_per_gas: t.opt_wei("maxPriorityFeePerGas")?,
-                transaction_type: t.opt_u64("type")?.map(|x| x as u32),
-                max_fee_per_blob_gas: t.opt_wei("maxFeePerBlobGas")?,
+                max_fee_per_gas: tf.opt_wei("maxFeePerGas", &t.max_fee_per_gas)?,
+                max_priority_fee_per_gas: tf.opt_wei("maxPriorityFeePerGas", &t.max_priority_fee_per_gas)?,
+                transaction_type: tf.opt_u64("type", &t.kind)?.map(|x| x as u32),
+                max_fee_per_blob_gas: tf.opt_wei("maxFeePerBlobGas", &t.max_fee_per_blob_gas)?,
                 blob_versioned_hashes: blob_hashes,
                 authorization_list: auth,
-                receipt_cumulative_gas_used: rc.opt_u64("cumulativeGasUsed")?,
-                receipt_gas_used: rc.opt_u64("gasUsed")?,
+                receipt_cumulative_gas_used: tf.opt_u64("cumulativeGasUsed", &rc.cumulative_gas_used)?,
+                receipt_gas_used: tf.opt_u64("gasUsed", &rc.gas_used)?,
                 receipt_contract_address: contract_address.clone(),
-                receipt_root: rc.opt_hex("root")?,
+                receipt_root: lower(rc.root),
                 receipt_status: status,
-                receipt_effective_gas_price: rc.opt_wei("effectiveGasPrice")?,
-                receipt_blob_gas_used: rc.opt_u64("blobGasUsed")?,
-                receipt_blob_gas_price: rc.opt_wei("blobGasPrice")?,
+                receipt_effective_gas_price: tf.opt_wei("effectiveGasPrice", &rc.effective_gas_price)?,
+                receipt_blob_gas_used: tf.opt_u64("blobGasUsed", &rc.blob_gas_used)?,
+                receipt_blob_gas_price: tf.opt_wei("blobGasPrice", &rc.blob_gas_price)?,
             });
             let out = &mut per_tx_transfers[i];
             if !failed && !value.is_zero() {
-                let dest = to.clone().or(contract_address.clone());
-                out.push(self.transfer(number, timestamp, Some(&tx_hash), Some(index), 0, "native_tx", "native", Some(from.clone()), dest).with_amount(value));
+                let dest = to.or(contract_address);
+                out.push(self.transfer(number, timestamp, Some(&tx_hash), Some(index), 0, "native_tx", "native", Some(from), dest).with_amount(value));
             }
-            let logs = rc.get("logs").and_then(Value::as_array).ok_or_else(|| rc.err("logs", "missing"))?;
+            let logs = rc.logs.ok_or_else(|| tf.err("logs", "missing"))?;
             for l in logs {
-                let lo = Obj { v: l, what: &twhat };
-                let topics: Vec<String> = match lo.get("topics").and_then(Value::as_array) {
-                    Some(a) => {
-                        a.iter().map(|x| x.as_str().map(str::to_ascii_lowercase).ok_or_else(|| lo.err("topics", "not strings"))).collect::<Result<_, _>>()?
-                    }
-                    None => return Err(lo.err("topics", "missing")),
-                };
+                let topics = l.topics.ok_or_else(|| tf.err("topics", "missing"))?.into_iter().filter_map(|t| lower(Some(t))).collect();
                 let log = LogRow {
-                    log_index: lo.u32("logIndex")?,
+                    log_index: tf.u32("logIndex", &l.log_index)?,
                     transaction_hash: tx_hash.clone(),
                     transaction_index: index,
                     block_hash: hash.clone(),
                     block_number: number,
                     block_timestamp: timestamp,
-                    address: lo.hex("address")?,
-                    data: lo.hex("data")?,
+                    address: tf.hex("address", l.address)?,
+                    data: tf.hex("data", l.data)?,
                     topics,
                 };
                 if let Some(tt) = token_transfer(&log) {
@@ -575,14 +598,14 @@ impl EvmRowBuilder {
         }
     }
 
-    fn trace_rows(&self, traces: &Traces, number: u64, hash: &str, timestamp: i64, txs: &[Value]) -> Result<Vec<TraceRow>, Error> {
+    fn trace_rows(&self, traces: Traces, number: u64, hash: &str, timestamp: i64, txs: &[Transaction]) -> Result<Vec<TraceRow>, Error> {
         let what = format!("block {number} traces");
         let mut rows = match traces {
             Traces::None => return Ok(vec![]),
             Traces::Parity(list) => {
                 let mut rows = Vec::with_capacity(list.len());
                 for t in list {
-                    if let Some(bh) = t.get("blockHash").and_then(Value::as_str) {
+                    if let Some(bh) = &t.block_hash {
                         if !bh.eq_ignore_ascii_case(hash) {
                             return Err(Error::Reorg(format!("trace_block {what}: traces of block {bh}, not {hash}")));
                         }
@@ -599,17 +622,20 @@ impl EvmRowBuilder {
                     });
                 }
                 let mut rows = vec![];
-                for (i, (r, tx)) in list.iter().zip(txs).enumerate() {
-                    let tx_hash = Obj { v: tx, what: &what }.hex("hash")?;
-                    if let Some(th) = r.get("txHash").and_then(Value::as_str) {
+                for (i, (r, tx)) in list.into_iter().zip(txs).enumerate() {
+                    let tx_hash = Fields { what: &what }.hex("hash", tx.hash.clone())?;
+                    if let Some(th) = &r.tx_hash {
                         if !th.eq_ignore_ascii_case(&tx_hash) {
                             return Err(Error::Reorg(format!("debug_traceBlockByNumber {what}: trace of transaction {th} where {tx_hash} was expected")));
                         }
                     }
-                    let frame = r.get("result").unwrap_or(r);
-                    if let Some(e) = r.get("error") {
+                    if let Some(e) = r.error.filter(|e| !e.is_null()) {
                         return Err(Error::Rpc { method: "debug_traceBlockByNumber".into(), reason: format!("{what}: transaction {tx_hash}: {e}") });
                     }
+                    let frame = r.result.ok_or_else(|| Error::Rpc {
+                        method: "debug_traceBlockByNumber".into(),
+                        reason: format!("{what}: transaction {tx_hash}: neither a result nor an error"),
+                    })?;
                     flatten_geth(frame, &mut vec![], &tx_hash, i as u32, number, hash, timestamp, &what, &mut rows)?;
                 }
                 rows
@@ -619,26 +645,14 @@ impl EvmRowBuilder {
         Ok(rows)
     }
 
-    /// Turns the held rows into one record batch per table and starts over.
+    /// The held rows as record batches per table, in [`tracehound_tables::evm_schema::EVM_TABLES`]
+    /// order; starts over.
     pub fn finish(&mut self) -> Result<Vec<(&'static str, Vec<RecordBatch>)>, Error> {
-        let out = vec![
-            ("blocks", to_batch(evm_schema::blocks(), &std::mem::take(&mut self.blocks))?),
-            ("transactions", to_batch(evm_schema::transactions(), &std::mem::take(&mut self.txs))?),
-            ("logs", to_batch(evm_schema::logs(), &std::mem::take(&mut self.logs))?),
-            ("traces", to_batch(evm_schema::traces(), &std::mem::take(&mut self.traces))?),
-            ("token_transfers", to_batch(evm_schema::token_transfers(), &std::mem::take(&mut self.token_transfers))?),
-            ("transfers", to_batch(evm_schema::transfers(), &std::mem::take(&mut self.transfers))?),
-        ];
-        Ok(out.into_iter().map(|(n, b)| (n, vec![b])).collect())
+        self.move_into_columns()?;
+        self.columns_rows = 0;
+        let tables = std::mem::replace(&mut self.columns, vec![vec![]; 6]);
+        Ok(tracehound_tables::evm_schema::EVM_TABLES.into_iter().zip(tables).collect())
     }
-}
-
-/// Serializes rows into one record batch of `schema`.
-pub fn to_batch<T: Serialize>(schema: datafusion::arrow::datatypes::SchemaRef, rows: &[T]) -> Result<RecordBatch, Error> {
-    let bad = |e: datafusion::arrow::error::ArrowError| Error::Input(format!("rows do not fit their table's schema: {e}"));
-    let mut decoder = ReaderBuilder::new(schema.clone()).with_batch_size(rows.len().max(1)).build_decoder().map_err(bad)?;
-    decoder.serialize(rows).map_err(bad)?;
-    Ok(decoder.flush().map_err(bad)?.unwrap_or_else(|| RecordBatch::new_empty(schema)))
 }
 
 /// The ERC-20 / ERC-721 transfer a log records, decoded as ethereum-etl does: topic 0 is
@@ -680,81 +694,75 @@ fn token_transfer(log: &LogRow) -> Option<TokenTransferRow> {
     })
 }
 
-fn parity_row(t: &Value, number: u64, hash: &str, timestamp: i64, what: &str) -> Result<TraceRow, Error> {
-    let o = Obj { v: t, what };
-    let action = Obj { v: o.get("action").ok_or_else(|| o.err("action", "missing"))?, what };
-    let result = o.get("result").map(|r| Obj { v: r, what });
-    let trace_type = o.str("type")?.to_string();
-    let trace_address: Vec<u32> = match o.get("traceAddress").and_then(Value::as_array) {
-        Some(a) => a
-            .iter()
-            .map(|x| x.as_u64().and_then(|x| u32::try_from(x).ok()).ok_or_else(|| o.err("traceAddress", "not small integers")))
-            .collect::<Result<_, _>>()?,
-        None => return Err(o.err("traceAddress", "missing")),
-    };
-    let res_hex = |f: &str| -> Result<Option<String>, Error> { result.as_ref().map_or(Ok(None), |r| r.opt_hex(f)) };
-    let res_u64 = |f: &str| -> Result<Option<u64>, Error> { result.as_ref().map_or(Ok(None), |r| r.opt_u64(f)) };
+fn parity_row(t: ParityTrace, number: u64, hash: &str, timestamp: i64, what: &str) -> Result<TraceRow, Error> {
+    let f = Fields { what };
+    let action = t.action.ok_or_else(|| f.err("action", "missing"))?;
+    let result = t.result.unwrap_or_default();
+    let trace_type = t.kind.ok_or_else(|| f.err("type", "missing"))?;
     let mut row = TraceRow {
         block_number: number,
         block_hash: hash.to_string(),
         block_timestamp: timestamp,
-        transaction_hash: o.opt_hex("transactionHash")?,
-        transaction_index: o.opt_u64("transactionPosition")?.map(|x| x as u32),
+        transaction_hash: lower(t.transaction_hash),
+        transaction_index: f.opt_u64("transactionPosition", &t.transaction_position)?.map(|x| x as u32),
         from_address: None,
         to_address: None,
         value: None,
         input: None,
         output: None,
-        trace_type: trace_type.clone(),
+        trace_type: String::new(),
         call_type: None,
         reward_type: None,
         gas: None,
         gas_used: None,
-        subtraces: o.opt_u64("subtraces")?.unwrap_or(0) as u32,
-        trace_address,
-        error: o.opt_str("error")?.filter(|e| !e.is_empty()).map(str::to_string),
+        subtraces: f.opt_u64("subtraces", &t.subtraces)?.unwrap_or(0) as u32,
+        trace_address: t.trace_address.ok_or_else(|| f.err("traceAddress", "missing"))?,
+        error: t.error.filter(|e| !e.is_empty()),
         status: 1,
         trace_id: String::new(),
     };
     match trace_type.as_str() {
         "call" => {
-            row.from_address = action.opt_hex("from")?;
-            row.to_address = action.opt_hex("to")?;
-            row.value = action.opt_wei("value")?;
-            row.input = action.opt_hex("input")?;
-            row.output = res_hex("output")?;
-            row.call_type = action.opt_str("callType")?.map(str::to_string);
-            row.gas = action.opt_u64("gas")?;
-            row.gas_used = res_u64("gasUsed")?;
+            row.from_address = lower(action.from);
+            row.to_address = lower(action.to);
+            row.value = f.opt_wei("value", &action.value)?;
+            row.input = lower(action.input);
+            row.output = lower(result.output);
+            row.call_type = action.call_type;
+            row.gas = f.opt_u64("gas", &action.gas)?;
+            row.gas_used = f.opt_u64("gasUsed", &result.gas_used)?;
         }
         "create" => {
-            row.from_address = action.opt_hex("from")?;
-            row.to_address = res_hex("address")?;
-            row.value = action.opt_wei("value")?;
-            row.input = action.opt_hex("init")?;
-            row.output = res_hex("code")?;
-            row.gas = action.opt_u64("gas")?;
-            row.gas_used = res_u64("gasUsed")?;
+            row.from_address = lower(action.from);
+            row.to_address = lower(result.address);
+            row.value = f.opt_wei("value", &action.value)?;
+            row.input = lower(action.init);
+            row.output = lower(result.code);
+            row.gas = f.opt_u64("gas", &action.gas)?;
+            row.gas_used = f.opt_u64("gasUsed", &result.gas_used)?;
         }
         "suicide" | "selfdestruct" => {
             row.trace_type = "suicide".into();
-            row.from_address = action.opt_hex("address")?;
-            row.to_address = action.opt_hex("refundAddress")?;
-            row.value = action.opt_wei("balance")?;
+            row.from_address = lower(action.address);
+            row.to_address = lower(action.refund_address);
+            row.value = f.opt_wei("balance", &action.balance)?;
         }
         "reward" => {
-            row.to_address = action.opt_hex("author")?;
-            row.value = action.opt_wei("value")?;
-            row.reward_type = action.opt_str("rewardType")?.map(str::to_string);
+            row.to_address = lower(action.author);
+            row.value = f.opt_wei("value", &action.value)?;
+            row.reward_type = action.reward_type;
         }
         _ => {}
+    }
+    if row.trace_type.is_empty() {
+        row.trace_type = trace_type;
     }
     Ok(row)
 }
 
 #[allow(clippy::too_many_arguments)]
 fn flatten_geth(
-    frame: &Value,
+    frame: CallFrame,
     address: &mut Vec<u32>,
     tx_hash: &str,
     tx_index: u32,
@@ -764,9 +772,9 @@ fn flatten_geth(
     what: &str,
     out: &mut Vec<TraceRow>,
 ) -> Result<(), Error> {
-    let o = Obj { v: frame, what };
-    let kind = o.str("type")?.to_ascii_uppercase();
-    let calls: &[Value] = o.get("calls").and_then(Value::as_array).map_or(&[], |v| v.as_slice());
+    let f = Fields { what };
+    let kind = frame.kind.as_deref().ok_or_else(|| f.err("type", "missing"))?.to_ascii_uppercase();
+    let calls = frame.calls.unwrap_or_default();
     let (trace_type, call_type) = match kind.as_str() {
         "CREATE" => ("create", None),
         // As ethereum-etl's geth path writes it.
@@ -780,23 +788,23 @@ fn flatten_geth(
         block_timestamp: timestamp,
         transaction_hash: Some(tx_hash.to_string()),
         transaction_index: Some(tx_index),
-        from_address: o.opt_hex("from")?,
-        to_address: o.opt_hex("to")?,
-        value: o.opt_wei("value")?,
-        input: o.opt_hex("input")?,
-        output: o.opt_hex("output")?,
+        from_address: lower(frame.from),
+        to_address: lower(frame.to),
+        value: f.opt_wei("value", &frame.value)?,
+        input: lower(frame.input),
+        output: lower(frame.output),
         trace_type: trace_type.into(),
         call_type,
         reward_type: None,
-        gas: o.opt_u64("gas")?,
-        gas_used: o.opt_u64("gasUsed")?,
+        gas: f.opt_u64("gas", &frame.gas)?,
+        gas_used: f.opt_u64("gasUsed", &frame.gas_used)?,
         subtraces: calls.len() as u32,
         trace_address: address.clone(),
-        error: o.opt_str("error")?.filter(|e| !e.is_empty()).map(str::to_string),
+        error: frame.error.filter(|e| !e.is_empty()),
         status: 1,
         trace_id: String::new(),
     });
-    for (i, c) in calls.iter().enumerate() {
+    for (i, c) in calls.into_iter().enumerate() {
         address.push(i as u32);
         flatten_geth(c, address, tx_hash, tx_index, number, hash, timestamp, what, out)?;
         address.pop();
@@ -842,7 +850,16 @@ fn set_statuses_and_ids(rows: &mut [TraceRow]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    /// A block's replies as a node would send them.
+    fn replies(block: Value, receipts: Vec<Value>, traces: Traces) -> BlockReplies {
+        BlockReplies { block: serde_json::from_value(block).unwrap(), receipts: serde_json::from_value(Value::Array(receipts)).unwrap(), traces }
+    }
+
+    fn parity(traces: Vec<Value>) -> Traces {
+        Traces::Parity(serde_json::from_value(Value::Array(traces)).unwrap())
+    }
 
     fn log(topics: Vec<&str>, data: &str) -> LogRow {
         LogRow {
@@ -903,10 +920,11 @@ mod tests {
         assert!(token_transfer(&log(vec![FROM, FROM, TO], &format!("0x{:064x}", 1))).is_none());
     }
 
-    /// Failed frames and their children move nothing; ids follow ethereum-etl.
-    #[test]
-    fn trace_status_and_transfers() {
-        let tx = "0x078024d4d8f40c0ada21d8f061aabfff272b455cef216e935a2ee0e1bc5b7b08";
+    const TRACED_TX: &str = "0x078024d4d8f40c0ada21d8f061aabfff272b455cef216e935a2ee0e1bc5b7b08";
+
+    /// A block whose one transaction has a reverted frame (with a child) and a successful one.
+    fn traced_block() -> BlockReplies {
+        let tx = TRACED_TX;
         let block = json!({
             "number": "0x7", "hash": "0xB1", "parentHash": "0xb0", "gasLimit": "0x1", "gasUsed": "0x1", "timestamp": "0x10",
             "transactions": [{"hash": tx, "nonce": "0x0", "transactionIndex": "0x0", "from": "0xA", "to": "0xC", "value": "0x2", "gas": "0x5208", "input": "0x"}],
@@ -926,8 +944,15 @@ mod tests {
             call(vec![0, 0], "0xd", "0xe", "0x1", None),
             call(vec![1], "0xc", "0xf", "0x7", None),
         ];
+        replies(block, vec![receipt], parity(traces))
+    }
+
+    /// Failed frames and their children move nothing; ids follow ethereum-etl.
+    #[test]
+    fn trace_status_and_transfers() {
+        let tx = TRACED_TX;
         let mut b = EvmRowBuilder::new("anvil");
-        let c = b.push_block(&BlockReplies { block, receipts: vec![receipt], traces: Traces::Parity(traces) }).unwrap();
+        let c = b.push_block(traced_block()).unwrap();
         assert_eq!(c.traces, 4);
         let statuses: Vec<u8> = b.traces.iter().map(|t| t.status).collect();
         assert_eq!(statuses, vec![1, 0, 0, 1]);
@@ -945,15 +970,14 @@ mod tests {
             "transactions": [{"hash": "0x1", "nonce": "0x0", "transactionIndex": "0x0", "from": "0xa", "to": null, "value": "12", "gas": "0x1", "input": "0x"}]});
         let receipt = json!({"transactionHash": "0x1", "status": "0x1", "logs": []});
         let mut b = EvmRowBuilder::new("anvil");
-        let e = b.push_block(&BlockReplies { block, receipts: vec![receipt], traces: Traces::None }).unwrap_err().to_string();
+        let e = b.push_block(replies(block, vec![receipt], Traces::None)).unwrap_err().to_string();
         assert!(e.contains("block 9 transaction 0") && e.contains("\"value\""), "{e}");
         assert_eq!(b.pending_rows(), 0);
     }
 
-    /// EIP-4844 fields, withdrawals (credited in gwei) and a pre-Byzantium receipt (no status:
-    /// the trace tells that the transaction failed, so its value moved nothing).
-    #[test]
-    fn blobs_withdrawals_and_receipts_without_status() {
+    /// A block with an EIP-4844 transaction, a withdrawal, and a pre-Byzantium receipt whose
+    /// trace says the transaction failed.
+    fn blob_block() -> BlockReplies {
         let blob_tx = "0x01";
         let old_tx = "0x02";
         let block = json!({
@@ -971,8 +995,15 @@ mod tests {
         ];
         let traces = vec![json!({"type": "call", "action": {"callType": "call", "from": "0xa", "to": "0xc", "value": "0x64", "gas": "0x0", "input": "0x"},
             "error": "Out of gas", "subtraces": 0, "traceAddress": [], "transactionHash": old_tx, "transactionPosition": 1})];
+        replies(block, receipts, parity(traces))
+    }
+
+    /// EIP-4844 fields, withdrawals (credited in gwei) and a pre-Byzantium receipt (no status:
+    /// the trace tells that the transaction failed, so its value moved nothing).
+    #[test]
+    fn blobs_withdrawals_and_receipts_without_status() {
         let mut b = EvmRowBuilder::new("ethereum");
-        b.push_block(&BlockReplies { block, receipts, traces: Traces::Parity(traces) }).unwrap();
+        b.push_block(blob_block()).unwrap();
         let t = &b.txs[0];
         assert_eq!((t.transaction_type, t.max_fee_per_blob_gas.as_deref()), (Some(3), Some("16")));
         assert_eq!(t.blob_versioned_hashes.as_deref(), Some(&["0x01ab".to_string()][..]));
@@ -983,5 +1014,57 @@ mod tests {
         assert_eq!(b.blocks[0].withdrawals.as_deref(), Some(r#"[{"index":5,"validator_index":9,"address":"0xaa","amount":1000000000}]"#));
         let tables = b.finish().unwrap();
         assert_eq!(tables.iter().map(|(_, v)| v[0].num_rows()).collect::<Vec<_>>(), vec![1, 2, 0, 1, 0, 1]);
+    }
+
+    /// A contract creation (geth traces) whose receipt has an ERC-20 and an ERC-721 `Transfer`.
+    fn token_block() -> BlockReplies {
+        let tx = "0x03";
+        let token = "0x5fbdb2315678afecb367f032d93f642f64180aa3";
+        let block = json!({
+            "number": "0x11", "hash": "0xc", "parentHash": "0xb", "gasLimit": "0x1c9c380", "gasUsed": "0x5208", "timestamp": "0x30",
+            "miner": "0x0000000000000000000000000000000000000000", "baseFeePerGas": "0x3b9aca00", "size": "0x2a0",
+            "transactions": [{"hash": tx, "type": "0x2", "nonce": "0x7", "transactionIndex": "0x0", "from": "0xa", "to": null, "value": "0xde0b6b3a7640000",
+                "gas": "0x5208", "input": "0x6080", "maxFeePerGas": "0x77359400", "maxPriorityFeePerGas": "0x1", "gasPrice": "0x3b9aca01"}],
+        });
+        let logs = json!([
+            {"logIndex": "0x0", "address": token, "data": format!("0x{:064x}", 1000), "topics": [TRANSFER_TOPIC, FROM, TO]},
+            {"logIndex": "0x1", "address": token, "data": "0x", "topics": [TRANSFER_TOPIC, FROM, TO, format!("0x{:064x}", 42)]},
+        ]);
+        let receipt = json!({"transactionHash": tx, "status": "0x1", "logs": logs, "gasUsed": "0x5208", "cumulativeGasUsed": "0x5208",
+            "contractAddress": token, "effectiveGasPrice": "0x3b9aca01"});
+        let frame = json!({"type": "CREATE", "from": "0xa", "to": token, "value": "0xde0b6b3a7640000", "gas": "0x0", "gasUsed": "0x0", "input": "0x6080",
+            "output": "0x00", "calls": [{"type": "CALL", "from": token, "to": "0xb", "value": "0x1", "gas": "0x0", "gasUsed": "0x0", "input": "0x"}]});
+        replies(block, vec![receipt], Traces::Geth(serde_json::from_value(json!([{"txHash": tx, "result": frame}])).unwrap()))
+    }
+
+    /// The same rows serialized by name through arrow-json: the reference the columns are checked against.
+    fn by_name<T: serde::Serialize>(schema: datafusion::arrow::datatypes::SchemaRef, rows: &[T]) -> RecordBatch {
+        let mut decoder = datafusion::arrow::json::ReaderBuilder::new(schema.clone()).build_decoder().unwrap();
+        decoder.serialize(rows).unwrap();
+        decoder.flush().unwrap().unwrap_or_else(|| RecordBatch::new_empty(schema))
+    }
+
+    /// Every column of every table holds what the row field of the same name holds (nulls, lists,
+    /// decimals and all), so no column can be written under another's name.
+    #[test]
+    fn columns_match_a_by_name_serialization() {
+        use tracehound_tables::evm_schema;
+        let mut b = EvmRowBuilder::new("ethereum");
+        for block in [traced_block(), blob_block(), token_block()] {
+            b.push_block(block).unwrap();
+        }
+        assert_eq!((b.blocks.len(), b.txs.len(), b.logs.len(), b.traces.len(), b.token_transfers.len(), b.transfers.len()), (3, 4, 2, 7, 2, 7));
+        let expected = [
+            by_name(evm_schema::blocks(), &b.blocks),
+            by_name(evm_schema::transactions(), &b.txs),
+            by_name(evm_schema::logs(), &b.logs),
+            by_name(evm_schema::traces(), &b.traces),
+            by_name(evm_schema::token_transfers(), &b.token_transfers),
+            by_name(evm_schema::transfers(), &b.transfers),
+        ];
+        let tables = b.finish().unwrap();
+        for ((name, got), want) in tables.iter().zip(&expected) {
+            assert_eq!(&got[0], want, "table {name}");
+        }
     }
 }
