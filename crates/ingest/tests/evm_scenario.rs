@@ -1,6 +1,7 @@
 //! The EVM heist scenario (`tools/evm/scenario.mjs`) on a real anvil node: ingest it and check
 //! the tables against the scenario's ground truth, against the node's own balances, and field by
-//! field against ethereum-etl (PyPI) run on the same chain.
+//! field against ethereum-etl (PyPI) run on the same chain; and read it again as a node without
+//! `eth_getBlockReceipts` and `trace_block` would serve it, which must give the same rows.
 
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -9,7 +10,7 @@ use tracehound_core::evm::{parse_quantity, U256};
 use tracehound_ingest::evm::{ingest_evm, EvmOptions};
 use tracehound_tables::export::ExportFormat;
 use tracehound_tables::Store;
-use tracehound_testing::{table_rows, Anvil};
+use tracehound_testing::{table_rows, Anvil, HidingProxy};
 
 fn s(v: &Value) -> String {
     match v {
@@ -206,6 +207,30 @@ fn scenario_tables_match_ground_truth_node_balances_and_ethereum_etl() {
             // (from CSV logs, ethereum-etl's JSON writes log_index and block_number as strings)
             compare_json(&store, table, &etl.join(format!("{table}.json")));
         }
+    }
+
+    // The fallbacks on the same chain: receipts one transaction at a time, and geth's
+    // `callTracer` instead of parity traces. Every table but the traces themselves (whose shape
+    // differs between the two tracers) must come out the same, `transfers` included.
+    let proxy = HidingProxy::start(&node.url, &["eth_getBlockReceipts", "trace_block"]);
+    let fallback = dir.path().join("fallback");
+    let mut store = Store::open_for_write(&fallback).unwrap();
+    let mut o = opts.clone();
+    o.url = proxy.url.clone();
+    let r = ingest_evm(&mut store, &o, &|_| {}).unwrap();
+    assert_eq!((r.receipts_method.as_str(), r.traces_method.as_str()), ("eth_getTransactionReceipt", "debug_traceBlockByNumber"));
+    assert_eq!(r.tip, Some(last));
+    drop(store);
+    for sql in [
+        "SELECT * FROM blocks ORDER BY number",
+        "SELECT * FROM transactions ORDER BY block_number, transaction_index",
+        "SELECT * FROM logs ORDER BY block_number, log_index",
+        "SELECT * FROM token_transfers ORDER BY block_number, log_index",
+        "SELECT * FROM transfers ORDER BY block_number, transaction_index, position",
+    ] {
+        let (direct, through_fallbacks) = (table_rows(&data, sql), table_rows(&fallback, sql));
+        assert!(!direct.is_empty(), "{sql}");
+        assert_eq!(direct, through_fallbacks, "{sql}");
     }
 }
 

@@ -101,6 +101,37 @@ impl Drop for RpcServer {
     }
 }
 
+/// One JSON-RPC call to `url`; the node's error as `Err`.
+pub fn rpc_call(url: &str, method: &str, params: Value) -> Result<Value, String> {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut resp = agent.post(url).header("Content-Type", "application/json").send(&body).map_err(|e| e.to_string())?;
+    let v: Value =
+        serde_json::from_str(&resp.body_mut().with_config().limit(1 << 30).read_to_string().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    match v.get("error") {
+        Some(e) if !e.is_null() => Err(e.to_string()),
+        _ => Ok(v.get("result").cloned().unwrap_or(Value::Null)),
+    }
+}
+
+/// A loopback JSON-RPC proxy in front of a real node that answers the `hidden` methods as a node
+/// without them does ("Method not found"), so that a reader's fallbacks run against real data.
+pub struct HidingProxy;
+
+impl HidingProxy {
+    /// Starts a proxy to `upstream` that hides `hidden`.
+    pub fn start(upstream: &str, hidden: &[&str]) -> RpcServer {
+        let upstream = upstream.to_string();
+        let hidden: Vec<String> = hidden.iter().map(|m| m.to_string()).collect();
+        RpcServer::start(Arc::new(move |method: &str, params: &Value| {
+            if hidden.iter().any(|h| h == method) {
+                return Err(format!("Method not found: {method}"));
+            }
+            rpc_call(&upstream, method, params.clone())
+        }))
+    }
+}
+
 /// Serves recorded responses: `getblock [h, 2]` from `rpc_response_getblock_<h>_2.json`, other
 /// methods from `rpc_response_<method>_<first param>.json`, or `rpc_response_<method>.json`.
 pub struct RecordedNode;
@@ -253,15 +284,7 @@ impl Anvil {
 
     /// One JSON-RPC call; the node's error as `Err`.
     pub fn rpc(&self, method: &str, params: Value) -> Result<Value, String> {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
-        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-        let mut resp = agent.post(&self.url).header("Content-Type", "application/json").send(&body).map_err(|e| e.to_string())?;
-        let v: Value =
-            serde_json::from_str(&resp.body_mut().with_config().limit(1 << 30).read_to_string().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
-        match v.get("error") {
-            Some(e) if !e.is_null() => Err(e.to_string()),
-            _ => Ok(v.get("result").cloned().unwrap_or(Value::Null)),
-        }
+        rpc_call(&self.url, method, params)
     }
 
     /// Starts anvil exactly as `tools/evm/scenario.mjs` needs it (its flags, from the script's
