@@ -106,34 +106,7 @@ impl RpcClient {
         let body: Vec<Value> = calls.iter().enumerate().map(|(i, (m, p))| json!({"jsonrpc": self.version, "id": i, "method": m, "params": p})).collect();
         let body = serde_json::to_string(&body).expect("json");
         let text = self.post_with_retries(method, &body)?;
-        let replies: Vec<Reply<R>> = match serde_json::from_str(&text) {
-            Ok(replies) => replies,
-            Err(e) => {
-                let reason = match serde_json::from_str::<Value>(&text) {
-                    // Some nodes answer a failed batch with one error object.
-                    Ok(one @ Value::Object(_)) => format!("the node refused the batch: {}", snippet(&one.to_string())),
-                    Ok(Value::Array(_)) => format!("unreadable reply: {e}"),
-                    _ => format!("unreadable reply: {}", snippet(&text)),
-                };
-                return Err(Error::Rpc { method: method.into(), reason });
-            }
-        };
-        let mut out: Vec<Option<Result<Option<R>, Value>>> = (0..calls.len()).map(|_| None).collect();
-        for r in replies {
-            let id =
-                r.id.as_ref()
-                    .and_then(Value::as_u64)
-                    .filter(|i| (*i as usize) < out.len())
-                    .ok_or_else(|| Error::Rpc { method: method.into(), reason: format!("reply without a known id: {}", r.id.unwrap_or(Value::Null)) })?;
-            out[id as usize] = Some(match r.error.filter(|e| !e.is_null()) {
-                Some(err) => Err(err),
-                None => Ok(r.result),
-            });
-        }
-        out.into_iter()
-            .enumerate()
-            .map(|(i, r)| r.ok_or_else(|| Error::Rpc { method: calls[i].0.into(), reason: format!("no reply to call {i} of the batch") }))
-            .collect()
+        read_replies(&text, calls)
     }
 
     fn wait_for_turn(&self) {
@@ -194,6 +167,39 @@ impl RpcClient {
     }
 }
 
+/// The replies to `calls` in the batch reply `text`, in call order, each result read as an `R`.
+fn read_replies<R: DeserializeOwned>(text: &str, calls: &[(&str, Value)]) -> Result<Vec<Result<Option<R>, Value>>, Error> {
+    let method = calls[0].0;
+    let replies: Vec<Reply<R>> = match serde_json::from_str(text) {
+        Ok(replies) => replies,
+        Err(e) => {
+            let reason = match serde_json::from_str::<Value>(text) {
+                // Some nodes answer a failed batch with one error object.
+                Ok(one @ Value::Object(_)) => format!("the node refused the batch: {}", snippet(&one.to_string())),
+                Ok(Value::Array(_)) => format!("unreadable reply: {e}"),
+                _ => format!("unreadable reply: {}", snippet(text)),
+            };
+            return Err(Error::Rpc { method: method.into(), reason });
+        }
+    };
+    let mut out: Vec<Option<Result<Option<R>, Value>>> = (0..calls.len()).map(|_| None).collect();
+    for r in replies {
+        let id =
+            r.id.as_ref()
+                .and_then(Value::as_u64)
+                .filter(|i| (*i as usize) < out.len())
+                .ok_or_else(|| Error::Rpc { method: method.into(), reason: format!("reply without a known id: {}", r.id.unwrap_or(Value::Null)) })?;
+        out[id as usize] = Some(match r.error.filter(|e| !e.is_null()) {
+            Some(err) => Err(err),
+            None => Ok(r.result),
+        });
+    }
+    out.into_iter()
+        .enumerate()
+        .map(|(i, r)| r.ok_or_else(|| Error::Rpc { method: calls[i].0.into(), reason: format!("no reply to call {i} of the batch") }))
+        .collect()
+}
+
 /// A whole-request error object that says to slow down (hosted endpoints answer HTTP 200 with it).
 fn is_rate_limited(text: &str) -> bool {
     let Ok(v) = serde_json::from_str::<Value>(text) else { return false };
@@ -227,5 +233,33 @@ mod tests {
         assert_eq!(split_credentials("http://u:p@127.0.0.1:8332"), ("http://127.0.0.1:8332".into(), Some("u:p".into())));
         assert_eq!(split_credentials("http://127.0.0.1:8332/wallet/a@b"), ("http://127.0.0.1:8332/wallet/a@b".into(), None));
         assert_eq!(split_credentials("127.0.0.1:8332"), ("127.0.0.1:8332".into(), None));
+    }
+
+    fn calls(n: usize) -> Vec<(&'static str, Value)> {
+        (0..n).map(|i| ("m", json!([i]))).collect()
+    }
+
+    #[test]
+    fn batch_replies_are_read_in_call_order() {
+        // Out of order, keys in any order, a null result, an error object, an unknown key.
+        let text = r#"[{"id": 2, "jsonrpc": "2.0", "result": null},
+            {"result": 7, "jsonrpc": "2.0", "id": 1},
+            {"jsonrpc": "2.0", "id": 0, "result": 5, "extra": {"x": [1]}},
+            {"jsonrpc": "2.0", "id": 3, "error": {"code": -32601, "message": "Method not found"}}]"#;
+        let got = read_replies::<u64>(text, &calls(4)).unwrap();
+        assert_eq!(got[..3], [Ok(Some(5)), Ok(Some(7)), Ok(None)]);
+        assert_eq!(got[3].as_ref().unwrap_err()["code"], -32601);
+        let raw = read_replies::<Box<serde_json::value::RawValue>>(text, &calls(4)).unwrap();
+        assert_eq!(raw[1].as_ref().unwrap().as_ref().unwrap().get(), "7");
+    }
+
+    #[test]
+    fn bad_batch_replies_say_what_is_wrong() {
+        let err = |text: &str, n: usize| read_replies::<u64>(text, &calls(n)).unwrap_err().to_string();
+        assert!(err(r#"[{"id": 0, "result": "0x5"}]"#, 1).contains("unreadable reply: invalid type"));
+        assert!(err(r#"{"error": {"code": -32005, "message": "limit"}}"#, 1).contains("refused the batch"));
+        assert!(err(r#"[{"id": 9, "result": 1}]"#, 1).contains("reply without a known id: 9"));
+        assert!(err(r#"[{"id": 0, "result": 1}]"#, 2).contains("no reply to call 1"));
+        assert!(err("<html>bad gateway</html>", 1).contains("unreadable reply: <html>"));
     }
 }

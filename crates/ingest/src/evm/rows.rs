@@ -231,11 +231,22 @@ pub struct EvmRowBuilder {
 /// Reads the fields of a typed reply, naming the block and object in its errors.
 struct Fields<'a> {
     what: &'a str,
+    /// The transaction the object belongs to, by position.
+    tx: Option<usize>,
+}
+
+impl std::fmt::Display for Fields<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self.tx {
+            Some(i) => write!(f, "{} transaction {i}", self.what),
+            None => f.write_str(self.what),
+        }
+    }
 }
 
 impl Fields<'_> {
     fn err(&self, field: &str, reason: impl std::fmt::Display) -> Error {
-        Error::Rpc { method: "evm".into(), reason: format!("{}: field {field:?}: {reason}", self.what) }
+        Error::Rpc { method: "evm".into(), reason: format!("{self}: field {field:?}: {reason}") }
     }
     /// Hex text, lowercased in place.
     fn hex(&self, field: &str, text: Option<String>) -> Result<String, Error> {
@@ -351,9 +362,9 @@ impl EvmRowBuilder {
 
     fn push_block_inner(&mut self, r: BlockReplies) -> Result<BlockCounts, Error> {
         let BlockReplies { block: b, receipts, traces } = r;
-        let number = Fields { what: "block" }.u64("number", &b.number)?;
+        let number = Fields { what: "block", tx: None }.u64("number", &b.number)?;
         let what = format!("block {number}");
-        let f = Fields { what: &what };
+        let f = Fields { what: &what, tx: None };
         let hash = f.hex("hash", b.hash)?;
         let timestamp = f.u64("timestamp", &b.timestamp)? as i64;
         let txs = b.transactions.ok_or_else(|| f.err("transactions", "missing (ask with full transactions)"))?;
@@ -426,16 +437,15 @@ impl EvmRowBuilder {
 
         let mut per_tx_transfers: Vec<Vec<TransferRow>> = vec![vec![]; txs.len()];
         for (i, (t, rc)) in txs.into_iter().zip(receipts).enumerate() {
-            let twhat = format!("{what} transaction {i}");
-            let tf = Fields { what: &twhat };
+            let tf = Fields { what: &what, tx: Some(i) };
             let tx_hash = tf.hex("hash", t.hash)?;
             let rc_hash = tf.hex("transactionHash", rc.transaction_hash)?;
             if rc_hash != tx_hash {
-                return Err(Error::Reorg(format!("{twhat}: receipt of {rc_hash} where {tx_hash} was expected")));
+                return Err(Error::Reorg(format!("{tf}: receipt of {rc_hash} where {tx_hash} was expected")));
             }
             if let Some(bh) = lower(rc.block_hash) {
                 if bh != hash {
-                    return Err(Error::Reorg(format!("{twhat}: receipt from block {bh}, not {hash}")));
+                    return Err(Error::Reorg(format!("{tf}: receipt from block {bh}, not {hash}")));
                 }
             }
             let index = tf.u32("transactionIndex", &t.transaction_index)?;
@@ -623,7 +633,7 @@ impl EvmRowBuilder {
                 }
                 let mut rows = vec![];
                 for (i, (r, tx)) in list.into_iter().zip(txs).enumerate() {
-                    let tx_hash = Fields { what: &what }.hex("hash", tx.hash.clone())?;
+                    let tx_hash = Fields { what: &what, tx: Some(i) }.hex("hash", tx.hash.clone())?;
                     if let Some(th) = &r.tx_hash {
                         if !th.eq_ignore_ascii_case(&tx_hash) {
                             return Err(Error::Reorg(format!("debug_traceBlockByNumber {what}: trace of transaction {th} where {tx_hash} was expected")));
@@ -695,7 +705,7 @@ fn token_transfer(log: &LogRow) -> Option<TokenTransferRow> {
 }
 
 fn parity_row(t: ParityTrace, number: u64, hash: &str, timestamp: i64, what: &str) -> Result<TraceRow, Error> {
-    let f = Fields { what };
+    let f = Fields { what, tx: None };
     let action = t.action.ok_or_else(|| f.err("action", "missing"))?;
     let result = t.result.unwrap_or_default();
     let trace_type = t.kind.ok_or_else(|| f.err("type", "missing"))?;
@@ -772,7 +782,7 @@ fn flatten_geth(
     what: &str,
     out: &mut Vec<TraceRow>,
 ) -> Result<(), Error> {
-    let f = Fields { what };
+    let f = Fields { what, tx: None };
     let kind = frame.kind.as_deref().ok_or_else(|| f.err("type", "missing"))?.to_ascii_uppercase();
     let calls = frame.calls.unwrap_or_default();
     let (trace_type, call_type) = match kind.as_str() {
