@@ -3,6 +3,10 @@
 //!
 //! Quantities are parsed while reading. One that is not a quantity is kept as text, so that the
 //! row builder can name the block, transaction and field it came from.
+//!
+//! Each field is the node's JSON field of the same name in camelCase (`parent_hash` is
+//! `parentHash`), as the JSON-RPC specification defines it; only fields with another name or
+//! meaning have a doc comment of their own. A field the node leaves out or sends as null is `None`.
 
 use serde::de::{Deserializer, Visitor};
 use serde::Deserialize;

@@ -207,8 +207,8 @@ impl TransferRow {
     }
 }
 
-/// Rows held as structs before they are turned into Arrow columns: a few thousand keep the
-/// struct vectors small and reused, while the chunk's rows sit in compact column buffers.
+/// Rows held as structs before they become Arrow columns: the struct vectors stay small and are
+/// reused, while the rest of the rows sit in compact column buffers.
 const ROWS_BEFORE_COLUMNS: usize = 20_000;
 
 /// Accumulates the rows of a chunk of blocks.
