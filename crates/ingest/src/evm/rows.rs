@@ -207,19 +207,9 @@ impl TransferRow {
     }
 }
 
-/// Rows held as structs before they become Arrow columns: the struct vectors stay small and are
-/// reused, while the rest of the rows sit in compact column buffers.
-const ROWS_BEFORE_COLUMNS: usize = 20_000;
-
-/// Accumulates the rows of a chunk of blocks.
+/// Accumulates the rows of some blocks (a fetched batch) until [`EvmRowBuilder::finish`].
 pub struct EvmRowBuilder {
     chain: String,
-    /// The chunk's earlier rows, already in columns, per table in [`evm_schema::EVM_TABLES`] order.
-    ///
-    /// [`evm_schema::EVM_TABLES`]: tracehound_tables::evm_schema::EVM_TABLES
-    columns: Vec<Vec<RecordBatch>>,
-    /// Rows in `columns`.
-    columns_rows: usize,
     blocks: Vec<BlockRow>,
     txs: Vec<TxRow>,
     logs: Vec<LogRow>,
@@ -294,61 +284,18 @@ fn wei_text(v: U256) -> Option<String> {
 impl EvmRowBuilder {
     /// A builder for `chain`'s rows.
     pub fn new(chain: &str) -> EvmRowBuilder {
-        EvmRowBuilder {
-            chain: chain.to_string(),
-            columns: vec![vec![]; 6],
-            columns_rows: 0,
-            blocks: vec![],
-            txs: vec![],
-            logs: vec![],
-            traces: vec![],
-            token_transfers: vec![],
-            transfers: vec![],
-        }
+        EvmRowBuilder { chain: chain.to_string(), blocks: vec![], txs: vec![], logs: vec![], traces: vec![], token_transfers: vec![], transfers: vec![] }
     }
 
     /// Rows of all tables held since the last finish.
     pub fn pending_rows(&self) -> usize {
-        self.columns_rows + self.struct_rows()
-    }
-
-    fn struct_rows(&self) -> usize {
         self.blocks.len() + self.txs.len() + self.logs.len() + self.traces.len() + self.token_transfers.len() + self.transfers.len()
-    }
-
-    /// Moves the rows held as structs into record batches; the struct vectors keep their memory.
-    fn move_into_columns(&mut self) -> Result<(), Error> {
-        if self.blocks.is_empty() {
-            return Ok(());
-        }
-        let batches = [
-            columns::blocks(&self.blocks)?,
-            columns::transactions(&self.txs)?,
-            columns::logs(&self.logs)?,
-            columns::traces(&self.traces)?,
-            columns::token_transfers(&self.token_transfers)?,
-            columns::transfers(&self.transfers)?,
-        ];
-        for (held, batch) in self.columns.iter_mut().zip(batches) {
-            held.push(batch);
-        }
-        self.columns_rows += self.struct_rows();
-        self.blocks.clear();
-        self.txs.clear();
-        self.logs.clear();
-        self.traces.clear();
-        self.token_transfers.clear();
-        self.transfers.clear();
-        Ok(())
     }
 
     /// Adds one block. On error nothing of the block is kept.
     pub fn push_block(&mut self, r: BlockReplies) -> Result<BlockCounts, Error> {
         let marks = (self.blocks.len(), self.txs.len(), self.logs.len(), self.traces.len(), self.token_transfers.len(), self.transfers.len());
         let result = self.push_block_inner(r);
-        if result.is_ok() && self.struct_rows() >= ROWS_BEFORE_COLUMNS {
-            self.move_into_columns()?;
-        }
         if result.is_err() {
             self.blocks.truncate(marks.0);
             self.txs.truncate(marks.1);
@@ -655,13 +602,25 @@ impl EvmRowBuilder {
         Ok(rows)
     }
 
-    /// The held rows as record batches per table, in [`tracehound_tables::evm_schema::EVM_TABLES`]
-    /// order; starts over.
+    /// The held rows as one record batch per table, in
+    /// [`tracehound_tables::evm_schema::EVM_TABLES`] order; starts over (the row vectors keep
+    /// their memory for the next blocks).
     pub fn finish(&mut self) -> Result<Vec<(&'static str, Vec<RecordBatch>)>, Error> {
-        self.move_into_columns()?;
-        self.columns_rows = 0;
-        let tables = std::mem::replace(&mut self.columns, vec![vec![]; 6]);
-        Ok(tracehound_tables::evm_schema::EVM_TABLES.into_iter().zip(tables).collect())
+        let batches = [
+            columns::blocks(&self.blocks)?,
+            columns::transactions(&self.txs)?,
+            columns::logs(&self.logs)?,
+            columns::traces(&self.traces)?,
+            columns::token_transfers(&self.token_transfers)?,
+            columns::transfers(&self.transfers)?,
+        ];
+        self.blocks.clear();
+        self.txs.clear();
+        self.logs.clear();
+        self.traces.clear();
+        self.token_transfers.clear();
+        self.transfers.clear();
+        Ok(tracehound_tables::evm_schema::EVM_TABLES.into_iter().zip(batches.map(|b| vec![b])).collect())
     }
 }
 
