@@ -201,6 +201,27 @@ fn merge_by_output(mut reached: Vec<(u64, Taint)>) -> Vec<(u64, Taint)> {
     out
 }
 
+/// Lowers each part of `parts` to its `room` and gives the units taken off to the first parts with
+/// room left, in order; returns the units no part had room for.
+fn fit_within(parts: &mut [u128], room: &[u128]) -> u128 {
+    let mut excess = 0u128;
+    for (p, &r) in parts.iter_mut().zip(room) {
+        if *p > r {
+            excess += *p - r;
+            *p = r;
+        }
+    }
+    for (p, &r) in parts.iter_mut().zip(room) {
+        if excess == 0 {
+            break;
+        }
+        let add = (r - *p).min(excess);
+        *p += add;
+        excess -= add;
+    }
+    excess
+}
+
 /// The parts of `ranges` (absolute positions) inside `[lo, hi)`, shifted to start at `lo`.
 fn clip(ranges: &[(u64, u64)], lo: u64, hi: u64) -> Vec<(u64, u64)> {
     ranges.iter().filter(|&&(a, b)| a.max(lo) < b.min(hi)).map(|&(a, b)| (a.max(lo) - lo, b.min(hi) - lo)).collect()
@@ -240,6 +261,11 @@ struct Run<'a> {
     visited: FxHashSet<u64>,
     poisoned: FxHashSet<u32>,
     coinbase_fill: FxHashMap<u64, u64>,
+    /// Haircut: taint given so far to each reached output, and to each transaction's fee. A
+    /// transaction entered at several hops splits each arrival with its own rounding; these keep
+    /// the roundings from adding up past a value.
+    haircut_given: FxHashMap<u64, u64>,
+    haircut_fee_given: FxHashMap<u32, u64>,
 }
 
 /// Traces `seeds` over `g`. `names` turns ids into strings for the result.
@@ -256,6 +282,8 @@ pub fn trace(g: UtxoGraph<'_>, names: &dyn Names, chain: &str, seeds: &[Seed], s
         visited: FxHashSet::default(),
         poisoned: FxHashSet::default(),
         coinbase_fill: FxHashMap::default(),
+        haircut_given: FxHashMap::default(),
+        haircut_fee_given: FxHashMap::default(),
     };
     let mut frontier: BTreeMap<u64, Taint> = BTreeMap::new();
     let mut seed_amount = 0u128;
@@ -282,6 +310,7 @@ pub fn trace(g: UtxoGraph<'_>, names: &dyn Names, chain: &str, seeds: &[Seed], s
                 _ => Taint::Amount(v),
             };
             if frontier.insert(o, taint).is_none() {
+                run.haircut_given.insert(o, v);
                 seed_amount += v as u128;
                 seed_names.push(o);
             }
@@ -337,6 +366,11 @@ impl Run<'_> {
         let ins = self.g.inputs(t);
         let outs = self.g.outputs(t);
         coinjoin_kind((ins.end - ins.start) as usize, &self.g.out_value[outs.start as usize..outs.end as usize]).is_some()
+    }
+
+    /// Haircut: how much more taint output `o` of value `value` can take.
+    fn haircut_room(&self, o: u64, value: u64) -> u128 {
+        value.saturating_sub(self.haircut_given.get(&o).copied().unwrap_or(0)) as u128
     }
 
     /// Books `taint` of output `o` at hop `hop`; returns the spending transaction to follow, if any.
@@ -435,13 +469,21 @@ impl Run<'_> {
                 let entering: u128 = ins.iter().map(|(_, x)| x.amount() as u128).sum();
                 let mut weights: Vec<u128> = out_values.iter().map(|&v| v as u128).collect();
                 weights.push(fee as u128);
-                let parts = split_exact(entering, &weights);
+                let mut parts = split_exact(entering, &weights);
+                let mut room: Vec<u128> = outs.clone().zip(out_values).map(|(o, &v)| self.haircut_room(o, v)).collect();
+                room.push(fee.saturating_sub(self.haircut_fee_given.get(&t).copied().unwrap_or(0)) as u128);
+                // Nothing is left over while every input carries no more taint than its value.
+                let left = fit_within(&mut parts, &room);
+                parts[out_values.len()] += left;
                 for (k, &p) in parts[..out_values.len()].iter().enumerate() {
                     if p > 0 {
-                        reached.push((outs.start + k as u64, Taint::Amount(p as u64)));
+                        let o = outs.start + k as u64;
+                        *self.haircut_given.entry(o).or_default() += p as u64;
+                        reached.push((o, Taint::Amount(p as u64)));
                     }
                 }
                 fee_taint = parts[out_values.len()];
+                *self.haircut_fee_given.entry(t).or_default() += fee_taint as u64;
             }
             Model::Fifo => {
                 // Absolute positions of the tainted satoshis among the inputs laid end to end.
@@ -511,7 +553,15 @@ impl Run<'_> {
                     if values.iter().all(|&v| v == 0) || !g.is_coinbase(cb) {
                         self.acc.fees += fee_taint;
                     } else {
-                        for (k, part) in split_exact(fee_taint, &values).into_iter().enumerate() {
+                        let mut parts = split_exact(fee_taint, &values);
+                        if self.opts.model == Model::Haircut {
+                            let room: Vec<u128> = cb_outs.clone().zip(&values).map(|(o, &v)| self.haircut_room(o, v as u64)).collect();
+                            self.acc.fees += fit_within(&mut parts, &room);
+                            for (k, &p) in parts.iter().enumerate() {
+                                *self.haircut_given.entry(cb_outs.start + k as u64).or_default() += p as u64;
+                            }
+                        }
+                        for (k, part) in parts.into_iter().enumerate() {
                             if part > 0 {
                                 let o = cb_outs.start + k as u64;
                                 let taint = match self.opts.model {
