@@ -7,18 +7,10 @@
 //! JSON line; the parent collects the lines and prints a markdown table. The peers are
 //! dev-dependencies, so they live in the benchmark file and are handed in as [`Tool`]s.
 
-/// The allocator the `tracehound` binary ships with, for every tool of every benchmark alike.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// mimalloc's `mi_option_purge_delay` (v3 `mi_option_e`).
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// Configures the allocator as the `tracehound` binary does (freed memory is kept, not purged:
-/// mimalloc's `mi_option_purge_delay`, 15 in v3, set to -1). Call first thing in `main`.
+/// Sets up the allocator the `tracehound` binary ships with ([`tracehound_alloc`]), for every
+/// tool of every benchmark alike. Call first thing in `main`.
 pub fn configure_allocator() {
-    // SAFETY: setting an option is allowed at any time; it only changes purging.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
+    tracehound_alloc::configure();
 }
 
 use std::ffi::OsStr;

@@ -8,20 +8,6 @@ mod labels;
 mod progress;
 mod trace;
 
-/// mimalloc instead of glibc malloc: EVM ingest spent 45% of its CPU in malloc and free.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// mimalloc's `mi_option_purge_delay` (v3 `mi_option_e`; its default, 1000 ms, is tested).
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// Keeps freed memory in the process: by default mimalloc hands it back to the OS after a delay,
-/// and the kernel zeroes it again when it is reused (a third of EVM ingest's CPU).
-fn keep_freed_memory() {
-    // SAFETY: setting an option is allowed at any time; it only changes purging.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
-}
-
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use progress::IngestProgress;
@@ -639,7 +625,7 @@ enum Layout {
 }
 
 fn main() {
-    keep_freed_memory();
+    tracehound_alloc::configure();
     restore_sigpipe();
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
@@ -999,14 +985,4 @@ fn status(data_dir: &Path, json: bool) -> Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    /// The option number is mimalloc's purge delay: its default, 1000 ms, comes back.
-    #[test]
-    fn purge_delay_option_is_mimallocs() {
-        // SAFETY: reading an option.
-        assert_eq!(unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) }, 1000);
-    }
 }

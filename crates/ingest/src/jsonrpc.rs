@@ -5,6 +5,7 @@
 use crate::Error;
 use base64::Engine;
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -96,17 +97,22 @@ impl RpcClient {
     }
 
     /// [`RpcClient::batch_calls`] with each result read as an `R` (`None` for a null result); a
-    /// result that is not an `R` fails the batch. With `R` = `Box<RawValue>` each call's result
-    /// stays text, to be read into a typed value of its own.
+    /// result that is not an `R` fails the batch.
     pub fn batch_calls_as<R: DeserializeOwned>(&self, calls: &[(&str, Value)]) -> Result<Vec<Result<Option<R>, Value>>, Error> {
         if calls.is_empty() {
             return Ok(vec![]);
         }
-        let method = calls[0].0;
+        read_replies(&self.batch_text(calls)?, calls)
+    }
+
+    /// Sends `calls` (not empty) in one request and returns the reply text, for
+    /// [`read_replies`] to read in place (with `R` = `&RawValue` each call's result stays a
+    /// slice of the text, to be read into a typed value of its own).
+    pub fn batch_text(&self, calls: &[(&str, Value)]) -> Result<String, Error> {
+        let method = calls.first().map_or("batch", |c| c.0);
         let body: Vec<Value> = calls.iter().enumerate().map(|(i, (m, p))| json!({"jsonrpc": self.version, "id": i, "method": m, "params": p})).collect();
         let body = serde_json::to_string(&body).expect("json");
-        let text = self.post_with_retries(method, &body)?;
-        read_replies(&text, calls)
+        self.post_with_retries(method, &body)
     }
 
     fn wait_for_turn(&self) {
@@ -167,8 +173,9 @@ impl RpcClient {
     }
 }
 
-/// The replies to `calls` in the batch reply `text`, in call order, each result read as an `R`.
-fn read_replies<R: DeserializeOwned>(text: &str, calls: &[(&str, Value)]) -> Result<Vec<Result<Option<R>, Value>>, Error> {
+/// The replies to `calls` (not empty) in the batch reply `text`, in call order, each result read
+/// as an `R` (which may borrow from `text`).
+pub fn read_replies<'a, R: Deserialize<'a>>(text: &'a str, calls: &[(&str, Value)]) -> Result<Vec<Result<Option<R>, Value>>, Error> {
     let method = calls[0].0;
     let replies: Vec<Reply<R>> = match serde_json::from_str(text) {
         Ok(replies) => replies,
@@ -249,7 +256,7 @@ mod tests {
         let got = read_replies::<u64>(text, &calls(4)).unwrap();
         assert_eq!(got[..3], [Ok(Some(5)), Ok(Some(7)), Ok(None)]);
         assert_eq!(got[3].as_ref().unwrap_err()["code"], -32601);
-        let raw = read_replies::<Box<serde_json::value::RawValue>>(text, &calls(4)).unwrap();
+        let raw = read_replies::<&serde_json::value::RawValue>(text, &calls(4)).unwrap();
         assert_eq!(raw[1].as_ref().unwrap().as_ref().unwrap().get(), "7");
     }
 

@@ -208,10 +208,11 @@ fn fetch_batch(client: &RpcClient, caps: Capabilities, heights: &[u64]) -> Resul
             _ => {}
         }
     }
-    // Each result stays text until it is read into its own type.
-    let replies = client.batch_calls_as::<Box<RawValue>>(&calls)?;
+    // Each result stays a slice of the reply text until it is read into its own type.
+    let text = client.batch_text(&calls)?;
+    let replies = crate::jsonrpc::read_replies::<&RawValue>(&text, &calls)?;
     let mut it = calls.iter().zip(replies);
-    let mut next = |h: u64| -> Result<(&'static str, Box<RawValue>), Error> {
+    let mut next = |h: u64| -> Result<(&'static str, &RawValue), Error> {
         let ((method, _), r) = it.next().expect("one reply per call");
         let v = r.map_err(|e| Error::Rpc { method: method.to_string(), reason: format!("block {h}: {e}") })?;
         match v {
@@ -256,7 +257,7 @@ fn fetch_batch(client: &RpcClient, caps: Capabilities, heights: &[u64]) -> Resul
 }
 
 /// One call's result read into its type; an error names the method and block.
-fn typed<T: serde::de::DeserializeOwned>((method, raw): (&str, Box<RawValue>), height: u64) -> Result<T, Error> {
+fn typed<T: serde::de::DeserializeOwned>((method, raw): (&str, &RawValue), height: u64) -> Result<T, Error> {
     serde_json::from_str(raw.get()).map_err(|e| Error::Rpc { method: method.into(), reason: format!("block {height}: {e}") })
 }
 
