@@ -22,6 +22,7 @@ use crate::Error;
 use bitcoin::hashes::{sha256, Hash};
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use tracehound_core::evm::{parse_decimal_u256, parse_units, U256};
 use tracehound_tables::Store;
 
@@ -189,7 +190,8 @@ pub fn import_transfers_csv(store: &mut Store, path: &Path, opts: &CsvImportOpti
             header.iter().collect::<Vec<_>>().join(", ")
         )));
     }
-    let source = format!("import:{}", path.file_name().map_or(name.clone(), |n| n.to_string_lossy().into_owned()));
+    let source: Arc<str> = format!("import:{}", path.file_name().map_or(name.clone(), |n| n.to_string_lossy().into_owned())).into();
+    let chain: Arc<str> = opts.chain.as_str().into();
     let mut rows: Vec<TransferRow> = vec![];
     let mut positions: HashMap<String, u32> = HashMap::new();
     for (i, rec) in reader.records().enumerate() {
@@ -255,10 +257,10 @@ pub fn import_transfers_csv(store: &mut Store, path: &Path, opts: &CsvImportOpti
             };
             let pos = positions.entry(hash.clone()).or_default();
             let row = TransferRow {
-                chain: opts.chain.clone(),
+                chain: chain.clone(),
                 block_number: block,
                 block_timestamp: ts,
-                transaction_hash: Some(hash.clone()),
+                transaction_hash: Some(hash.as_str().into()),
                 transaction_index: None,
                 position: *pos,
                 kind,

@@ -9,6 +9,8 @@ pub mod columns;
 use super::replies::{Block, CallFrame, GethTrace, ParityTrace, Quantity, Receipt, Transaction};
 use crate::Error;
 use datafusion::arrow::record_batch::RecordBatch;
+use std::fmt::Write;
+use std::sync::Arc;
 use tracehound_core::evm::{to_decimal128, uint256_word, U256};
 
 /// `keccak256("Transfer(address,address,uint256)")`, the topic of ERC-20 and ERC-721 transfers.
@@ -65,15 +67,18 @@ struct BlockRow {
     state_root: Option<String>,
     receipts_root: Option<String>,
     miner: Option<String>,
-    difficulty: Option<String>,
-    total_difficulty: Option<String>,
+    #[cfg_attr(test, serde(serialize_with = "tests::opt_decimal_text"))]
+    difficulty: Option<i128>,
+    #[cfg_attr(test, serde(serialize_with = "tests::opt_decimal_text"))]
+    total_difficulty: Option<i128>,
     size: Option<u64>,
     extra_data: Option<String>,
     gas_limit: u64,
     gas_used: u64,
     timestamp: i64,
     transaction_count: u64,
-    base_fee_per_gas: Option<String>,
+    #[cfg_attr(test, serde(serialize_with = "tests::opt_decimal_text"))]
+    base_fee_per_gas: Option<i128>,
     withdrawals_root: Option<String>,
     withdrawals: Option<String>,
     blob_gas_used: Option<u64>,
@@ -83,22 +88,27 @@ struct BlockRow {
 
 #[cfg_attr(test, derive(serde::Serialize))]
 struct TxRow {
-    hash: String,
+    hash: Arc<str>,
     nonce: u64,
-    block_hash: String,
+    block_hash: Arc<str>,
     block_number: u64,
     transaction_index: u32,
     from_address: String,
     to_address: Option<String>,
-    value: String,
+    #[cfg_attr(test, serde(serialize_with = "tests::decimal_text"))]
+    value: i128,
     gas: u64,
-    gas_price: Option<String>,
+    #[cfg_attr(test, serde(serialize_with = "tests::opt_decimal_text"))]
+    gas_price: Option<i128>,
     input: String,
     block_timestamp: i64,
-    max_fee_per_gas: Option<String>,
-    max_priority_fee_per_gas: Option<String>,
+    #[cfg_attr(test, serde(serialize_with = "tests::opt_decimal_text"))]
+    max_fee_per_gas: Option<i128>,
+    #[cfg_attr(test, serde(serialize_with = "tests::opt_decimal_text"))]
+    max_priority_fee_per_gas: Option<i128>,
     transaction_type: Option<u32>,
-    max_fee_per_blob_gas: Option<String>,
+    #[cfg_attr(test, serde(serialize_with = "tests::opt_decimal_text"))]
+    max_fee_per_blob_gas: Option<i128>,
     blob_versioned_hashes: Option<Vec<String>>,
     authorization_list: Option<String>,
     receipt_cumulative_gas_used: Option<u64>,
@@ -106,17 +116,19 @@ struct TxRow {
     receipt_contract_address: Option<String>,
     receipt_root: Option<String>,
     receipt_status: Option<u8>,
-    receipt_effective_gas_price: Option<String>,
+    #[cfg_attr(test, serde(serialize_with = "tests::opt_decimal_text"))]
+    receipt_effective_gas_price: Option<i128>,
     receipt_blob_gas_used: Option<u64>,
-    receipt_blob_gas_price: Option<String>,
+    #[cfg_attr(test, serde(serialize_with = "tests::opt_decimal_text"))]
+    receipt_blob_gas_price: Option<i128>,
 }
 
 #[cfg_attr(test, derive(serde::Serialize))]
 struct LogRow {
     log_index: u32,
-    transaction_hash: String,
+    transaction_hash: Arc<str>,
     transaction_index: u32,
-    block_hash: String,
+    block_hash: Arc<str>,
     block_number: u64,
     block_timestamp: i64,
     address: String,
@@ -127,13 +139,14 @@ struct LogRow {
 #[cfg_attr(test, derive(serde::Serialize))]
 struct TraceRow {
     block_number: u64,
-    block_hash: String,
+    block_hash: Arc<str>,
     block_timestamp: i64,
-    transaction_hash: Option<String>,
+    transaction_hash: Option<Arc<str>>,
     transaction_index: Option<u32>,
     from_address: Option<String>,
     to_address: Option<String>,
-    value: Option<String>,
+    #[cfg_attr(test, serde(serialize_with = "tests::opt_decimal_text"))]
+    value: Option<i128>,
     input: Option<String>,
     output: Option<String>,
     trace_type: String,
@@ -154,11 +167,11 @@ struct TokenTransferRow {
     from_address: String,
     to_address: String,
     value: String,
-    transaction_hash: String,
+    transaction_hash: Arc<str>,
     transaction_index: u32,
     log_index: u32,
     block_number: u64,
-    block_hash: String,
+    block_hash: Arc<str>,
     block_timestamp: i64,
     token_standard: &'static str,
 }
@@ -167,13 +180,13 @@ struct TokenTransferRow {
 #[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct TransferRow {
     /// Chain name.
-    pub chain: String,
+    pub chain: Arc<str>,
     /// Block height.
     pub block_number: u64,
     /// Block time, Unix seconds.
     pub block_timestamp: i64,
     /// Transaction (none for withdrawals and rewards).
-    pub transaction_hash: Option<String>,
+    pub transaction_hash: Option<Arc<str>>,
     /// Position of the transaction in its block.
     pub transaction_index: Option<u32>,
     /// Order of this transfer within its transaction (or block, for withdrawals).
@@ -190,18 +203,19 @@ pub struct TransferRow {
     pub from_address: Option<String>,
     /// Receiver.
     pub to_address: Option<String>,
-    /// Amount as `Decimal128(38, 0)` text, none when it is 10^38 or more.
-    pub amount: Option<String>,
+    /// Amount as a `Decimal128(38, 0)` integer, none when it is 10^38 or more.
+    #[cfg_attr(test, serde(serialize_with = "tests::opt_decimal_text"))]
+    pub amount: Option<i128>,
     /// Exact amount, decimal.
     pub amount_raw: String,
     /// `node`, or `import:<file>` for rows from an explorer export.
-    pub source: String,
+    pub source: Arc<str>,
 }
 
 impl TransferRow {
     /// Sets `amount` and `amount_raw` from an exact value.
     pub fn with_amount(mut self, v: U256) -> TransferRow {
-        self.amount = to_decimal128(v).map(|x| x.to_string());
+        self.amount = to_decimal128(v);
         self.amount_raw = v.to_string();
         self
     }
@@ -209,7 +223,9 @@ impl TransferRow {
 
 /// Accumulates the rows of some blocks (a fetched batch) until [`EvmRowBuilder::finish`].
 pub struct EvmRowBuilder {
-    chain: String,
+    chain: Arc<str>,
+    /// `node`, the source of every transfer row made here.
+    source: Arc<str>,
     blocks: Vec<BlockRow>,
     txs: Vec<TxRow>,
     logs: Vec<LogRow>,
@@ -262,9 +278,9 @@ impl Fields<'_> {
         u32::try_from(self.u64(field, q)?).map_err(|_| self.err(field, "does not fit 32 bits"))
     }
     /// A native amount: exact decimal that must fit `Decimal128(38, 0)`.
-    fn opt_wei(&self, field: &str, q: &Option<Quantity>) -> Result<Option<String>, Error> {
+    fn opt_wei(&self, field: &str, q: &Option<Quantity>) -> Result<Option<i128>, Error> {
         self.opt_u256(field, q)?
-            .map(|v| wei_text(v).ok_or_else(|| self.err(field, format!("{v} wei is 10^38 or more and does not fit the table's Decimal128(38, 0)"))))
+            .map(|v| to_decimal128(v).ok_or_else(|| self.err(field, format!("{v} wei is 10^38 or more and does not fit the table's Decimal128(38, 0)"))))
             .transpose()
     }
 }
@@ -277,14 +293,19 @@ fn lower(text: Option<String>) -> Option<String> {
     })
 }
 
-fn wei_text(v: U256) -> Option<String> {
-    to_decimal128(v).map(|x| x.to_string())
-}
-
 impl EvmRowBuilder {
     /// A builder for `chain`'s rows.
     pub fn new(chain: &str) -> EvmRowBuilder {
-        EvmRowBuilder { chain: chain.to_string(), blocks: vec![], txs: vec![], logs: vec![], traces: vec![], token_transfers: vec![], transfers: vec![] }
+        EvmRowBuilder {
+            chain: chain.into(),
+            source: "node".into(),
+            blocks: vec![],
+            txs: vec![],
+            logs: vec![],
+            traces: vec![],
+            token_transfers: vec![],
+            transfers: vec![],
+        }
     }
 
     /// Rows of all tables held since the last finish.
@@ -312,7 +333,7 @@ impl EvmRowBuilder {
         let number = Fields { what: "block", tx: None }.u64("number", &b.number)?;
         let what = format!("block {number}");
         let f = Fields { what: &what, tx: None };
-        let hash = f.hex("hash", b.hash)?;
+        let hash: Arc<str> = f.hex("hash", b.hash)?.into();
         let timestamp = f.u64("timestamp", &b.timestamp)? as i64;
         let txs = b.transactions.ok_or_else(|| f.err("transactions", "missing (ask with full transactions)"))?;
         if receipts.len() != txs.len() {
@@ -345,7 +366,7 @@ impl EvmRowBuilder {
         let mut counts = BlockCounts { number, transactions: txs.len() as u64, ..Default::default() };
         self.blocks.push(BlockRow {
             number,
-            hash: hash.clone(),
+            hash: hash.to_string(),
             parent_hash: f.hex("parentHash", b.parent_hash)?,
             nonce: lower(b.nonce),
             sha3_uncles: lower(b.sha3_uncles),
@@ -385,13 +406,13 @@ impl EvmRowBuilder {
         let mut per_tx_transfers: Vec<Vec<TransferRow>> = vec![vec![]; txs.len()];
         for (i, (t, rc)) in txs.into_iter().zip(receipts).enumerate() {
             let tf = Fields { what: &what, tx: Some(i) };
-            let tx_hash = tf.hex("hash", t.hash)?;
+            let tx_hash: Arc<str> = tf.hex("hash", t.hash)?.into();
             let rc_hash = tf.hex("transactionHash", rc.transaction_hash)?;
-            if rc_hash != tx_hash {
+            if *rc_hash != *tx_hash {
                 return Err(Error::Reorg(format!("{tf}: receipt of {rc_hash} where {tx_hash} was expected")));
             }
             if let Some(bh) = lower(rc.block_hash) {
-                if bh != hash {
+                if *bh != *hash {
                     return Err(Error::Reorg(format!("{tf}: receipt from block {bh}, not {hash}")));
                 }
             }
@@ -399,7 +420,7 @@ impl EvmRowBuilder {
             let status = tf.opt_u64("status", &rc.status)?.map(|s| s as u8);
             // Before Byzantium receipts have no status: the trace says whether the transaction
             // failed; without traces, a failed transaction of that era used all its gas.
-            let failed = match (status, top_level_failed.get(&tx_hash)) {
+            let failed = match (status, top_level_failed.get(&*tx_hash)) {
                 (Some(s), _) => s == 0,
                 (None, Some(f)) => *f,
                 (None, None) => tf.opt_u64("gasUsed", &rc.gas_used)?.is_some_and(|used| Some(used) == tf.opt_u64("gas", &t.gas).ok().flatten()),
@@ -418,7 +439,7 @@ impl EvmRowBuilder {
                 transaction_index: index,
                 from_address: from.clone(),
                 to_address: to.clone(),
-                value: wei_text(value).ok_or_else(|| tf.err("value", format!("{value} wei does not fit Decimal128(38, 0)")))?,
+                value: to_decimal128(value).ok_or_else(|| tf.err("value", format!("{value} wei does not fit Decimal128(38, 0)")))?,
                 gas: tf.u64("gas", &t.gas)?,
                 gas_price: tf.opt_wei("gasPrice", &t.gas_price)?,
                 input: lower(t.input).or(lower(t.data)).unwrap_or_else(|| "0x".into()),
@@ -493,7 +514,7 @@ impl EvmRowBuilder {
             if t.trace_address.is_empty() || t.status != 1 || !moves_value {
                 continue;
             }
-            let Some(v) = t.value.as_deref().map(|v| tracehound_core::evm::parse_decimal_u256(v).expect("decimal we wrote")) else { continue };
+            let Some(v) = t.value.map(|v| U256::from(v as u128)) else { continue };
             if v.is_zero() || (ti as usize) >= per_tx_transfers.len() {
                 continue;
             }
@@ -505,7 +526,7 @@ impl EvmRowBuilder {
         }
         for t in &traces {
             if t.trace_type == "reward" && t.status == 1 {
-                if let Some(v) = t.value.as_deref().map(|v| tracehound_core::evm::parse_decimal_u256(v).expect("decimal we wrote")) {
+                if let Some(v) = t.value.map(|v| U256::from(v as u128)) {
                     let position = (self.transfers.len() - transfers_before) as u32;
                     self.transfers.push(self.transfer(number, timestamp, None, None, position, "reward", "native", None, t.to_address.clone()).with_amount(v));
                 }
@@ -528,7 +549,7 @@ impl EvmRowBuilder {
         &self,
         block_number: u64,
         block_timestamp: i64,
-        tx: Option<&str>,
+        tx: Option<&Arc<str>>,
         index: Option<u32>,
         position: u32,
         kind: &'static str,
@@ -540,7 +561,7 @@ impl EvmRowBuilder {
             chain: self.chain.clone(),
             block_number,
             block_timestamp,
-            transaction_hash: tx.map(str::to_string),
+            transaction_hash: tx.cloned(),
             transaction_index: index,
             position,
             kind,
@@ -551,11 +572,11 @@ impl EvmRowBuilder {
             to_address: to,
             amount: None,
             amount_raw: String::new(),
-            source: "node".into(),
+            source: self.source.clone(),
         }
     }
 
-    fn trace_rows(&self, traces: Traces, number: u64, hash: &str, timestamp: i64, txs: &[Transaction]) -> Result<Vec<TraceRow>, Error> {
+    fn trace_rows(&self, traces: Traces, number: u64, hash: &Arc<str>, timestamp: i64, txs: &[Transaction]) -> Result<Vec<TraceRow>, Error> {
         let what = format!("block {number} traces");
         let mut rows = match traces {
             Traces::None => return Ok(vec![]),
@@ -580,7 +601,7 @@ impl EvmRowBuilder {
                 }
                 let mut rows = vec![];
                 for (i, (r, tx)) in list.into_iter().zip(txs).enumerate() {
-                    let tx_hash = Fields { what: &what, tx: Some(i) }.hex("hash", tx.hash.clone())?;
+                    let tx_hash: Arc<str> = Fields { what: &what, tx: Some(i) }.hex("hash", tx.hash.clone())?.into();
                     if let Some(th) = &r.tx_hash {
                         if !th.eq_ignore_ascii_case(&tx_hash) {
                             return Err(Error::Reorg(format!("debug_traceBlockByNumber {what}: trace of transaction {th} where {tx_hash} was expected")));
@@ -663,16 +684,16 @@ fn token_transfer(log: &LogRow) -> Option<TokenTransferRow> {
     })
 }
 
-fn parity_row(t: ParityTrace, number: u64, hash: &str, timestamp: i64, what: &str) -> Result<TraceRow, Error> {
+fn parity_row(t: ParityTrace, number: u64, hash: &Arc<str>, timestamp: i64, what: &str) -> Result<TraceRow, Error> {
     let f = Fields { what, tx: None };
     let action = t.action.ok_or_else(|| f.err("action", "missing"))?;
     let result = t.result.unwrap_or_default();
     let trace_type = t.kind.ok_or_else(|| f.err("type", "missing"))?;
     let mut row = TraceRow {
         block_number: number,
-        block_hash: hash.to_string(),
+        block_hash: hash.clone(),
         block_timestamp: timestamp,
-        transaction_hash: lower(t.transaction_hash),
+        transaction_hash: lower(t.transaction_hash).map(Arc::from),
         transaction_index: f.opt_u64("transactionPosition", &t.transaction_position)?.map(|x| x as u32),
         from_address: None,
         to_address: None,
@@ -733,10 +754,10 @@ fn parity_row(t: ParityTrace, number: u64, hash: &str, timestamp: i64, what: &st
 fn flatten_geth(
     frame: CallFrame,
     address: &mut Vec<u32>,
-    tx_hash: &str,
+    tx_hash: &Arc<str>,
     tx_index: u32,
     number: u64,
-    hash: &str,
+    hash: &Arc<str>,
     timestamp: i64,
     what: &str,
     out: &mut Vec<TraceRow>,
@@ -753,9 +774,9 @@ fn flatten_geth(
     };
     out.push(TraceRow {
         block_number: number,
-        block_hash: hash.to_string(),
+        block_hash: hash.clone(),
         block_timestamp: timestamp,
-        transaction_hash: Some(tx_hash.to_string()),
+        transaction_hash: Some(tx_hash.clone()),
         transaction_index: Some(tx_index),
         from_address: lower(frame.from),
         to_address: lower(frame.to),
@@ -785,13 +806,11 @@ fn flatten_geth(
 /// `<type>_<tx hash>_<trace address joined by _>` (so a root frame's id ends in `_`), and
 /// `<type>_<block>_<n>` for block-level traces.
 fn set_statuses_and_ids(rows: &mut [TraceRow]) {
-    let failed: std::collections::HashSet<(String, Vec<u32>)> =
+    let failed: std::collections::HashSet<(Arc<str>, Vec<u32>)> =
         rows.iter().filter(|r| r.error.is_some()).filter_map(|r| r.transaction_hash.clone().map(|h| (h, r.trace_address.clone()))).collect();
     // Block-level traces are numbered per type in the order of (reward_type, from, to, value).
     let mut block_level: Vec<usize> = (0..rows.len()).filter(|i| rows[*i].transaction_hash.is_none()).collect();
-    let key = |r: &TraceRow| {
-        (r.trace_type.clone(), r.reward_type.clone(), r.from_address.clone(), r.to_address.clone(), r.value.as_deref().and_then(|v| v.parse::<U256>().ok()))
-    };
+    let key = |r: &TraceRow| (r.trace_type.clone(), r.reward_type.clone(), r.from_address.clone(), r.to_address.clone(), r.value);
     block_level.sort_by_key(|i| key(&rows[*i]));
     let mut numbered: std::collections::HashMap<String, usize> = Default::default();
     for i in block_level {
@@ -803,15 +822,17 @@ fn set_statuses_and_ids(rows: &mut [TraceRow]) {
     }
     for r in rows.iter_mut() {
         if let Some(h) = &r.transaction_hash {
-            let mut prefix = r.trace_address.clone();
-            let mut ok = r.error.is_none();
-            while ok && !prefix.is_empty() {
-                prefix.pop();
-                ok = !failed.contains(&(h.clone(), prefix.clone()));
+            // Its parents are the frames whose addresses are the shorter prefixes of its own.
+            let parent_failed = !failed.is_empty() && (0..r.trace_address.len()).any(|n| failed.contains(&(h.clone(), r.trace_address[..n].to_vec())));
+            r.status = (r.error.is_none() && !parent_failed) as u8;
+            let mut id = format!("{}_{}_", r.trace_type, h);
+            for (k, a) in r.trace_address.iter().enumerate() {
+                if k > 0 {
+                    id.push('_');
+                }
+                write!(id, "{a}").expect("writing to a String");
             }
-            r.status = ok as u8;
-            let addr: Vec<String> = r.trace_address.iter().map(u32::to_string).collect();
-            r.trace_id = format!("{}_{}_{}", r.trace_type, h, addr.join("_"));
+            r.trace_id = id;
         }
     }
 }
@@ -974,9 +995,9 @@ mod tests {
         let mut b = EvmRowBuilder::new("ethereum");
         b.push_block(blob_block()).unwrap();
         let t = &b.txs[0];
-        assert_eq!((t.transaction_type, t.max_fee_per_blob_gas.as_deref()), (Some(3), Some("16")));
+        assert_eq!((t.transaction_type, t.max_fee_per_blob_gas), (Some(3), Some(16)));
         assert_eq!(t.blob_versioned_hashes.as_deref(), Some(&["0x01ab".to_string()][..]));
-        assert_eq!((t.receipt_blob_gas_used, t.receipt_blob_gas_price.as_deref()), (Some(131072), Some("3")));
+        assert_eq!((t.receipt_blob_gas_used, t.receipt_blob_gas_price), (Some(131072), Some(3)));
         assert_eq!((b.txs[1].receipt_status, b.txs[1].receipt_root.as_deref()), (None, Some("0xrr")));
         let moved: Vec<(&str, Option<&str>, &str)> = b.transfers.iter().map(|t| (t.kind, t.to_address.as_deref(), t.amount_raw.as_str())).collect();
         assert_eq!(moved, vec![("withdrawal", Some("0xaa"), "1000000000000000000")], "1 ETH withdrawn; the failed old transaction moved nothing");
@@ -1004,6 +1025,19 @@ mod tests {
         let frame = json!({"type": "CREATE", "from": "0xa", "to": token, "value": "0xde0b6b3a7640000", "gas": "0x0", "gasUsed": "0x0", "input": "0x6080",
             "output": "0x00", "calls": [{"type": "CALL", "from": token, "to": "0xb", "value": "0x1", "gas": "0x0", "gasUsed": "0x0", "input": "0x"}]});
         replies(block, vec![receipt], Traces::Geth(serde_json::from_value(json!([{"txHash": tx, "result": frame}])).unwrap()))
+    }
+
+    /// Decimals as text for arrow-json, whose serializer has no i128.
+    pub(super) fn decimal_text<S: serde::Serializer>(v: &i128, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    /// [`decimal_text`] of a value that may be null.
+    pub(super) fn opt_decimal_text<S: serde::Serializer>(v: &Option<i128>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => decimal_text(v, s),
+            None => s.serialize_none(),
+        }
     }
 
     /// The same rows serialized by name through arrow-json: the reference the columns are checked against.

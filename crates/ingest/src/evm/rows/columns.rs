@@ -32,16 +32,9 @@ fn opt_ints<T, P: ArrowPrimitiveType>(rows: &[T], f: impl Fn(&T) -> Option<P::Na
     Arc::new(rows.iter().map(f).collect::<PrimitiveArray<P>>())
 }
 
-/// A `Decimal128(38, 0)` column from the exact decimal text the rows hold.
-fn wei<T>(rows: &[T], column: &str, f: impl Fn(&T) -> Option<&str>) -> Result<ArrayRef, Error> {
-    let mut values = Vec::with_capacity(rows.len());
-    for r in rows {
-        values.push(match f(r) {
-            Some(s) => Some(s.parse::<i128>().map_err(|e| Error::Input(format!("{column}: {s:?} is not a Decimal128(38, 0) amount: {e}")))?),
-            None => None,
-        });
-    }
-    let array = Decimal128Array::from(values).with_precision_and_scale(38, 0).map_err(|e| Error::Input(format!("{column}: {e}")))?;
+/// A `Decimal128(38, 0)` column (the rows hold values below 10^38).
+fn decimals<T>(rows: &[T], column: &str, f: impl Fn(&T) -> Option<i128>) -> Result<ArrayRef, Error> {
+    let array = rows.iter().map(f).collect::<Decimal128Array>().with_precision_and_scale(38, 0).map_err(|e| Error::Input(format!("{column}: {e}")))?;
     Ok(Arc::new(array))
 }
 
@@ -81,15 +74,15 @@ pub(super) fn blocks(rows: &[BlockRow]) -> Result<RecordBatch, Error> {
             text(rows, |r| r.state_root.as_deref()),
             text(rows, |r| r.receipts_root.as_deref()),
             text(rows, |r| r.miner.as_deref()),
-            wei(rows, "blocks.difficulty", |r| r.difficulty.as_deref())?,
-            wei(rows, "blocks.total_difficulty", |r| r.total_difficulty.as_deref())?,
+            decimals(rows, "blocks.difficulty", |r| r.difficulty)?,
+            decimals(rows, "blocks.total_difficulty", |r| r.total_difficulty)?,
             opt_ints::<_, UInt64Type>(rows, |r| r.size),
             text(rows, |r| r.extra_data.as_deref()),
             ints::<_, UInt64Type>(rows, |r| r.gas_limit),
             ints::<_, UInt64Type>(rows, |r| r.gas_used),
             ints::<_, Int64Type>(rows, |r| r.timestamp),
             ints::<_, UInt64Type>(rows, |r| r.transaction_count),
-            wei(rows, "blocks.base_fee_per_gas", |r| r.base_fee_per_gas.as_deref())?,
+            decimals(rows, "blocks.base_fee_per_gas", |r| r.base_fee_per_gas)?,
             text(rows, |r| r.withdrawals_root.as_deref()),
             text(rows, |r| r.withdrawals.as_deref()),
             opt_ints::<_, UInt64Type>(rows, |r| r.blob_gas_used),
@@ -111,15 +104,15 @@ pub(super) fn transactions(rows: &[TxRow]) -> Result<RecordBatch, Error> {
             ints::<_, UInt32Type>(rows, |r| r.transaction_index),
             text(rows, |r| Some(&r.from_address)),
             text(rows, |r| r.to_address.as_deref()),
-            wei(rows, "transactions.value", |r| Some(&r.value))?,
+            decimals(rows, "transactions.value", |r| Some(r.value))?,
             ints::<_, UInt64Type>(rows, |r| r.gas),
-            wei(rows, "transactions.gas_price", |r| r.gas_price.as_deref())?,
+            decimals(rows, "transactions.gas_price", |r| r.gas_price)?,
             text(rows, |r| Some(&r.input)),
             ints::<_, Int64Type>(rows, |r| r.block_timestamp),
-            wei(rows, "transactions.max_fee_per_gas", |r| r.max_fee_per_gas.as_deref())?,
-            wei(rows, "transactions.max_priority_fee_per_gas", |r| r.max_priority_fee_per_gas.as_deref())?,
+            decimals(rows, "transactions.max_fee_per_gas", |r| r.max_fee_per_gas)?,
+            decimals(rows, "transactions.max_priority_fee_per_gas", |r| r.max_priority_fee_per_gas)?,
             opt_ints::<_, UInt32Type>(rows, |r| r.transaction_type),
-            wei(rows, "transactions.max_fee_per_blob_gas", |r| r.max_fee_per_blob_gas.as_deref())?,
+            decimals(rows, "transactions.max_fee_per_blob_gas", |r| r.max_fee_per_blob_gas)?,
             text_lists(rows, |r| r.blob_versioned_hashes.as_deref()),
             text(rows, |r| r.authorization_list.as_deref()),
             opt_ints::<_, UInt64Type>(rows, |r| r.receipt_cumulative_gas_used),
@@ -127,9 +120,9 @@ pub(super) fn transactions(rows: &[TxRow]) -> Result<RecordBatch, Error> {
             text(rows, |r| r.receipt_contract_address.as_deref()),
             text(rows, |r| r.receipt_root.as_deref()),
             opt_ints::<_, UInt8Type>(rows, |r| r.receipt_status),
-            wei(rows, "transactions.receipt_effective_gas_price", |r| r.receipt_effective_gas_price.as_deref())?,
+            decimals(rows, "transactions.receipt_effective_gas_price", |r| r.receipt_effective_gas_price)?,
             opt_ints::<_, UInt64Type>(rows, |r| r.receipt_blob_gas_used),
-            wei(rows, "transactions.receipt_blob_gas_price", |r| r.receipt_blob_gas_price.as_deref())?,
+            decimals(rows, "transactions.receipt_blob_gas_price", |r| r.receipt_blob_gas_price)?,
         ],
     )
 }
@@ -169,7 +162,7 @@ pub(super) fn traces(rows: &[TraceRow]) -> Result<RecordBatch, Error> {
             opt_ints::<_, UInt32Type>(rows, |r| r.transaction_index),
             text(rows, |r| r.from_address.as_deref()),
             text(rows, |r| r.to_address.as_deref()),
-            wei(rows, "traces.value", |r| r.value.as_deref())?,
+            decimals(rows, "traces.value", |r| r.value)?,
             text(rows, |r| r.input.as_deref()),
             text(rows, |r| r.output.as_deref()),
             text(rows, |r| Some(&r.trace_type)),
@@ -223,7 +216,7 @@ pub fn transfers(rows: &[TransferRow]) -> Result<RecordBatch, Error> {
             text(rows, |r| r.token_id.as_deref()),
             text(rows, |r| r.from_address.as_deref()),
             text(rows, |r| r.to_address.as_deref()),
-            wei(rows, "transfers.amount", |r| r.amount.as_deref())?,
+            decimals(rows, "transfers.amount", |r| r.amount)?,
             text(rows, |r| Some(&r.amount_raw)),
             text(rows, |r| Some(&r.source)),
         ],
