@@ -8,12 +8,15 @@ use tracehound_ingest::evm::replies::{Block, GethTrace, ParityTrace, Receipt};
 use tracehound_ingest::evm::rows::{BlockReplies, EvmRowBuilder, Traces};
 
 #[derive(serde::Deserialize)]
-struct Replies {
-    block: Block,
-    #[serde(default)]
-    receipts: Vec<Receipt>,
-    traces: Option<Vec<ParityTrace>>,
-    geth: Option<Vec<GethTrace>>,
+struct Replies<'a> {
+    #[serde(borrow)]
+    block: Block<'a>,
+    #[serde(default, borrow)]
+    receipts: Vec<Receipt<'a>>,
+    #[serde(borrow)]
+    traces: Option<Vec<ParityTrace<'a>>>,
+    #[serde(borrow)]
+    geth: Option<Vec<GethTrace<'a>>>,
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -193,8 +193,14 @@ fn block_hashes(client: &RpcClient, heights: &[u64]) -> Result<HashMap<u64, Stri
 }
 
 /// Fetches blocks `heights` with everything the tables need in one batched request (plus one for
-/// receipts where the node lacks `eth_getBlockReceipts`); results in height order.
-fn fetch_batch(client: &RpcClient, caps: Capabilities, heights: &[u64]) -> Result<Vec<BlockReplies>, Error> {
+/// receipts where the node lacks `eth_getBlockReceipts`) and hands the replies, in height order,
+/// to `use_replies`: they borrow the reply text, which lives only for this call.
+fn fetch_batch<R>(
+    client: &RpcClient,
+    caps: Capabilities,
+    heights: &[u64],
+    use_replies: impl FnOnce(Vec<BlockReplies<'_>>) -> Result<R, Error>,
+) -> Result<R, Error> {
     let mut out = Vec::with_capacity(heights.len());
     let mut calls: Vec<(&'static str, Value)> = vec![];
     for h in heights {
@@ -241,7 +247,7 @@ fn fetch_batch(client: &RpcClient, caps: Capabilities, heights: &[u64]) -> Resul
         out.push(BlockReplies { block, receipts, traces });
     }
     if !caps.block_receipts {
-        let hashes: Vec<Value> = out.iter().flat_map(|b| b.block.transactions.iter().flatten()).filter_map(|t| t.hash.clone()).map(|h| json!([h])).collect();
+        let hashes: Vec<Value> = out.iter().flat_map(|b| b.block.transactions.iter().flatten()).filter_map(|t| t.hash.as_deref()).map(|h| json!([h])).collect();
         let receipts = client.batch("eth_getTransactionReceipt", hashes)?;
         let mut it = receipts.into_iter();
         for b in &mut out {
@@ -249,15 +255,18 @@ fn fetch_batch(client: &RpcClient, caps: Capabilities, heights: &[u64]) -> Resul
             b.receipts = it
                 .by_ref()
                 .take(count)
-                .map(|r| serde_json::from_value(r).map_err(|e| Error::Rpc { method: "eth_getTransactionReceipt".into(), reason: e.to_string() }))
+                .map(|r| {
+                    serde::Deserialize::deserialize(r)
+                        .map_err(|e: serde_json::Error| Error::Rpc { method: "eth_getTransactionReceipt".into(), reason: e.to_string() })
+                })
                 .collect::<Result<_, _>>()?;
         }
     }
-    Ok(out)
+    use_replies(out)
 }
 
 /// One call's result read into its type; an error names the method and block.
-fn typed<T: serde::de::DeserializeOwned>((method, raw): (&str, &RawValue), height: u64) -> Result<T, Error> {
+fn typed<'a, T: serde::Deserialize<'a>>((method, raw): (&str, &'a RawValue), height: u64) -> Result<T, Error> {
     serde_json::from_str(raw.get()).map_err(|e| Error::Rpc { method: method.into(), reason: format!("block {height}: {e}") })
 }
 
@@ -398,7 +407,6 @@ fn ingest_once(
             let sender = sender.clone();
             let (next_batch, consumed, stop) = (&next_batch, &consumed, &stop);
             scope.spawn(move || {
-                let mut rows = EvmRowBuilder::new(chain);
                 // A worker that panics stops the others, so the reader sees the channel close.
                 let _on_panic = StopOnPanic(stop);
                 loop {
@@ -419,7 +427,7 @@ fn ingest_once(
                     let heights: Vec<u64> = (first..=to.min(first + batch - 1)).collect();
                     // Rows are made here, where the replies were parsed: their memory is freed
                     // by the thread that allocated it.
-                    let fetched = fetch_batch(client, caps, &heights).and_then(|replies| BatchRows::build(&mut rows, replies));
+                    let fetched = fetch_batch(client, caps, &heights, |replies| BatchRows::build(chain, replies));
                     let failed = fetched.is_err();
                     // A closed channel: the reader stopped (an error or a reorg); so do we.
                     if sender.send((k, fetched)).is_err() || failed {
@@ -526,14 +534,13 @@ struct BatchRows {
 }
 
 impl BatchRows {
-    /// The rows of `replies` (blocks in height order), made with `rows` (left empty).
-    fn build(rows: &mut EvmRowBuilder, replies: Vec<BlockReplies>) -> Result<BatchRows, Error> {
+    /// The rows of `replies` (blocks in height order) for `chain`'s tables.
+    fn build(chain: &str, replies: Vec<BlockReplies<'_>>) -> Result<BatchRows, Error> {
+        let mut rows = EvmRowBuilder::new(chain);
         let mut blocks = Vec::with_capacity(replies.len());
         for b in replies {
-            let mut hash = b.block.hash.clone().unwrap_or_default();
-            let mut parent_hash = b.block.parent_hash.clone().unwrap_or_default();
-            hash.make_ascii_lowercase();
-            parent_hash.make_ascii_lowercase();
+            let hash = b.block.hash.as_deref().unwrap_or_default().to_ascii_lowercase();
+            let parent_hash = b.block.parent_hash.as_deref().unwrap_or_default().to_ascii_lowercase();
             let pushed = rows.push_block(b);
             let counts = match pushed {
                 Ok(c) => c,

@@ -1,7 +1,8 @@
 //! The replies of an EVM node, typed: only the fields the tables need, read straight from the
 //! reply text with no JSON tree in between (fields the tables do not use are skipped unread).
 //!
-//! Quantities are parsed while reading. One that is not a quantity is kept as text, so that the
+//! Text fields borrow from the reply text (nothing is copied until the Arrow columns are built);
+//! quantities are parsed while reading. One that is not a quantity is kept as text, so that the
 //! row builder can name the block, transaction and field it came from.
 //!
 //! Each field is the node's JSON field of the same name in camelCase (`parent_hash` is
@@ -10,6 +11,7 @@
 
 use serde::de::{Deserializer, Visitor};
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::fmt;
 use tracehound_core::evm::{parse_quantity, U256};
 
@@ -50,46 +52,100 @@ impl<'de> Deserialize<'de> for Quantity {
     }
 }
 
+/// Text of a reply: a slice of the reply text where it can be (no escapes), else owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text<'a>(pub Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Text<'a>, D::Error> {
+        struct TextVisitor<'a>(std::marker::PhantomData<&'a str>);
+        impl<'de: 'a, 'a> Visitor<'de> for TextVisitor<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, s: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(TextVisitor(std::marker::PhantomData))
+    }
+}
+
+impl fmt::Display for Text<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 /// `eth_getBlockByNumber(n, true)`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
-pub struct Block {
+pub struct Block<'a> {
     pub number: Option<Quantity>,
-    pub hash: Option<String>,
-    pub parent_hash: Option<String>,
-    pub nonce: Option<String>,
-    pub sha3_uncles: Option<String>,
-    pub logs_bloom: Option<String>,
-    pub transactions_root: Option<String>,
-    pub state_root: Option<String>,
-    pub receipts_root: Option<String>,
-    pub miner: Option<String>,
+    #[serde(borrow)]
+    pub hash: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub parent_hash: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub nonce: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub sha3_uncles: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub logs_bloom: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub transactions_root: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub state_root: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub receipts_root: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub miner: Option<Text<'a>>,
     pub difficulty: Option<Quantity>,
     pub total_difficulty: Option<Quantity>,
     pub size: Option<Quantity>,
-    pub extra_data: Option<String>,
+    #[serde(borrow)]
+    pub extra_data: Option<Text<'a>>,
     pub gas_limit: Option<Quantity>,
     pub gas_used: Option<Quantity>,
     pub timestamp: Option<Quantity>,
     pub base_fee_per_gas: Option<Quantity>,
-    pub withdrawals_root: Option<String>,
-    pub withdrawals: Option<Vec<Withdrawal>>,
+    #[serde(borrow)]
+    pub withdrawals_root: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub withdrawals: Option<Vec<Withdrawal<'a>>>,
     pub blob_gas_used: Option<Quantity>,
     pub excess_blob_gas: Option<Quantity>,
-    pub parent_beacon_block_root: Option<String>,
+    #[serde(borrow)]
+    pub parent_beacon_block_root: Option<Text<'a>>,
     /// Full transaction objects (the block must be asked for with them).
-    pub transactions: Option<Vec<Transaction>>,
+    #[serde(borrow)]
+    pub transactions: Option<Vec<Transaction<'a>>>,
 }
 
 /// An EIP-4895 withdrawal.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
-pub struct Withdrawal {
+pub struct Withdrawal<'a> {
     pub index: Option<Quantity>,
     pub validator_index: Option<Quantity>,
-    pub address: Option<String>,
+    #[serde(borrow)]
+    pub address: Option<Text<'a>>,
     /// In gwei.
     pub amount: Option<Quantity>,
 }
@@ -98,24 +154,30 @@ pub struct Withdrawal {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
-pub struct Transaction {
-    pub hash: Option<String>,
+pub struct Transaction<'a> {
+    #[serde(borrow)]
+    pub hash: Option<Text<'a>>,
     pub nonce: Option<Quantity>,
     pub transaction_index: Option<Quantity>,
-    pub from: Option<String>,
-    pub to: Option<String>,
+    #[serde(borrow)]
+    pub from: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub to: Option<Text<'a>>,
     pub value: Option<Quantity>,
     pub gas: Option<Quantity>,
     pub gas_price: Option<Quantity>,
-    pub input: Option<String>,
+    #[serde(borrow)]
+    pub input: Option<Text<'a>>,
     /// What some nodes call `input`.
-    pub data: Option<String>,
+    #[serde(borrow)]
+    pub data: Option<Text<'a>>,
     pub max_fee_per_gas: Option<Quantity>,
     pub max_priority_fee_per_gas: Option<Quantity>,
     #[serde(rename = "type")]
     pub kind: Option<Quantity>,
     pub max_fee_per_blob_gas: Option<Quantity>,
-    pub blob_versioned_hashes: Option<Vec<String>>,
+    #[serde(borrow)]
+    pub blob_versioned_hashes: Option<Vec<Text<'a>>>,
     /// EIP-7702 authorizations, kept as JSON.
     pub authorization_list: Option<serde_json::Value>,
 }
@@ -124,91 +186,119 @@ pub struct Transaction {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
-pub struct Receipt {
-    pub transaction_hash: Option<String>,
-    pub block_hash: Option<String>,
+pub struct Receipt<'a> {
+    #[serde(borrow)]
+    pub transaction_hash: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub block_hash: Option<Text<'a>>,
     pub status: Option<Quantity>,
     pub gas_used: Option<Quantity>,
     pub cumulative_gas_used: Option<Quantity>,
-    pub contract_address: Option<String>,
+    #[serde(borrow)]
+    pub contract_address: Option<Text<'a>>,
     /// Before Byzantium: the state root instead of a status.
-    pub root: Option<String>,
+    #[serde(borrow)]
+    pub root: Option<Text<'a>>,
     pub effective_gas_price: Option<Quantity>,
     pub blob_gas_used: Option<Quantity>,
     pub blob_gas_price: Option<Quantity>,
-    pub logs: Option<Vec<Log>>,
+    #[serde(borrow)]
+    pub logs: Option<Vec<Log<'a>>>,
 }
 
 /// An event log of a receipt.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
-pub struct Log {
+pub struct Log<'a> {
     pub log_index: Option<Quantity>,
-    pub address: Option<String>,
-    pub data: Option<String>,
-    pub topics: Option<Vec<String>>,
+    #[serde(borrow)]
+    pub address: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub data: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub topics: Option<Vec<Text<'a>>>,
 }
 
 /// One row of parity `trace_block`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
-pub struct ParityTrace {
-    pub block_hash: Option<String>,
-    pub action: Option<TraceAction>,
-    pub result: Option<TraceResult>,
+pub struct ParityTrace<'a> {
+    #[serde(borrow)]
+    pub block_hash: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub action: Option<TraceAction<'a>>,
+    #[serde(borrow)]
+    pub result: Option<TraceResult<'a>>,
     #[serde(rename = "type")]
-    pub kind: Option<String>,
+    #[serde(borrow)]
+    pub kind: Option<Text<'a>>,
     pub trace_address: Option<Vec<u32>>,
-    pub transaction_hash: Option<String>,
+    #[serde(borrow)]
+    pub transaction_hash: Option<Text<'a>>,
     pub transaction_position: Option<Quantity>,
     pub subtraces: Option<Quantity>,
-    pub error: Option<String>,
+    #[serde(borrow)]
+    pub error: Option<Text<'a>>,
 }
 
 /// What a parity trace did: a call, a creation, a self-destruct or a block reward.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
-pub struct TraceAction {
-    pub from: Option<String>,
-    pub to: Option<String>,
+pub struct TraceAction<'a> {
+    #[serde(borrow)]
+    pub from: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub to: Option<Text<'a>>,
     pub value: Option<Quantity>,
-    pub input: Option<String>,
-    pub call_type: Option<String>,
+    #[serde(borrow)]
+    pub input: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub call_type: Option<Text<'a>>,
     pub gas: Option<Quantity>,
     /// A creation's code.
-    pub init: Option<String>,
+    #[serde(borrow)]
+    pub init: Option<Text<'a>>,
     /// A self-destructing contract.
-    pub address: Option<String>,
-    pub refund_address: Option<String>,
+    #[serde(borrow)]
+    pub address: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub refund_address: Option<Text<'a>>,
     /// What a self-destruct sent.
     pub balance: Option<Quantity>,
     /// A reward's receiver.
-    pub author: Option<String>,
-    pub reward_type: Option<String>,
+    #[serde(borrow)]
+    pub author: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub reward_type: Option<Text<'a>>,
 }
 
 /// What a parity trace returned.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
-pub struct TraceResult {
-    pub output: Option<String>,
+pub struct TraceResult<'a> {
+    #[serde(borrow)]
+    pub output: Option<Text<'a>>,
     pub gas_used: Option<Quantity>,
     /// A created contract.
-    pub address: Option<String>,
-    pub code: Option<String>,
+    #[serde(borrow)]
+    pub address: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub code: Option<Text<'a>>,
 }
 
 /// One transaction of geth's `debug_traceBlockByNumber` with `callTracer`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
-pub struct GethTrace {
-    pub tx_hash: Option<String>,
-    pub result: Option<CallFrame>,
+pub struct GethTrace<'a> {
+    #[serde(borrow)]
+    pub tx_hash: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub result: Option<CallFrame<'a>>,
     /// Why the node could not trace the transaction.
     pub error: Option<serde_json::Value>,
 }
@@ -217,18 +307,25 @@ pub struct GethTrace {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
-pub struct CallFrame {
+pub struct CallFrame<'a> {
     #[serde(rename = "type")]
-    pub kind: Option<String>,
-    pub from: Option<String>,
-    pub to: Option<String>,
+    #[serde(borrow)]
+    pub kind: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub from: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub to: Option<Text<'a>>,
     pub value: Option<Quantity>,
-    pub input: Option<String>,
-    pub output: Option<String>,
+    #[serde(borrow)]
+    pub input: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub output: Option<Text<'a>>,
     pub gas: Option<Quantity>,
     pub gas_used: Option<Quantity>,
-    pub error: Option<String>,
-    pub calls: Option<Vec<CallFrame>>,
+    #[serde(borrow)]
+    pub error: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub calls: Option<Vec<CallFrame<'a>>>,
 }
 
 #[cfg(test)]
@@ -244,5 +341,14 @@ mod tests {
         assert!(matches!(&q[3], Quantity::Bad(_)));
         assert!(matches!(&q[4], Quantity::Bad(why) if why.contains("negative")));
         assert!(matches!(&q[5], Quantity::Bad(_)));
+    }
+
+    #[test]
+    fn text_borrows_from_the_reply_unless_escaped() {
+        let t: Vec<Text> = serde_json::from_str(r#"["0xab", "a\"b"]"#).unwrap();
+        assert!(matches!(t[0].0, Cow::Borrowed("0xab")));
+        assert!(matches!(&t[1].0, Cow::Owned(s) if s == "a\"b"));
+        let owned = Text::deserialize(serde_json::json!("0xcd")).unwrap();
+        assert_eq!(&*owned, "0xcd");
     }
 }

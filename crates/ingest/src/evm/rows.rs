@@ -6,9 +6,10 @@
 
 pub mod columns;
 
-use super::replies::{Block, CallFrame, GethTrace, ParityTrace, Quantity, Receipt, Transaction};
+use super::replies::{Block, CallFrame, GethTrace, ParityTrace, Quantity, Receipt, Text, Transaction};
 use crate::Error;
 use datafusion::arrow::record_batch::RecordBatch;
+use std::borrow::Cow;
 use std::fmt::Write;
 use std::sync::Arc;
 use tracehound_core::evm::{to_decimal128, uint256_word, U256};
@@ -18,24 +19,24 @@ pub const TRANSFER_TOPIC: &str = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4
 
 /// Everything the node said about one block.
 #[derive(Debug)]
-pub struct BlockReplies {
+pub struct BlockReplies<'a> {
     /// `eth_getBlockByNumber(n, true)`.
-    pub block: Block,
+    pub block: Block<'a>,
     /// The receipts of its transactions, in transaction order.
-    pub receipts: Vec<Receipt>,
+    pub receipts: Vec<Receipt<'a>>,
     /// Its traces: parity `trace_block` rows, or geth `callTracer` results, or none.
-    pub traces: Traces,
+    pub traces: Traces<'a>,
 }
 
 /// The traces of a block, in the shape the node gave them.
 #[derive(Debug)]
-pub enum Traces {
+pub enum Traces<'a> {
     /// The node was not asked for traces: internal transfers are unknown.
     None,
     /// `trace_block` (erigon, nethermind, reth, anvil): flat rows with `traceAddress`.
-    Parity(Vec<ParityTrace>),
+    Parity(Vec<ParityTrace<'a>>),
     /// `debug_traceBlockByNumber` with `callTracer` (geth, reth, anvil): one call tree per transaction.
-    Geth(Vec<GethTrace>),
+    Geth(Vec<GethTrace<'a>>),
 }
 
 /// Counts of what one block added.
@@ -56,51 +57,51 @@ pub struct BlockCounts {
 }
 
 #[cfg_attr(test, derive(serde::Serialize))]
-struct BlockRow {
+struct BlockRow<'a> {
     number: u64,
-    hash: String,
-    parent_hash: String,
-    nonce: Option<String>,
-    sha3_uncles: Option<String>,
-    logs_bloom: Option<String>,
-    transactions_root: Option<String>,
-    state_root: Option<String>,
-    receipts_root: Option<String>,
-    miner: Option<String>,
+    hash: Cow<'a, str>,
+    parent_hash: Cow<'a, str>,
+    nonce: Option<Cow<'a, str>>,
+    sha3_uncles: Option<Cow<'a, str>>,
+    logs_bloom: Option<Cow<'a, str>>,
+    transactions_root: Option<Cow<'a, str>>,
+    state_root: Option<Cow<'a, str>>,
+    receipts_root: Option<Cow<'a, str>>,
+    miner: Option<Cow<'a, str>>,
     #[cfg_attr(test, serde(serialize_with = "tests::opt_decimal_text"))]
     difficulty: Option<i128>,
     #[cfg_attr(test, serde(serialize_with = "tests::opt_decimal_text"))]
     total_difficulty: Option<i128>,
     size: Option<u64>,
-    extra_data: Option<String>,
+    extra_data: Option<Cow<'a, str>>,
     gas_limit: u64,
     gas_used: u64,
     timestamp: i64,
     transaction_count: u64,
     #[cfg_attr(test, serde(serialize_with = "tests::opt_decimal_text"))]
     base_fee_per_gas: Option<i128>,
-    withdrawals_root: Option<String>,
+    withdrawals_root: Option<Cow<'a, str>>,
     withdrawals: Option<String>,
     blob_gas_used: Option<u64>,
     excess_blob_gas: Option<u64>,
-    parent_beacon_block_root: Option<String>,
+    parent_beacon_block_root: Option<Cow<'a, str>>,
 }
 
 #[cfg_attr(test, derive(serde::Serialize))]
-struct TxRow {
-    hash: Arc<str>,
+struct TxRow<'a> {
+    hash: Cow<'a, str>,
     nonce: u64,
-    block_hash: Arc<str>,
+    block_hash: Cow<'a, str>,
     block_number: u64,
     transaction_index: u32,
-    from_address: String,
-    to_address: Option<String>,
+    from_address: Cow<'a, str>,
+    to_address: Option<Cow<'a, str>>,
     #[cfg_attr(test, serde(serialize_with = "tests::decimal_text"))]
     value: i128,
     gas: u64,
     #[cfg_attr(test, serde(serialize_with = "tests::opt_decimal_text"))]
     gas_price: Option<i128>,
-    input: String,
+    input: Cow<'a, str>,
     block_timestamp: i64,
     #[cfg_attr(test, serde(serialize_with = "tests::opt_decimal_text"))]
     max_fee_per_gas: Option<i128>,
@@ -109,12 +110,12 @@ struct TxRow {
     transaction_type: Option<u32>,
     #[cfg_attr(test, serde(serialize_with = "tests::opt_decimal_text"))]
     max_fee_per_blob_gas: Option<i128>,
-    blob_versioned_hashes: Option<Vec<String>>,
-    authorization_list: Option<String>,
+    blob_versioned_hashes: Option<Vec<Cow<'a, str>>>,
+    authorization_list: Option<Cow<'a, str>>,
     receipt_cumulative_gas_used: Option<u64>,
     receipt_gas_used: Option<u64>,
-    receipt_contract_address: Option<String>,
-    receipt_root: Option<String>,
+    receipt_contract_address: Option<Cow<'a, str>>,
+    receipt_root: Option<Cow<'a, str>>,
     receipt_status: Option<u8>,
     #[cfg_attr(test, serde(serialize_with = "tests::opt_decimal_text"))]
     receipt_effective_gas_price: Option<i128>,
@@ -124,61 +125,61 @@ struct TxRow {
 }
 
 #[cfg_attr(test, derive(serde::Serialize))]
-struct LogRow {
+struct LogRow<'a> {
     log_index: u32,
-    transaction_hash: Arc<str>,
+    transaction_hash: Cow<'a, str>,
     transaction_index: u32,
-    block_hash: Arc<str>,
+    block_hash: Cow<'a, str>,
     block_number: u64,
     block_timestamp: i64,
-    address: String,
-    data: String,
-    topics: Vec<String>,
+    address: Cow<'a, str>,
+    data: Cow<'a, str>,
+    topics: Vec<Cow<'a, str>>,
 }
 
 #[cfg_attr(test, derive(serde::Serialize))]
-struct TraceRow {
+struct TraceRow<'a> {
     block_number: u64,
-    block_hash: Arc<str>,
+    block_hash: Cow<'a, str>,
     block_timestamp: i64,
-    transaction_hash: Option<Arc<str>>,
+    transaction_hash: Option<Cow<'a, str>>,
     transaction_index: Option<u32>,
-    from_address: Option<String>,
-    to_address: Option<String>,
+    from_address: Option<Cow<'a, str>>,
+    to_address: Option<Cow<'a, str>>,
     #[cfg_attr(test, serde(serialize_with = "tests::opt_decimal_text"))]
     value: Option<i128>,
-    input: Option<String>,
-    output: Option<String>,
-    trace_type: String,
-    call_type: Option<String>,
-    reward_type: Option<String>,
+    input: Option<Cow<'a, str>>,
+    output: Option<Cow<'a, str>>,
+    trace_type: Cow<'a, str>,
+    call_type: Option<Cow<'a, str>>,
+    reward_type: Option<Cow<'a, str>>,
     gas: Option<u64>,
     gas_used: Option<u64>,
     subtraces: u32,
     trace_address: Vec<u32>,
-    error: Option<String>,
+    error: Option<Cow<'a, str>>,
     status: u8,
     trace_id: String,
 }
 
 #[cfg_attr(test, derive(serde::Serialize))]
-struct TokenTransferRow {
-    token_address: String,
-    from_address: String,
-    to_address: String,
+struct TokenTransferRow<'a> {
+    token_address: Cow<'a, str>,
+    from_address: Cow<'a, str>,
+    to_address: Cow<'a, str>,
     value: String,
-    transaction_hash: Arc<str>,
+    transaction_hash: Cow<'a, str>,
     transaction_index: u32,
     log_index: u32,
     block_number: u64,
-    block_hash: Arc<str>,
+    block_hash: Cow<'a, str>,
     block_timestamp: i64,
     token_standard: &'static str,
 }
 
 /// One row of the `transfers` table (also written by the explorer CSV import).
 #[derive(serde::Serialize, Debug, Clone, PartialEq)]
-pub struct TransferRow {
+pub struct TransferRow<'a> {
     /// Chain name.
     pub chain: Arc<str>,
     /// Block height.
@@ -186,7 +187,7 @@ pub struct TransferRow {
     /// Block time, Unix seconds.
     pub block_timestamp: i64,
     /// Transaction (none for withdrawals and rewards).
-    pub transaction_hash: Option<Arc<str>>,
+    pub transaction_hash: Option<Cow<'a, str>>,
     /// Position of the transaction in its block.
     pub transaction_index: Option<u32>,
     /// Order of this transfer within its transaction (or block, for withdrawals).
@@ -194,15 +195,15 @@ pub struct TransferRow {
     /// native_tx, internal, erc20, erc721, withdrawal or reward.
     pub kind: &'static str,
     /// `native` or the token contract address.
-    pub asset: String,
+    pub asset: Cow<'a, str>,
     /// The token's symbol, where known (explorer exports).
     pub asset_symbol: Option<String>,
     /// ERC-721 token id.
     pub token_id: Option<String>,
     /// Sender (none for withdrawals and rewards).
-    pub from_address: Option<String>,
+    pub from_address: Option<Cow<'a, str>>,
     /// Receiver.
-    pub to_address: Option<String>,
+    pub to_address: Option<Cow<'a, str>>,
     /// Amount as a `Decimal128(38, 0)` integer, none when it is 10^38 or more.
     #[cfg_attr(test, serde(serialize_with = "tests::opt_decimal_text"))]
     pub amount: Option<i128>,
@@ -212,26 +213,27 @@ pub struct TransferRow {
     pub source: Arc<str>,
 }
 
-impl TransferRow {
+impl TransferRow<'_> {
     /// Sets `amount` and `amount_raw` from an exact value.
-    pub fn with_amount(mut self, v: U256) -> TransferRow {
+    pub fn with_amount(mut self, v: U256) -> Self {
         self.amount = to_decimal128(v);
         self.amount_raw = v.to_string();
         self
     }
 }
 
-/// Accumulates the rows of some blocks (a fetched batch) until [`EvmRowBuilder::finish`].
-pub struct EvmRowBuilder {
+/// Accumulates the rows of some blocks (a fetched batch) until [`EvmRowBuilder::finish`]. The
+/// rows borrow the replies' text.
+pub struct EvmRowBuilder<'a> {
     chain: Arc<str>,
     /// `node`, the source of every transfer row made here.
     source: Arc<str>,
-    blocks: Vec<BlockRow>,
-    txs: Vec<TxRow>,
-    logs: Vec<LogRow>,
-    traces: Vec<TraceRow>,
-    token_transfers: Vec<TokenTransferRow>,
-    transfers: Vec<TransferRow>,
+    blocks: Vec<BlockRow<'a>>,
+    txs: Vec<TxRow<'a>>,
+    logs: Vec<LogRow<'a>>,
+    traces: Vec<TraceRow<'a>>,
+    token_transfers: Vec<TokenTransferRow<'a>>,
+    transfers: Vec<TransferRow<'a>>,
 }
 
 /// Reads the fields of a typed reply, naming the block and object in its errors.
@@ -254,8 +256,8 @@ impl Fields<'_> {
     fn err(&self, field: &str, reason: impl std::fmt::Display) -> Error {
         Error::Rpc { method: "evm".into(), reason: format!("{self}: field {field:?}: {reason}") }
     }
-    /// Hex text, lowercased in place.
-    fn hex(&self, field: &str, text: Option<String>) -> Result<String, Error> {
+    /// Hex text, lowercased.
+    fn hex<'t>(&self, field: &str, text: Option<Text<'t>>) -> Result<Cow<'t, str>, Error> {
         lower(text).ok_or_else(|| self.err(field, "missing"))
     }
     fn opt_u256(&self, field: &str, q: &Option<Quantity>) -> Result<Option<U256>, Error> {
@@ -285,17 +287,14 @@ impl Fields<'_> {
     }
 }
 
-/// Hex text lowercased in place (nodes may checksum-case addresses).
-fn lower(text: Option<String>) -> Option<String> {
-    text.map(|mut t| {
-        t.make_ascii_lowercase();
-        t
-    })
+/// Hex text lowercased (nodes may checksum-case addresses); copied only when it has capitals.
+fn lower(text: Option<Text<'_>>) -> Option<Cow<'_, str>> {
+    text.map(|Text(t)| if t.bytes().any(|b| b.is_ascii_uppercase()) { Cow::Owned(t.to_ascii_lowercase()) } else { t })
 }
 
-impl EvmRowBuilder {
+impl<'a> EvmRowBuilder<'a> {
     /// A builder for `chain`'s rows.
-    pub fn new(chain: &str) -> EvmRowBuilder {
+    pub fn new(chain: &str) -> EvmRowBuilder<'a> {
         EvmRowBuilder {
             chain: chain.into(),
             source: "node".into(),
@@ -314,7 +313,7 @@ impl EvmRowBuilder {
     }
 
     /// Adds one block. On error nothing of the block is kept.
-    pub fn push_block(&mut self, r: BlockReplies) -> Result<BlockCounts, Error> {
+    pub fn push_block(&mut self, r: BlockReplies<'a>) -> Result<BlockCounts, Error> {
         let marks = (self.blocks.len(), self.txs.len(), self.logs.len(), self.traces.len(), self.token_transfers.len(), self.transfers.len());
         let result = self.push_block_inner(r);
         if result.is_err() {
@@ -328,12 +327,12 @@ impl EvmRowBuilder {
         result
     }
 
-    fn push_block_inner(&mut self, r: BlockReplies) -> Result<BlockCounts, Error> {
+    fn push_block_inner(&mut self, r: BlockReplies<'a>) -> Result<BlockCounts, Error> {
         let BlockReplies { block: b, receipts, traces } = r;
         let number = Fields { what: "block", tx: None }.u64("number", &b.number)?;
         let what = format!("block {number}");
         let f = Fields { what: &what, tx: None };
-        let hash: Arc<str> = f.hex("hash", b.hash)?.into();
+        let hash = f.hex("hash", b.hash)?;
         let timestamp = f.u64("timestamp", &b.timestamp)? as i64;
         let txs = b.transactions.ok_or_else(|| f.err("transactions", "missing (ask with full transactions)"))?;
         if receipts.len() != txs.len() {
@@ -355,8 +354,9 @@ impl EvmRowBuilder {
                         f.u64("amount", &w.amount)?
                     );
                     let amount = gwei * U256::from(1_000_000_000u64);
-                    self.transfers
-                        .push(self.transfer(number, timestamp, None, None, i as u32, "withdrawal", "native", None, Some(address)).with_amount(amount));
+                    self.transfers.push(
+                        self.transfer(number, timestamp, None, None, i as u32, "withdrawal", Cow::Borrowed("native"), None, Some(address)).with_amount(amount),
+                    );
                     out.push(row);
                 }
                 Some(format!("[{}]", out.join(",")))
@@ -366,7 +366,7 @@ impl EvmRowBuilder {
         let mut counts = BlockCounts { number, transactions: txs.len() as u64, ..Default::default() };
         self.blocks.push(BlockRow {
             number,
-            hash: hash.to_string(),
+            hash: hash.clone(),
             parent_hash: f.hex("parentHash", b.parent_hash)?,
             nonce: lower(b.nonce),
             sha3_uncles: lower(b.sha3_uncles),
@@ -406,7 +406,7 @@ impl EvmRowBuilder {
         let mut per_tx_transfers: Vec<Vec<TransferRow>> = vec![vec![]; txs.len()];
         for (i, (t, rc)) in txs.into_iter().zip(receipts).enumerate() {
             let tf = Fields { what: &what, tx: Some(i) };
-            let tx_hash: Arc<str> = tf.hex("hash", t.hash)?.into();
+            let tx_hash = tf.hex("hash", t.hash)?;
             let rc_hash = tf.hex("transactionHash", rc.transaction_hash)?;
             if *rc_hash != *tx_hash {
                 return Err(Error::Reorg(format!("{tf}: receipt of {rc_hash} where {tx_hash} was expected")));
@@ -449,7 +449,7 @@ impl EvmRowBuilder {
                 transaction_type: tf.opt_u64("type", &t.kind)?.map(|x| x as u32),
                 max_fee_per_blob_gas: tf.opt_wei("maxFeePerBlobGas", &t.max_fee_per_blob_gas)?,
                 blob_versioned_hashes: blob_hashes,
-                authorization_list: auth,
+                authorization_list: auth.map(Cow::Owned),
                 receipt_cumulative_gas_used: tf.opt_u64("cumulativeGasUsed", &rc.cumulative_gas_used)?,
                 receipt_gas_used: tf.opt_u64("gasUsed", &rc.gas_used)?,
                 receipt_contract_address: contract_address.clone(),
@@ -462,7 +462,9 @@ impl EvmRowBuilder {
             let out = &mut per_tx_transfers[i];
             if !failed && !value.is_zero() {
                 let dest = to.or(contract_address);
-                out.push(self.transfer(number, timestamp, Some(&tx_hash), Some(index), 0, "native_tx", "native", Some(from), dest).with_amount(value));
+                out.push(
+                    self.transfer(number, timestamp, Some(&tx_hash), Some(index), 0, "native_tx", Cow::Borrowed("native"), Some(from), dest).with_amount(value),
+                );
             }
             let logs = rc.logs.ok_or_else(|| tf.err("logs", "missing"))?;
             for l in logs {
@@ -490,7 +492,7 @@ impl EvmRowBuilder {
                         Some(index),
                         0,
                         kind,
-                        &tt.token_address,
+                        tt.token_address.clone(),
                         Some(tt.from_address.clone()),
                         Some(tt.to_address.clone()),
                     );
@@ -506,7 +508,7 @@ impl EvmRowBuilder {
         // Internal transfers: value moved by successful frames below the top level.
         for t in &traces {
             let (Some(h), Some(ti)) = (&t.transaction_hash, t.transaction_index) else { continue };
-            let moves_value = match t.trace_type.as_str() {
+            let moves_value = match &*t.trace_type {
                 "call" => matches!(t.call_type.as_deref(), Some("call") | None),
                 "create" | "create2" | "suicide" => true,
                 _ => false,
@@ -518,7 +520,9 @@ impl EvmRowBuilder {
             if v.is_zero() || (ti as usize) >= per_tx_transfers.len() {
                 continue;
             }
-            let row = self.transfer(number, timestamp, Some(h), Some(ti), 0, "internal", "native", t.from_address.clone(), t.to_address.clone()).with_amount(v);
+            let row = self
+                .transfer(number, timestamp, Some(h), Some(ti), 0, "internal", Cow::Borrowed("native"), t.from_address.clone(), t.to_address.clone())
+                .with_amount(v);
             // Internal transfers come after the transaction's own value and before its token events.
             let out = &mut per_tx_transfers[ti as usize];
             let at = out.iter().position(|x| x.kind == "erc20" || x.kind == "erc721").unwrap_or(out.len());
@@ -528,7 +532,9 @@ impl EvmRowBuilder {
             if t.trace_type == "reward" && t.status == 1 {
                 if let Some(v) = t.value.map(|v| U256::from(v as u128)) {
                     let position = (self.transfers.len() - transfers_before) as u32;
-                    self.transfers.push(self.transfer(number, timestamp, None, None, position, "reward", "native", None, t.to_address.clone()).with_amount(v));
+                    self.transfers.push(
+                        self.transfer(number, timestamp, None, None, position, "reward", Cow::Borrowed("native"), None, t.to_address.clone()).with_amount(v),
+                    );
                 }
             }
         }
@@ -549,14 +555,14 @@ impl EvmRowBuilder {
         &self,
         block_number: u64,
         block_timestamp: i64,
-        tx: Option<&Arc<str>>,
+        tx: Option<&Cow<'a, str>>,
         index: Option<u32>,
         position: u32,
         kind: &'static str,
-        asset: &str,
-        from: Option<String>,
-        to: Option<String>,
-    ) -> TransferRow {
+        asset: Cow<'a, str>,
+        from: Option<Cow<'a, str>>,
+        to: Option<Cow<'a, str>>,
+    ) -> TransferRow<'a> {
         TransferRow {
             chain: self.chain.clone(),
             block_number,
@@ -565,7 +571,7 @@ impl EvmRowBuilder {
             transaction_index: index,
             position,
             kind,
-            asset: asset.to_string(),
+            asset,
             asset_symbol: None,
             token_id: None,
             from_address: from,
@@ -576,7 +582,7 @@ impl EvmRowBuilder {
         }
     }
 
-    fn trace_rows(&self, traces: Traces, number: u64, hash: &Arc<str>, timestamp: i64, txs: &[Transaction]) -> Result<Vec<TraceRow>, Error> {
+    fn trace_rows(&self, traces: Traces<'a>, number: u64, hash: &Cow<'a, str>, timestamp: i64, txs: &[Transaction<'a>]) -> Result<Vec<TraceRow<'a>>, Error> {
         let what = format!("block {number} traces");
         let mut rows = match traces {
             Traces::None => return Ok(vec![]),
@@ -601,7 +607,7 @@ impl EvmRowBuilder {
                 }
                 let mut rows = vec![];
                 for (i, (r, tx)) in list.into_iter().zip(txs).enumerate() {
-                    let tx_hash: Arc<str> = Fields { what: &what, tx: Some(i) }.hex("hash", tx.hash.clone())?.into();
+                    let tx_hash = Fields { what: &what, tx: Some(i) }.hex("hash", tx.hash.clone())?;
                     if let Some(th) = &r.tx_hash {
                         if !th.eq_ignore_ascii_case(&tx_hash) {
                             return Err(Error::Reorg(format!("debug_traceBlockByNumber {what}: trace of transaction {th} where {tx_hash} was expected")));
@@ -648,8 +654,8 @@ impl EvmRowBuilder {
 /// The ERC-20 / ERC-721 transfer a log records, decoded as ethereum-etl does: topic 0 is
 /// `Transfer`, and topics plus 32-byte data words are exactly four (ERC-20: from and to indexed,
 /// value in data; ERC-721: from, to and token id indexed).
-fn token_transfer(log: &LogRow) -> Option<TokenTransferRow> {
-    if log.topics.first().map(String::as_str) != Some(TRANSFER_TOPIC) {
+fn token_transfer<'a>(log: &LogRow<'a>) -> Option<TokenTransferRow<'a>> {
+    if log.topics.first().map(|t| &**t) != Some(TRANSFER_TOPIC) {
         return None;
     }
     let data = hex::decode(log.data.trim_start_matches("0x")).ok()?;
@@ -668,7 +674,7 @@ fn token_transfer(log: &LogRow) -> Option<TokenTransferRow> {
     if words.len() != 3 {
         return None;
     }
-    let address = |w: &[u8; 32]| format!("0x{}", hex::encode(&w[12..]));
+    let address = |w: &[u8; 32]| Cow::Owned(format!("0x{}", hex::encode(&w[12..])));
     Some(TokenTransferRow {
         token_address: log.address.clone(),
         from_address: address(&words[0]),
@@ -684,7 +690,7 @@ fn token_transfer(log: &LogRow) -> Option<TokenTransferRow> {
     })
 }
 
-fn parity_row(t: ParityTrace, number: u64, hash: &Arc<str>, timestamp: i64, what: &str) -> Result<TraceRow, Error> {
+fn parity_row<'a>(t: ParityTrace<'a>, number: u64, hash: &Cow<'a, str>, timestamp: i64, what: &str) -> Result<TraceRow<'a>, Error> {
     let f = Fields { what, tx: None };
     let action = t.action.ok_or_else(|| f.err("action", "missing"))?;
     let result = t.result.unwrap_or_default();
@@ -693,32 +699,32 @@ fn parity_row(t: ParityTrace, number: u64, hash: &Arc<str>, timestamp: i64, what
         block_number: number,
         block_hash: hash.clone(),
         block_timestamp: timestamp,
-        transaction_hash: lower(t.transaction_hash).map(Arc::from),
+        transaction_hash: lower(t.transaction_hash),
         transaction_index: f.opt_u64("transactionPosition", &t.transaction_position)?.map(|x| x as u32),
         from_address: None,
         to_address: None,
         value: None,
         input: None,
         output: None,
-        trace_type: String::new(),
+        trace_type: Cow::Borrowed(""),
         call_type: None,
         reward_type: None,
         gas: None,
         gas_used: None,
         subtraces: f.opt_u64("subtraces", &t.subtraces)?.unwrap_or(0) as u32,
         trace_address: t.trace_address.ok_or_else(|| f.err("traceAddress", "missing"))?,
-        error: t.error.filter(|e| !e.is_empty()),
+        error: t.error.map(|e| e.0).filter(|e| !e.is_empty()),
         status: 1,
         trace_id: String::new(),
     };
-    match trace_type.as_str() {
+    match &*trace_type {
         "call" => {
             row.from_address = lower(action.from);
             row.to_address = lower(action.to);
             row.value = f.opt_wei("value", &action.value)?;
             row.input = lower(action.input);
             row.output = lower(result.output);
-            row.call_type = action.call_type;
+            row.call_type = action.call_type.map(|t| t.0);
             row.gas = f.opt_u64("gas", &action.gas)?;
             row.gas_used = f.opt_u64("gasUsed", &result.gas_used)?;
         }
@@ -740,27 +746,28 @@ fn parity_row(t: ParityTrace, number: u64, hash: &Arc<str>, timestamp: i64, what
         "reward" => {
             row.to_address = lower(action.author);
             row.value = f.opt_wei("value", &action.value)?;
-            row.reward_type = action.reward_type;
+            row.reward_type = action.reward_type.map(|t| t.0);
         }
         _ => {}
     }
     if row.trace_type.is_empty() {
-        row.trace_type = trace_type;
+        row.trace_type = trace_type.0;
     }
     Ok(row)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn flatten_geth(
-    frame: CallFrame,
+// The hashes stay `Cow`s so that a borrowed one is shared by every frame, not copied.
+#[allow(clippy::too_many_arguments, clippy::ptr_arg)]
+fn flatten_geth<'a>(
+    frame: CallFrame<'a>,
     address: &mut Vec<u32>,
-    tx_hash: &Arc<str>,
+    tx_hash: &Cow<'a, str>,
     tx_index: u32,
     number: u64,
-    hash: &Arc<str>,
+    hash: &Cow<'a, str>,
     timestamp: i64,
     what: &str,
-    out: &mut Vec<TraceRow>,
+    out: &mut Vec<TraceRow<'a>>,
 ) -> Result<(), Error> {
     let f = Fields { what, tx: None };
     let kind = frame.kind.as_deref().ok_or_else(|| f.err("type", "missing"))?.to_ascii_uppercase();
@@ -784,13 +791,13 @@ fn flatten_geth(
         input: lower(frame.input),
         output: lower(frame.output),
         trace_type: trace_type.into(),
-        call_type,
+        call_type: call_type.map(Cow::Owned),
         reward_type: None,
         gas: f.opt_u64("gas", &frame.gas)?,
         gas_used: f.opt_u64("gasUsed", &frame.gas_used)?,
         subtraces: calls.len() as u32,
         trace_address: address.clone(),
-        error: frame.error.filter(|e| !e.is_empty()),
+        error: frame.error.map(|e| e.0).filter(|e| !e.is_empty()),
         status: 1,
         trace_id: String::new(),
     });
@@ -805,18 +812,18 @@ fn flatten_geth(
 /// ethereum-etl's rules: a frame fails when it or any parent has an error; ids are
 /// `<type>_<tx hash>_<trace address joined by _>` (so a root frame's id ends in `_`), and
 /// `<type>_<block>_<n>` for block-level traces.
-fn set_statuses_and_ids(rows: &mut [TraceRow]) {
-    let failed: std::collections::HashSet<(Arc<str>, Vec<u32>)> =
+fn set_statuses_and_ids<'a>(rows: &mut [TraceRow<'a>]) {
+    let failed: std::collections::HashSet<(Cow<'a, str>, Vec<u32>)> =
         rows.iter().filter(|r| r.error.is_some()).filter_map(|r| r.transaction_hash.clone().map(|h| (h, r.trace_address.clone()))).collect();
     // Block-level traces are numbered per type in the order of (reward_type, from, to, value).
     let mut block_level: Vec<usize> = (0..rows.len()).filter(|i| rows[*i].transaction_hash.is_none()).collect();
-    let key = |r: &TraceRow| (r.trace_type.clone(), r.reward_type.clone(), r.from_address.clone(), r.to_address.clone(), r.value);
+    let key = |r: &TraceRow<'a>| (r.trace_type.clone(), r.reward_type.clone(), r.from_address.clone(), r.to_address.clone(), r.value);
     block_level.sort_by_key(|i| key(&rows[*i]));
     let mut numbered: std::collections::HashMap<String, usize> = Default::default();
     for i in block_level {
         let r = &mut rows[i];
         r.status = r.error.is_none() as u8;
-        let n = numbered.entry(r.trace_type.clone()).or_default();
+        let n = numbered.entry(r.trace_type.to_string()).or_default();
         r.trace_id = format!("{}_{}_{}", r.trace_type, r.block_number, n);
         *n += 1;
     }
@@ -842,16 +849,21 @@ mod tests {
     use super::*;
     use serde_json::{json, Value};
 
+    /// A reply read from a JSON value (its text owned).
+    fn owned<T: serde::Deserialize<'static>>(v: Value) -> T {
+        T::deserialize(v).unwrap()
+    }
+
     /// A block's replies as a node would send them.
-    fn replies(block: Value, receipts: Vec<Value>, traces: Traces) -> BlockReplies {
-        BlockReplies { block: serde_json::from_value(block).unwrap(), receipts: serde_json::from_value(Value::Array(receipts)).unwrap(), traces }
+    fn replies(block: Value, receipts: Vec<Value>, traces: Traces<'static>) -> BlockReplies<'static> {
+        BlockReplies { block: owned(block), receipts: owned(Value::Array(receipts)), traces }
     }
 
-    fn parity(traces: Vec<Value>) -> Traces {
-        Traces::Parity(serde_json::from_value(Value::Array(traces)).unwrap())
+    fn parity(traces: Vec<Value>) -> Traces<'static> {
+        Traces::Parity(owned(Value::Array(traces)))
     }
 
-    fn log(topics: Vec<&str>, data: &str) -> LogRow {
+    fn log<'a>(topics: Vec<&'a str>, data: &'a str) -> LogRow<'a> {
         LogRow {
             log_index: 3,
             transaction_hash: "0xaa".into(),
@@ -861,7 +873,7 @@ mod tests {
             block_timestamp: 1,
             address: "0x5fbdb2315678afecb367f032d93f642f64180aa3".into(),
             data: data.into(),
-            topics: topics.into_iter().map(str::to_string).collect(),
+            topics: topics.into_iter().map(Cow::Borrowed).collect(),
         }
     }
 
@@ -913,7 +925,7 @@ mod tests {
     const TRACED_TX: &str = "0x078024d4d8f40c0ada21d8f061aabfff272b455cef216e935a2ee0e1bc5b7b08";
 
     /// A block whose one transaction has a reverted frame (with a child) and a successful one.
-    fn traced_block() -> BlockReplies {
+    fn traced_block() -> BlockReplies<'static> {
         let tx = TRACED_TX;
         let block = json!({
             "number": "0x7", "hash": "0xB1", "parentHash": "0xb0", "gasLimit": "0x1", "gasUsed": "0x1", "timestamp": "0x10",
@@ -967,7 +979,7 @@ mod tests {
 
     /// A block with an EIP-4844 transaction, a withdrawal, and a pre-Byzantium receipt whose
     /// trace says the transaction failed.
-    fn blob_block() -> BlockReplies {
+    fn blob_block() -> BlockReplies<'static> {
         let blob_tx = "0x01";
         let old_tx = "0x02";
         let block = json!({
@@ -996,7 +1008,7 @@ mod tests {
         b.push_block(blob_block()).unwrap();
         let t = &b.txs[0];
         assert_eq!((t.transaction_type, t.max_fee_per_blob_gas), (Some(3), Some(16)));
-        assert_eq!(t.blob_versioned_hashes.as_deref(), Some(&["0x01ab".to_string()][..]));
+        assert_eq!(t.blob_versioned_hashes.as_deref(), Some(&[Cow::Borrowed("0x01ab")][..]));
         assert_eq!((t.receipt_blob_gas_used, t.receipt_blob_gas_price), (Some(131072), Some(3)));
         assert_eq!((b.txs[1].receipt_status, b.txs[1].receipt_root.as_deref()), (None, Some("0xrr")));
         let moved: Vec<(&str, Option<&str>, &str)> = b.transfers.iter().map(|t| (t.kind, t.to_address.as_deref(), t.amount_raw.as_str())).collect();
@@ -1007,7 +1019,7 @@ mod tests {
     }
 
     /// A contract creation (geth traces) whose receipt has an ERC-20 and an ERC-721 `Transfer`.
-    fn token_block() -> BlockReplies {
+    fn token_block() -> BlockReplies<'static> {
         let tx = "0x03";
         let token = "0x5fbdb2315678afecb367f032d93f642f64180aa3";
         let block = json!({
@@ -1024,7 +1036,7 @@ mod tests {
             "contractAddress": token, "effectiveGasPrice": "0x3b9aca01"});
         let frame = json!({"type": "CREATE", "from": "0xa", "to": token, "value": "0xde0b6b3a7640000", "gas": "0x0", "gasUsed": "0x0", "input": "0x6080",
             "output": "0x00", "calls": [{"type": "CALL", "from": token, "to": "0xb", "value": "0x1", "gas": "0x0", "gasUsed": "0x0", "input": "0x"}]});
-        replies(block, vec![receipt], Traces::Geth(serde_json::from_value(json!([{"txHash": tx, "result": frame}])).unwrap()))
+        replies(block, vec![receipt], Traces::Geth(owned(json!([{"txHash": tx, "result": frame}]))))
     }
 
     /// Decimals as text for arrow-json, whose serializer has no i128.

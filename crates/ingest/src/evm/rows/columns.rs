@@ -39,13 +39,13 @@ fn decimals<T>(rows: &[T], column: &str, f: impl Fn(&T) -> Option<i128>) -> Resu
 }
 
 /// A list-of-text column (`None`: a null list).
-fn text_lists<T>(rows: &[T], f: impl Fn(&T) -> Option<&[String]>) -> ArrayRef {
+fn text_lists<T, S: AsRef<str>>(rows: &[T], f: impl Fn(&T) -> Option<&[S]>) -> ArrayRef {
     let mut b = ListBuilder::new(StringBuilder::new());
     for r in rows {
         match f(r) {
             Some(items) => {
                 for s in items {
-                    b.values().append_value(s);
+                    b.values().append_value(s.as_ref());
                 }
                 b.append(true);
             }
@@ -140,7 +140,7 @@ pub(super) fn logs(rows: &[LogRow]) -> Result<RecordBatch, Error> {
             ints::<_, Int64Type>(rows, |r| r.block_timestamp),
             text(rows, |r| Some(&r.address)),
             text(rows, |r| Some(&r.data)),
-            text_lists(rows, |r| Some(&r.topics)),
+            text_lists(rows, |r| Some(r.topics.as_slice())),
         ],
     )
 }
