@@ -17,7 +17,7 @@ pub mod schema;
 pub mod sql;
 pub mod store;
 
-pub use store::{ChainKind, ChainManifest, Chunk, ImportedFile, Manifest, Store};
+pub use store::{ChainKind, ChainManifest, Chunk, ImportedFile, Manifest, OpenChunk, Store};
 
 use std::path::{Path, PathBuf};
 

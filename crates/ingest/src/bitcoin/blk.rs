@@ -1,19 +1,22 @@
 //! Ingest from Bitcoin Core's block files: scan headers, pick the best chain, then read, resolve
-//! and write its blocks in three threads (read + decode → resolve + build rows → write Parquet).
+//! and write its blocks in three threads: read + decode + the rows that need no input resolution
+//! (`blocks`, `outputs`) → resolve inputs + their rows (`transactions`, `inputs`) → write Parquet.
+//! Chunks are written batch by batch, so memory holds a batch of rows, not a chunk.
 
 use super::blkfile::{BlockFiles, IndexedBlock};
 use super::chain::best_chain;
-use super::rows::RowBuilder;
+use super::rows::{utxo_tables, ChainBatch, ChainRows, SpendRows};
 use super::utxo::UtxoMap;
 use super::{commit_info, IngestReport};
 use crate::resume_point;
 use crate::{Error, Event};
 use bitcoin::{Block, Txid};
+use datafusion::arrow::record_batch::RecordBatch;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use tracehound_core::UtxoChain;
-use tracehound_tables::Store;
+use tracehound_tables::{OpenChunk, Store};
 
 /// Options of a block-file ingest.
 #[derive(Debug, Clone)]
@@ -39,24 +42,36 @@ impl BlkOptions {
     }
 }
 
+/// Transactions per batch of rows handed to the writer: chunks are written in pieces this size,
+/// so that memory holds a batch of rows, not a whole chunk.
+const BATCH_TRANSACTIONS: u64 = 8_192;
+
 struct Decoded {
     height: u64,
     block: Block,
     txids: Vec<Txid>,
     emit: bool,
+    /// Set on the last block of a batch: the reader's rows of the batch, and whether the chunk
+    /// closes with this block.
+    boundary: Option<(ChainBatch, bool)>,
 }
 
 enum ReadMsg {
     Block(Box<Decoded>),
-    /// `--skip-corrupt` met a block that does not decode: the chain ends before it.
-    StoppedAt(String),
+    /// The reader stops before the end of the chain (a block that does not decode), with its rows
+    /// of the open chunk: with `--skip-corrupt` the warning to give, without it its error follows.
+    Stopped {
+        warning: Option<String>,
+        rows: Option<ChainBatch>,
+    },
 }
 
-struct ChunkRows {
-    first: u64,
-    last: u64,
-    last_hash: String,
-    tables: Vec<(&'static str, Vec<datafusion::arrow::record_batch::RecordBatch>)>,
+enum WriteMsg {
+    /// Rows of the chunk that starts at block `first`, one batch per table in
+    /// [`UTXO_TABLES`](tracehound_tables::schema::UTXO_TABLES) order.
+    Rows { first: u64, tables: [(&'static str, RecordBatch); 4] },
+    /// The chunk is complete: blocks `first..=last`.
+    Close { last: u64, last_hash: String },
 }
 
 /// Ingests the best chain of the block files into `store`, resuming after what it already holds.
@@ -130,11 +145,12 @@ pub fn ingest_blk_files(store: &mut Store, opts: &BlkOptions, progress: &dyn Fn(
 
     std::thread::scope(|s| -> Result<(), Error> {
         let (block_tx, block_rx) = sync_channel::<ReadMsg>(8);
-        let (chunk_tx, chunk_rx) = sync_channel::<ChunkRows>(1);
-        let reader = s.spawn(move || read_blocks(&mut files, &blocks, root_height, start, skip_corrupt, block_tx));
+        let (chunk_tx, chunk_rx) = sync_channel::<WriteMsg>(1);
+        let chunking = Chunking { blocks: chunk_blocks, transactions: chunk_txs };
+        let reader = s.spawn(move || read_blocks(&mut files, &blocks, root_height, start, skip_corrupt, params, chunking, block_tx));
         let chain_name = chain.name();
         let writer = s.spawn(move || write_chunks(store, chain_name, chunk_rx, info));
-        let built = build_rows(block_rx, chunk_tx, params, chunk_blocks, chunk_txs, &mut report, progress);
+        let built = build_rows(block_rx, chunk_tx, params, &mut report, progress);
         let read = reader.join().expect("reader thread");
         let written = writer.join().expect("writer thread");
         // Report the first cause: a writer error makes the builder's send fail, not the reverse.
@@ -145,54 +161,100 @@ pub fn ingest_blk_files(store: &mut Store, opts: &BlkOptions, progress: &dyn Fn(
     Ok(report)
 }
 
+/// Where chunks and batches end, decided by the reader from the blocks it emits.
+#[derive(Clone, Copy)]
+struct Chunking {
+    blocks: u64,
+    transactions: u64,
+}
+
+/// Reads and decodes the chain's blocks, computes txids and builds the rows that need no input
+/// resolution (`blocks`, `outputs`), marking where batches and chunks end.
+#[allow(clippy::too_many_arguments)]
 fn read_blocks(
     files: &mut BlockFiles,
     blocks: &[IndexedBlock],
     root_height: u64,
     start: u64,
     skip_corrupt: bool,
+    params: tracehound_core::chain::AddressParams,
+    chunking: Chunking,
     out: SyncSender<ReadMsg>,
 ) -> Result<(), Error> {
     let mut buf = Vec::with_capacity(4 << 20);
+    let mut rows = ChainRows::new(params);
+    let mut chunk_first: Option<u64> = None;
+    let (mut chunk_txs, mut batch_txs) = (0u64, 0u64);
+    let last_height = root_height + blocks.len() as u64 - 1;
     for (i, b) in blocks.iter().enumerate() {
         let height = root_height + i as u64;
         let block = match files.read_block(b.location, &mut buf) {
             Ok(block) => block,
-            Err(e @ Error::Corrupt { .. }) if skip_corrupt => {
-                // The chain cannot continue past a block that does not decode.
-                let _ = out.send(ReadMsg::StoppedAt(format!("stopped before height {height}: {e}")));
-                return Ok(());
+            Err(e) => {
+                let open = chunk_first.is_some().then(|| rows.finish());
+                if matches!(e, Error::Corrupt { .. }) && skip_corrupt {
+                    // The chain cannot continue past a block that does not decode.
+                    let _ = out.send(ReadMsg::Stopped { warning: Some(format!("stopped before height {height}: {e}")), rows: open });
+                    return Ok(());
+                }
+                // What was read before the error is a valid prefix: it is committed, then the error reported.
+                let _ = out.send(ReadMsg::Stopped { warning: None, rows: open });
+                return Err(e);
             }
-            // Dropping the sender ends the builder; what it built so far is a valid prefix.
-            Err(e) => return Err(e),
         };
-        let txids = block.txdata.iter().map(|t| t.compute_txid()).collect();
-        if out.send(ReadMsg::Block(Box::new(Decoded { height, block, txids, emit: height >= start }))).is_err() {
+        let txids = block.txdata.iter().map(|t| t.compute_txid()).collect::<Vec<_>>();
+        let emit = height >= start;
+        let mut boundary = None;
+        if emit {
+            rows.push_block(&block, &txids, height);
+            let first = *chunk_first.get_or_insert(height);
+            let n = block.txdata.len() as u64;
+            chunk_txs += n;
+            batch_txs += n;
+            let close = height + 1 - first >= chunking.blocks || chunk_txs >= chunking.transactions || height == last_height;
+            if close || batch_txs >= BATCH_TRANSACTIONS {
+                boundary = Some((rows.finish(), close));
+                batch_txs = 0;
+            }
+            if close {
+                chunk_first = None;
+                chunk_txs = 0;
+            }
+        }
+        if out.send(ReadMsg::Block(Box::new(Decoded { height, block, txids, emit, boundary }))).is_err() {
             return Ok(()); // the builder stopped; its error is reported
         }
     }
     Ok(())
 }
 
+/// Resolves every input through the unspent-output map and builds the `transactions` and
+/// `inputs` rows; hands each batch, with the reader's rows, to the writer.
 fn build_rows(
     input: Receiver<ReadMsg>,
-    output: SyncSender<ChunkRows>,
+    output: SyncSender<WriteMsg>,
     params: tracehound_core::chain::AddressParams,
-    chunk_blocks: u64,
-    chunk_txs: u64,
     report: &mut IngestReport,
     progress: &dyn Fn(Event),
 ) -> Result<(), Error> {
-    let mut rows = RowBuilder::new(params);
+    let mut rows = SpendRows::new(params);
     let mut utxos = UtxoMap::new();
     let mut open: Option<(u64, u64, String)> = None; // first, last, last hash of the open chunk
     let mut last_written = report.resumed_after;
     while let Ok(msg) = input.recv() {
         let d = match msg {
             ReadMsg::Block(d) => d,
-            ReadMsg::StoppedAt(w) => {
-                report.tip = last_written;
-                progress(Event::Warning(w));
+            ReadMsg::Stopped { warning, rows: chain_rows } => {
+                if let (Some((first, last, last_hash)), Some(chain_rows)) = (open.take(), chain_rows) {
+                    let tables = utxo_tables(chain_rows, rows.finish());
+                    if output.send(WriteMsg::Rows { first, tables }).is_ok() && output.send(WriteMsg::Close { last, last_hash }).is_ok() {
+                        report.chunks += 1;
+                    }
+                }
+                if let Some(w) = warning {
+                    report.tip = last_written;
+                    progress(Event::Warning(w));
+                }
                 break;
             }
         };
@@ -210,26 +272,46 @@ fn build_rows(
         let first = open.as_ref().map_or(d.height, |o| o.0);
         open = Some((first, d.height, hash));
         progress(Event::Block { height: d.height, transactions: counts.transactions });
-        if d.height + 1 - first >= chunk_blocks || rows.buffered_transactions() >= chunk_txs {
-            let (first, last, last_hash) = open.take().expect("open chunk");
-            if output.send(ChunkRows { first, last, last_hash, tables: rows.finish() }).is_err() {
+        if let Some((chain_rows, close)) = d.boundary {
+            let tables = utxo_tables(chain_rows, rows.finish());
+            if output.send(WriteMsg::Rows { first, tables }).is_err() {
                 return Ok(()); // the writer failed; its error is reported
             }
-            report.chunks += 1;
+            if close {
+                let (_, last, last_hash) = open.take().expect("open chunk");
+                if output.send(WriteMsg::Close { last, last_hash }).is_err() {
+                    return Ok(());
+                }
+                report.chunks += 1;
+            }
         }
-    }
-    if let Some((first, last, last_hash)) = open.take() {
-        let _ = output.send(ChunkRows { first, last, last_hash, tables: rows.finish() });
-        report.chunks += 1;
     }
     report.utxos = utxos.len() as u64;
     Ok(())
 }
 
-fn write_chunks(store: &mut Store, chain: &str, input: Receiver<ChunkRows>, info: BTreeMap<String, serde_json::Value>) -> Result<(), Error> {
-    while let Ok(c) = input.recv() {
-        let tables: Vec<(&str, Vec<_>)> = c.tables.into_iter().collect();
-        store.commit_chunk(chain, c.first, c.last, &c.last_hash, &tables, info.clone())?;
+/// Writes batches into the open chunk's files and commits each chunk when it closes.
+fn write_chunks(store: &mut Store, chain: &str, input: Receiver<WriteMsg>, info: BTreeMap<String, serde_json::Value>) -> Result<(), Error> {
+    let mut open: Option<OpenChunk> = None;
+    while let Ok(msg) = input.recv() {
+        match msg {
+            WriteMsg::Rows { first, tables } => {
+                let chunk = match &mut open {
+                    Some(c) => c,
+                    None => {
+                        let schemas: Vec<(&str, _)> = tables.iter().map(|(t, b)| (*t, b.schema())).collect();
+                        open.insert(store.open_chunk(chain, first, &schemas)?)
+                    }
+                };
+                for (i, (_, batch)) in tables.iter().enumerate() {
+                    chunk.write(i, batch)?;
+                }
+            }
+            WriteMsg::Close { last, last_hash } => {
+                let chunk = open.take().expect("a chunk closes after its rows");
+                store.commit_open_chunk(chunk, last, &last_hash, info.clone())?;
+            }
+        }
     }
     Ok(())
 }

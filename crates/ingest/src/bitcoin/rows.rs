@@ -23,14 +23,50 @@ pub struct BlockCounts {
     pub unresolved: u64,
 }
 
-/// Arrow builders for the four UTXO tables.
+/// Arrow builders for the four UTXO tables: [`ChainRows`] and [`SpendRows`] together.
 pub struct RowBuilder {
+    chain: ChainRows,
+    spend: SpendRows,
+}
+
+/// The rows that need no input resolution: `blocks` and `outputs`. The block-file ingest builds
+/// them on the reading thread while another thread resolves inputs.
+pub struct ChainRows {
     params: AddressParams,
     blocks: BlockCols,
+    outs: OutputCols,
+    hex: HexBuf,
+}
+
+/// The rows that need each input's spent output: `transactions` and `inputs`. Keeps the
+/// unspent-output map up to date with every block, emitted or not.
+pub struct SpendRows {
+    params: AddressParams,
     txs: TxCols,
     ins: InputCols,
-    outs: OutputCols,
     tx_rows: u64,
+    hex: HexBuf,
+}
+
+/// The `blocks` and `outputs` batches of a run of blocks ([`ChainRows::finish`]).
+pub struct ChainBatch {
+    /// Rows of `blocks`.
+    pub blocks: RecordBatch,
+    /// Rows of `outputs`.
+    pub outputs: RecordBatch,
+}
+
+/// The `transactions` and `inputs` batches of a run of blocks ([`SpendRows::finish`]).
+pub struct SpendBatch {
+    /// Rows of `transactions`.
+    pub transactions: RecordBatch,
+    /// Rows of `inputs`.
+    pub inputs: RecordBatch,
+}
+
+/// Puts the four tables' batches in [`schema::UTXO_TABLES`] order.
+pub fn utxo_tables(chain: ChainBatch, spend: SpendBatch) -> [(&'static str, RecordBatch); 4] {
+    [("blocks", chain.blocks), ("transactions", spend.transactions), ("inputs", spend.inputs), ("outputs", chain.outputs)]
 }
 
 #[derive(Default)]
@@ -104,7 +140,7 @@ fn stripped_size(block: &Block) -> u64 {
     (80 + bitcoin::consensus::encode::VarInt(block.txdata.len() as u64).size() + txs) as u64
 }
 
-/// A hash in the byte-reversed hex that explorers and RPC show, without going through `fmt`.
+/// A hash in the byte-reversed hex that explorers and RPC show, into a stack buffer.
 fn display_hex<'a>(hash: &[u8; 32], buf: &'a mut [u8; 64]) -> &'a str {
     let mut rev = *hash;
     rev.reverse();
@@ -112,52 +148,165 @@ fn display_hex<'a>(hash: &[u8; 32], buf: &'a mut [u8; 64]) -> &'a str {
     std::str::from_utf8(buf).expect("hex is ascii")
 }
 
-fn hex_str(bytes: &[u8]) -> String {
-    let mut buf = vec![0u8; bytes.len() * 2];
-    hex::encode_to_slice(bytes, &mut buf).expect("twice the length");
-    String::from_utf8(buf).expect("hex is ascii")
+/// A reusable buffer for hex text, so that no row allocates a string of its own.
+#[derive(Default)]
+struct HexBuf(Vec<u8>);
+
+impl HexBuf {
+    /// `bytes` in lower-case hex.
+    fn hex(&mut self, bytes: &[u8]) -> &str {
+        self.0.resize(bytes.len() * 2, 0);
+        hex::encode_to_slice(bytes, &mut self.0).expect("twice the length");
+        std::str::from_utf8(&self.0).expect("hex is ascii")
+    }
+
+    /// A hash in the byte-reversed hex that explorers and RPC show.
+    fn display(&mut self, hash: &[u8; 32]) -> &str {
+        self.0.resize(64, 0);
+        let buf: &mut [u8; 64] = (&mut self.0[..]).try_into().expect("64 bytes");
+        display_hex(hash, buf)
+    }
+}
+
+fn append_addresses(list: &mut ListBuilder<StringBuilder>, addresses: &[String]) {
+    for a in addresses {
+        list.values().append_value(a);
+    }
+    list.append(true);
+}
+
+fn batch(schema: datafusion::arrow::datatypes::SchemaRef, columns: Vec<ArrayRef>) -> RecordBatch {
+    RecordBatch::try_new(schema, columns).expect("builders follow the schema")
 }
 
 impl RowBuilder {
     /// An empty builder for a chain with address encoding `params`.
     pub fn new(params: AddressParams) -> RowBuilder {
-        RowBuilder { params, blocks: BlockCols::default(), txs: TxCols::default(), ins: InputCols::default(), outs: OutputCols::default(), tx_rows: 0 }
+        RowBuilder { chain: ChainRows::new(params), spend: SpendRows::new(params) }
     }
 
     /// Transactions buffered since the last [`RowBuilder::finish`].
     pub fn buffered_transactions(&self) -> u64 {
-        self.tx_rows
+        self.spend.buffered_transactions()
     }
 
     /// Appends the rows of `block` at `height`. `txids` are the block's transaction ids in order.
     /// Inputs are resolved through `prevouts`, which also receives the block's new outputs.
     /// With `emit` false the prevout map is updated but no row is written (replay after a restart).
     pub fn push_block(&mut self, block: &Block, txids: &[Txid], height: u64, prevouts: &mut dyn PrevoutSource, emit: bool) -> BlockCounts {
-        let mut counts = BlockCounts::default();
-        let block_hash = block.block_hash().to_string();
-        let time = block.header.time as i64;
         if emit {
-            let b = &mut self.blocks;
-            let h = &block.header;
-            b.hash.append_value(&block_hash);
-            b.number.append_value(height);
-            b.prev_hash.append_value(h.prev_blockhash.to_string());
-            b.timestamp.append_value(time);
-            b.merkle_root.append_value(h.merkle_root.to_string());
-            b.version.append_value(h.version.to_consensus());
-            b.bits.append_value(format!("{:08x}", h.bits.to_consensus()));
-            b.nonce.append_value(format!("{:x}", h.nonce));
-            b.size.append_value(block.total_size() as u64);
-            b.stripped_size.append_value(stripped_size(block));
-            b.weight.append_value(block.weight().to_wu());
-            b.transaction_count.append_value(block.txdata.len() as u64);
-            let coinbase_param = block.txdata.first().and_then(|t| t.input.first()).map(|i| hex_str(i.script_sig.as_bytes())).unwrap_or_default();
-            b.coinbase_param.append_value(coinbase_param);
+            self.chain.push_block(block, txids, height);
         }
+        self.spend.push_block(block, txids, height, prevouts, emit)
+    }
+
+    /// Takes the buffered rows as one batch per table, in [`schema::UTXO_TABLES`] order.
+    pub fn finish(&mut self) -> Vec<(&'static str, Vec<RecordBatch>)> {
+        utxo_tables(self.chain.finish(), self.spend.finish()).into_iter().map(|(t, b)| (t, vec![b])).collect()
+    }
+}
+
+impl ChainRows {
+    /// An empty builder for a chain with address encoding `params`.
+    pub fn new(params: AddressParams) -> ChainRows {
+        ChainRows { params, blocks: BlockCols::default(), outs: OutputCols::default(), hex: HexBuf::default() }
+    }
+
+    /// Appends the `blocks` row and the `outputs` rows of `block` at `height`.
+    pub fn push_block(&mut self, block: &Block, txids: &[Txid], height: u64) {
+        let time = block.header.time as i64;
+        let b = &mut self.blocks;
+        let h = &block.header;
+        b.hash.append_value(self.hex.display(block.block_hash().as_ref()));
+        b.number.append_value(height);
+        b.prev_hash.append_value(self.hex.display(h.prev_blockhash.as_ref()));
+        b.timestamp.append_value(time);
+        b.merkle_root.append_value(self.hex.display(h.merkle_root.as_ref()));
+        b.version.append_value(h.version.to_consensus());
+        b.bits.append_value(format!("{:08x}", h.bits.to_consensus()));
+        b.nonce.append_value(format!("{:x}", h.nonce));
+        b.size.append_value(block.total_size() as u64);
+        b.stripped_size.append_value(stripped_size(block));
+        b.weight.append_value(block.weight().to_wu());
+        b.transaction_count.append_value(block.txdata.len() as u64);
+        let coinbase_param = block.txdata.first().and_then(|t| t.input.first()).map(|i| i.script_sig.as_bytes()).unwrap_or_default();
+        b.coinbase_param.append_value(self.hex.hex(coinbase_param));
+        let c = &mut self.outs;
+        for (tx, txid) in block.txdata.iter().zip(txids) {
+            let mut txid_buf = [0u8; 64];
+            let txid_hex = display_hex(txid.as_ref(), &mut txid_buf);
+            for (vout, out) in tx.output.iter().enumerate() {
+                let info = classify(&out.script_pubkey, &self.params);
+                c.transaction_hash.append_value(txid_hex);
+                c.block_number.append_value(height);
+                c.block_timestamp.append_value(time);
+                c.index.append_value(vout as u32);
+                c.value.append_value(out.value.to_sat());
+                c.kind.append_value(info.kind.as_str());
+                append_addresses(&mut c.addresses, &info.addresses);
+                c.required_signatures.append_option(info.required_signatures);
+                c.script_hex.append_value(self.hex.hex(out.script_pubkey.as_bytes()));
+            }
+        }
+    }
+
+    /// Takes the buffered rows.
+    pub fn finish(&mut self) -> ChainBatch {
+        let b = &mut self.blocks;
+        let blocks: Vec<ArrayRef> = vec![
+            Arc::new(b.hash.finish()),
+            Arc::new(b.number.finish()),
+            Arc::new(b.prev_hash.finish()),
+            Arc::new(b.timestamp.finish()),
+            Arc::new(b.merkle_root.finish()),
+            Arc::new(b.version.finish()),
+            Arc::new(b.bits.finish()),
+            Arc::new(b.nonce.finish()),
+            Arc::new(b.size.finish()),
+            Arc::new(b.stripped_size.finish()),
+            Arc::new(b.weight.finish()),
+            Arc::new(b.transaction_count.finish()),
+            Arc::new(b.coinbase_param.finish()),
+        ];
+        let o = &mut self.outs;
+        let outs: Vec<ArrayRef> = vec![
+            Arc::new(o.transaction_hash.finish()),
+            Arc::new(o.block_number.finish()),
+            Arc::new(o.block_timestamp.finish()),
+            Arc::new(o.index.finish()),
+            Arc::new(o.value.finish()),
+            Arc::new(o.kind.finish()),
+            Arc::new(o.addresses.finish()),
+            Arc::new(o.required_signatures.finish()),
+            Arc::new(o.script_hex.finish()),
+        ];
+        ChainBatch { blocks: batch(schema::blocks(), blocks), outputs: batch(schema::outputs(), outs) }
+    }
+}
+
+impl SpendRows {
+    /// An empty builder for a chain with address encoding `params`.
+    pub fn new(params: AddressParams) -> SpendRows {
+        SpendRows { params, txs: TxCols::default(), ins: InputCols::default(), tx_rows: 0, hex: HexBuf::default() }
+    }
+
+    /// Transactions buffered since the last [`SpendRows::finish`].
+    pub fn buffered_transactions(&self) -> u64 {
+        self.tx_rows
+    }
+
+    /// Resolves the inputs of `block` at `height` through `prevouts`, which also receives the
+    /// block's new outputs, and appends its `transactions` and `inputs` rows. With `emit` false
+    /// the prevout map is updated but no row is written (replay after a restart).
+    pub fn push_block(&mut self, block: &Block, txids: &[Txid], height: u64, prevouts: &mut dyn PrevoutSource, emit: bool) -> BlockCounts {
+        let mut counts = BlockCounts::default();
+        let mut block_hash_buf = [0u8; 64];
+        let block_hash = display_hex(block.block_hash().as_ref(), &mut block_hash_buf);
+        let time = block.header.time as i64;
         for (tx_index, (tx, txid)) in block.txdata.iter().zip(txids).enumerate() {
             let is_coinbase = tx.is_coinbase();
             let mut txid_buf = [0u8; 64];
-            let txid_hex = display_hex(txid.as_ref(), &mut txid_buf).to_string();
+            let txid_hex = display_hex(txid.as_ref(), &mut txid_buf);
             let mut input_value: Option<u64> = Some(0);
             for (i, input) in tx.input.iter().enumerate() {
                 counts.inputs += 1;
@@ -175,7 +324,7 @@ impl RowBuilder {
                     continue;
                 }
                 let c = &mut self.ins;
-                c.transaction_hash.append_value(&txid_hex);
+                c.transaction_hash.append_value(txid_hex);
                 c.block_number.append_value(height);
                 c.block_timestamp.append_value(time);
                 c.index.append_value(i as u32);
@@ -183,8 +332,7 @@ impl RowBuilder {
                     c.spent_transaction_hash.append_null();
                     c.spent_output_index.append_null();
                 } else {
-                    let mut buf = [0u8; 64];
-                    c.spent_transaction_hash.append_value(display_hex(input.previous_output.txid.as_ref(), &mut buf));
+                    c.spent_transaction_hash.append_value(self.hex.display(input.previous_output.txid.as_ref()));
                     c.spent_output_index.append_value(input.previous_output.vout);
                 }
                 match &prevout {
@@ -192,10 +340,7 @@ impl RowBuilder {
                         let info = classify(&p.script, &self.params);
                         c.value.append_value(p.value);
                         c.kind.append_value(info.kind.as_str());
-                        for a in &info.addresses {
-                            c.addresses.values().append_value(a);
-                        }
-                        c.addresses.append(true);
+                        append_addresses(&mut c.addresses, &info.addresses);
                         c.required_signatures.append_option(info.required_signatures);
                     }
                     None => {
@@ -206,7 +351,7 @@ impl RowBuilder {
                     }
                 }
                 c.sequence.append_value(input.sequence.0);
-                c.script_hex.append_value(hex_str(input.script_sig.as_bytes()));
+                c.script_hex.append_value(self.hex.hex(input.script_sig.as_bytes()));
             }
             let mut output_value = 0u64;
             for (vout, out) in tx.output.iter().enumerate() {
@@ -214,23 +359,6 @@ impl RowBuilder {
                 let value = out.value.to_sat();
                 output_value += value;
                 prevouts.add(txid, vout as u32, value, &out.script_pubkey);
-                if !emit {
-                    continue;
-                }
-                let info = classify(&out.script_pubkey, &self.params);
-                let c = &mut self.outs;
-                c.transaction_hash.append_value(&txid_hex);
-                c.block_number.append_value(height);
-                c.block_timestamp.append_value(time);
-                c.index.append_value(vout as u32);
-                c.value.append_value(value);
-                c.kind.append_value(info.kind.as_str());
-                for a in &info.addresses {
-                    c.addresses.values().append_value(a);
-                }
-                c.addresses.append(true);
-                c.required_signatures.append_option(info.required_signatures);
-                c.script_hex.append_value(hex_str(out.script_pubkey.as_bytes()));
             }
             counts.transactions += 1;
             if !emit {
@@ -238,9 +366,9 @@ impl RowBuilder {
             }
             self.tx_rows += 1;
             let t = &mut self.txs;
-            t.hash.append_value(&txid_hex);
+            t.hash.append_value(txid_hex);
             t.block_number.append_value(height);
-            t.block_hash.append_value(&block_hash);
+            t.block_hash.append_value(block_hash);
             t.block_timestamp.append_value(time);
             t.index.append_value(tx_index as u32);
             t.is_coinbase.append_value(is_coinbase);
@@ -259,25 +387,9 @@ impl RowBuilder {
         counts
     }
 
-    /// Takes the buffered rows as one batch per table, in [`schema::UTXO_TABLES`] order.
-    pub fn finish(&mut self) -> Vec<(&'static str, Vec<RecordBatch>)> {
+    /// Takes the buffered rows.
+    pub fn finish(&mut self) -> SpendBatch {
         self.tx_rows = 0;
-        let b = &mut self.blocks;
-        let blocks: Vec<ArrayRef> = vec![
-            Arc::new(b.hash.finish()),
-            Arc::new(b.number.finish()),
-            Arc::new(b.prev_hash.finish()),
-            Arc::new(b.timestamp.finish()),
-            Arc::new(b.merkle_root.finish()),
-            Arc::new(b.version.finish()),
-            Arc::new(b.bits.finish()),
-            Arc::new(b.nonce.finish()),
-            Arc::new(b.size.finish()),
-            Arc::new(b.stripped_size.finish()),
-            Arc::new(b.weight.finish()),
-            Arc::new(b.transaction_count.finish()),
-            Arc::new(b.coinbase_param.finish()),
-        ];
         let t = &mut self.txs;
         let txs: Vec<ArrayRef> = vec![
             Arc::new(t.hash.finish()),
@@ -311,24 +423,6 @@ impl RowBuilder {
             Arc::new(i.sequence.finish()),
             Arc::new(i.script_hex.finish()),
         ];
-        let o = &mut self.outs;
-        let outs: Vec<ArrayRef> = vec![
-            Arc::new(o.transaction_hash.finish()),
-            Arc::new(o.block_number.finish()),
-            Arc::new(o.block_timestamp.finish()),
-            Arc::new(o.index.finish()),
-            Arc::new(o.value.finish()),
-            Arc::new(o.kind.finish()),
-            Arc::new(o.addresses.finish()),
-            Arc::new(o.required_signatures.finish()),
-            Arc::new(o.script_hex.finish()),
-        ];
-        let batch = |s, cols| RecordBatch::try_new(s, cols).expect("builders follow the schema");
-        vec![
-            ("blocks", vec![batch(schema::blocks(), blocks)]),
-            ("transactions", vec![batch(schema::transactions(), txs)]),
-            ("inputs", vec![batch(schema::inputs(), ins)]),
-            ("outputs", vec![batch(schema::outputs(), outs)]),
-        ]
+        SpendBatch { transactions: batch(schema::transactions(), txs), inputs: batch(schema::inputs(), ins) }
     }
 }
