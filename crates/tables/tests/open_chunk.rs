@@ -46,7 +46,8 @@ fn a_chunk_written_in_batches_equals_one_committed_whole() {
     assert!(store.table_files("btc", "a").is_empty());
     store.commit_open_chunk(chunk, 9, "tip", BTreeMap::new()).unwrap();
 
-    let mut whole = Store::open_for_write(tempfile::tempdir().unwrap().keep()).unwrap();
+    let whole_dir = tempfile::tempdir().unwrap();
+    let mut whole = Store::open_for_write(whole_dir.path()).unwrap();
     whole.commit_chunk("btc", 0, 9, "tip", &[("a", vec![rows(0, 200_001)]), ("b", vec![rows(0, 10)])], BTreeMap::new()).unwrap();
 
     for table in ["a", "b"] {
