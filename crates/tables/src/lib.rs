@@ -17,7 +17,7 @@ pub mod schema;
 pub mod sql;
 pub mod store;
 
-pub use store::{ChainKind, ChainManifest, Chunk, ImportedFile, Manifest, OpenChunk, Store};
+pub use store::{ChainKind, ChainManifest, Chunk, ClosedChunk, ImportedFile, Manifest, OpenChunk, Store, SyncedChunk};
 
 use std::path::{Path, PathBuf};
 

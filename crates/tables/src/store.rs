@@ -269,14 +269,23 @@ impl Store {
     /// Commits a chunk written through [`Store::open_chunk`] as blocks `first..=last`: each file
     /// is finished, fsynced and renamed, then the manifest records the chunk atomically.
     pub fn commit_open_chunk(&mut self, chunk: OpenChunk, last: u64, last_hash: &str, info: BTreeMap<String, serde_json::Value>) -> Result<()> {
-        let OpenChunk { chain, first, files: open } = chunk;
+        self.check_next_chunk(&chunk.chain, chunk.first, last)?;
+        let synced = chunk.close()?.sync()?;
+        self.commit_synced_chunk(synced, last, last_hash, info)
+    }
+
+    /// Commits a chunk whose files are complete and durable ([`OpenChunk::close`], then
+    /// [`ClosedChunk::sync`]) as blocks `first..=last`: the files are renamed to their final
+    /// names, their directories synced, then the manifest records the chunk atomically.
+    pub fn commit_synced_chunk(&mut self, chunk: SyncedChunk, last: u64, last_hash: &str, info: BTreeMap<String, serde_json::Value>) -> Result<()> {
+        let ClosedChunk { chain, first, files: closed } = chunk.0;
         self.check_next_chunk(&chain, first, last)?;
         let mut files = BTreeMap::new();
-        for f in open {
+        for f in closed {
             let rel = format!("chains/{chain}/{}/{first:010}-{last:010}.parquet", f.table);
             let path = self.root.join(&rel);
-            let bytes = finish_parquet(f.writer, &f.tmp, &path)?;
-            files.insert(f.table, ChunkFile { path: rel, rows: f.rows, bytes });
+            fs::rename(&f.tmp, &path).map_err(|e| Error::io(&path, e))?;
+            files.insert(f.table, ChunkFile { path: rel, rows: f.rows, bytes: f.bytes });
         }
         for table in files.keys() {
             sync_dir(&self.root.join(format!("chains/{chain}/{table}")))?;
@@ -500,11 +509,16 @@ const ROW_GROUP_ROWS: usize = 64 * 1024;
 /// Closes a Parquet file written to `tmp`, fsyncs it and renames it to `path`. Returns its size.
 fn finish_parquet(writer: ArrowWriter<File>, tmp: &Path, path: &Path) -> Result<u64> {
     let file = writer.into_inner().map_err(|e| Error::parquet(tmp, e))?;
-    file.sync_all().map_err(|e| Error::io(tmp, e))?;
-    let bytes = file.metadata().map_err(|e| Error::io(tmp, e))?.len();
+    let bytes = sync_file(&file, tmp)?;
     drop(file);
     fs::rename(tmp, path).map_err(|e| Error::io(path, e))?;
     Ok(bytes)
+}
+
+/// Fsyncs `file` (written at `path`) and returns its size.
+fn sync_file(file: &File, path: &Path) -> Result<u64> {
+    file.sync_all().map_err(|e| Error::io(path, e))?;
+    Ok(file.metadata().map_err(|e| Error::io(path, e))?.len())
 }
 
 /// A chunk being written table by table ([`Store::open_chunk`]).
@@ -534,7 +548,47 @@ impl OpenChunk {
     pub fn first(&self) -> u64 {
         self.first
     }
+
+    /// Writes each file's footer. Nothing is durable or visible yet: [`ClosedChunk::sync`] makes
+    /// the files durable, then [`Store::commit_synced_chunk`] makes them visible.
+    pub fn close(self) -> Result<ClosedChunk> {
+        let mut files = Vec::with_capacity(self.files.len());
+        for f in self.files {
+            let file = f.writer.into_inner().map_err(|e| Error::parquet(&f.tmp, e))?;
+            files.push(ClosedFile { table: f.table, tmp: f.tmp, file, rows: f.rows, bytes: 0 });
+        }
+        Ok(ClosedChunk { chain: self.chain, first: self.first, files })
+    }
 }
+
+/// A chunk whose files are complete but maybe not yet on disk ([`OpenChunk::close`]).
+pub struct ClosedChunk {
+    chain: String,
+    first: u64,
+    files: Vec<ClosedFile>,
+}
+
+struct ClosedFile {
+    table: String,
+    tmp: PathBuf,
+    file: File,
+    rows: u64,
+    bytes: u64,
+}
+
+impl ClosedChunk {
+    /// Fsyncs the chunk's files. It needs no access to the store, so it can run on another
+    /// thread while the next chunk is written.
+    pub fn sync(mut self) -> Result<SyncedChunk> {
+        for f in &mut self.files {
+            f.bytes = sync_file(&f.file, &f.tmp)?;
+        }
+        Ok(SyncedChunk(self))
+    }
+}
+
+/// A chunk whose files are complete and durable, ready for [`Store::commit_synced_chunk`].
+pub struct SyncedChunk(ClosedChunk);
 
 /// Writes `batches` as one Parquet file: to a temporary name, fsynced, then renamed.
 /// Returns (rows, bytes).

@@ -80,3 +80,31 @@ fn a_chunk_left_open_by_a_crash_is_invisible_and_its_files_are_removed() {
     assert_eq!(numbers(&read_all(&store, "a")), (0..10).collect::<Vec<_>>());
     assert_eq!(open_files(), 1, "the open chunk's file is deleted");
 }
+
+#[test]
+fn a_closed_chunk_synced_on_another_thread_is_invisible_until_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open_for_write(dir.path()).unwrap();
+    store.commit_chunk("btc", 0, 9, "h9", &[("a", vec![rows(0, 10)])], BTreeMap::new()).unwrap();
+    let mut chunk = store.open_chunk("btc", 10, &[("a", schema())]).unwrap();
+    chunk.write(0, &rows(10, 1000)).unwrap();
+    let closed = chunk.close().unwrap();
+    // The next chunk is written while this one is synced.
+    let synced = std::thread::spawn(move || closed.sync().unwrap());
+    let mut next = store.open_chunk("btc", 20, &[("a", schema())]).unwrap();
+    next.write(0, &rows(1000, 1500)).unwrap();
+    let synced = synced.join().unwrap();
+    let committed = |store: &Store| store.chain("btc").unwrap().table_totals("a").0;
+    assert_eq!(committed(&store), 10, "a synced chunk is not visible before its commit");
+    let next = next.close().unwrap().sync().unwrap();
+    // Chunks are committed in order: the second cannot go first.
+    let err = store.commit_synced_chunk(next, 29, "h29", BTreeMap::new()).unwrap_err().to_string();
+    assert!(err.contains("does not follow the committed tip"), "{err}");
+    assert_eq!(committed(&store), 10, "a refused commit records nothing");
+    store.commit_synced_chunk(synced, 19, "h19", BTreeMap::new()).unwrap();
+    assert_eq!(numbers(&read_all(&store, "a")), (0..1000).collect::<Vec<_>>());
+    let (rows, bytes) = store.chain("btc").unwrap().table_totals("a");
+    assert_eq!(rows, 1000);
+    let on_disk: u64 = store.table_files("btc", "a").iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
+    assert_eq!(bytes, on_disk, "the manifest records the files' sizes");
+}

@@ -15,8 +15,9 @@ use datafusion::arrow::record_batch::RecordBatch;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::thread::ScopedJoinHandle;
 use tracehound_core::UtxoChain;
-use tracehound_tables::{OpenChunk, Store};
+use tracehound_tables::{OpenChunk, Store, SyncedChunk};
 
 /// Options of a block-file ingest.
 #[derive(Debug, Clone)]
@@ -290,28 +291,56 @@ fn build_rows(
     Ok(())
 }
 
-/// Writes batches into the open chunk's files and commits each chunk when it closes.
+/// A closed chunk whose files are being fsynced: the sync thread, the chunk's last block and
+/// that block's hash.
+type Syncing<'scope> = (ScopedJoinHandle<'scope, Result<SyncedChunk, tracehound_tables::Error>>, u64, String);
+
+/// Writes batches into the open chunk's files and commits each chunk when it closes. A closed
+/// chunk's files are fsynced on a thread of their own while the next chunk is written; chunks are
+/// committed in order, each only once its files are on disk. When writing fails, the chunk
+/// already synced is still committed.
 fn write_chunks(store: &mut Store, chain: &str, input: Receiver<WriteMsg>, info: BTreeMap<String, serde_json::Value>) -> Result<(), Error> {
-    let mut open: Option<OpenChunk> = None;
-    while let Ok(msg) = input.recv() {
-        match msg {
-            WriteMsg::Rows { first, tables } => {
-                let chunk = match &mut open {
-                    Some(c) => c,
-                    None => {
-                        let schemas: Vec<(&str, _)> = tables.iter().map(|(t, b)| (*t, b.schema())).collect();
-                        open.insert(store.open_chunk(chain, first, &schemas)?)
-                    }
-                };
-                for (i, (_, batch)) in tables.iter().enumerate() {
-                    chunk.write(i, batch)?;
-                }
-            }
-            WriteMsg::Close { last, last_hash } => {
-                let chunk = open.take().expect("a chunk closes after its rows");
-                store.commit_open_chunk(chunk, last, &last_hash, info.clone())?;
+    std::thread::scope(|s| {
+        let mut open: Option<OpenChunk> = None;
+        let mut syncing: Option<Syncing<'_>> = None;
+        let mut result = Ok(());
+        while let Ok(msg) = input.recv() {
+            result = match msg {
+                WriteMsg::Rows { first, tables } => write_rows(store, chain, &mut open, first, &tables),
+                WriteMsg::Close { last, last_hash } => open.take().expect("a chunk closes after its rows").close().map_err(Error::from).and_then(|closed| {
+                    commit_synced(store, syncing.take(), &info)?;
+                    syncing = Some((s.spawn(move || closed.sync()), last, last_hash));
+                    Ok(())
+                }),
+            };
+            if result.is_err() {
+                break;
             }
         }
+        result.and(commit_synced(store, syncing, &info))
+    })
+}
+
+/// Appends a batch of each table to the open chunk, opening it at block `first` if none is.
+fn write_rows(store: &Store, chain: &str, open: &mut Option<OpenChunk>, first: u64, tables: &[(&'static str, RecordBatch); 4]) -> Result<(), Error> {
+    let chunk = match open {
+        Some(c) => c,
+        None => {
+            let schemas: Vec<(&str, _)> = tables.iter().map(|(t, b)| (*t, b.schema())).collect();
+            open.insert(store.open_chunk(chain, first, &schemas)?)
+        }
+    };
+    for (i, (_, batch)) in tables.iter().enumerate() {
+        chunk.write(i, batch)?;
+    }
+    Ok(())
+}
+
+/// Waits for a chunk's files to be on disk, then commits it.
+fn commit_synced(store: &mut Store, pending: Option<Syncing<'_>>, info: &BTreeMap<String, serde_json::Value>) -> Result<(), Error> {
+    if let Some((sync, last, last_hash)) = pending {
+        let synced = sync.join().expect("sync thread")?;
+        store.commit_synced_chunk(synced, last, &last_hash, info.clone())?;
     }
     Ok(())
 }
