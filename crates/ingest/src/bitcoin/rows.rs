@@ -3,7 +3,10 @@
 
 use super::utxo::{Prevout, PrevoutSource};
 use bitcoin::{Block, Txid};
-use datafusion::arrow::array::{ArrayRef, BooleanBuilder, Int32Builder, Int64Builder, ListBuilder, StringBuilder, UInt32Builder, UInt64Builder};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanBuilder, Int32Builder, Int64Builder, ListBuilder, PrimitiveBuilder, StringBuilder, UInt32Builder, UInt64Builder,
+};
+use datafusion::arrow::datatypes::ArrowPrimitiveType;
 use datafusion::arrow::record_batch::RecordBatch;
 use std::sync::Arc;
 use tracehound_core::chain::AddressParams;
@@ -177,6 +180,46 @@ fn append_addresses(list: &mut ListBuilder<StringBuilder>, addresses: &[String])
     list.append(true);
 }
 
+/// A builder that hands over its rows and starts again with room for as many, so that the next
+/// batch, about the same size, fills it without regrowing (each regrowth copies the column).
+trait FinishPresized {
+    /// The rows built so far, as an array; the builder is left empty with that much capacity.
+    fn finish_presized(&mut self) -> ArrayRef;
+}
+
+impl FinishPresized for StringBuilder {
+    fn finish_presized(&mut self) -> ArrayRef {
+        let a = self.finish();
+        *self = StringBuilder::with_capacity(a.len(), a.value_data().len());
+        Arc::new(a)
+    }
+}
+
+impl<T: ArrowPrimitiveType> FinishPresized for PrimitiveBuilder<T> {
+    fn finish_presized(&mut self) -> ArrayRef {
+        let a = self.finish();
+        *self = PrimitiveBuilder::with_capacity(a.len());
+        Arc::new(a)
+    }
+}
+
+impl FinishPresized for BooleanBuilder {
+    fn finish_presized(&mut self) -> ArrayRef {
+        let a = self.finish();
+        *self = BooleanBuilder::with_capacity(a.len());
+        Arc::new(a)
+    }
+}
+
+impl FinishPresized for ListBuilder<StringBuilder> {
+    fn finish_presized(&mut self) -> ArrayRef {
+        let a = self.finish();
+        let values = a.values().as_string::<i32>();
+        *self = ListBuilder::with_capacity(StringBuilder::with_capacity(values.len(), values.value_data().len()), a.len());
+        Arc::new(a)
+    }
+}
+
 fn batch(schema: datafusion::arrow::datatypes::SchemaRef, columns: Vec<ArrayRef>) -> RecordBatch {
     RecordBatch::try_new(schema, columns).expect("builders follow the schema")
 }
@@ -256,31 +299,31 @@ impl ChainRows {
     pub fn finish(&mut self) -> ChainBatch {
         let b = &mut self.blocks;
         let blocks: Vec<ArrayRef> = vec![
-            Arc::new(b.hash.finish()),
-            Arc::new(b.number.finish()),
-            Arc::new(b.prev_hash.finish()),
-            Arc::new(b.timestamp.finish()),
-            Arc::new(b.merkle_root.finish()),
-            Arc::new(b.version.finish()),
-            Arc::new(b.bits.finish()),
-            Arc::new(b.nonce.finish()),
-            Arc::new(b.size.finish()),
-            Arc::new(b.stripped_size.finish()),
-            Arc::new(b.weight.finish()),
-            Arc::new(b.transaction_count.finish()),
-            Arc::new(b.coinbase_param.finish()),
+            b.hash.finish_presized(),
+            b.number.finish_presized(),
+            b.prev_hash.finish_presized(),
+            b.timestamp.finish_presized(),
+            b.merkle_root.finish_presized(),
+            b.version.finish_presized(),
+            b.bits.finish_presized(),
+            b.nonce.finish_presized(),
+            b.size.finish_presized(),
+            b.stripped_size.finish_presized(),
+            b.weight.finish_presized(),
+            b.transaction_count.finish_presized(),
+            b.coinbase_param.finish_presized(),
         ];
         let o = &mut self.outs;
         let outs: Vec<ArrayRef> = vec![
-            Arc::new(o.transaction_hash.finish()),
-            Arc::new(o.block_number.finish()),
-            Arc::new(o.block_timestamp.finish()),
-            Arc::new(o.index.finish()),
-            Arc::new(o.value.finish()),
-            Arc::new(o.kind.finish()),
-            Arc::new(o.addresses.finish()),
-            Arc::new(o.required_signatures.finish()),
-            Arc::new(o.script_hex.finish()),
+            o.transaction_hash.finish_presized(),
+            o.block_number.finish_presized(),
+            o.block_timestamp.finish_presized(),
+            o.index.finish_presized(),
+            o.value.finish_presized(),
+            o.kind.finish_presized(),
+            o.addresses.finish_presized(),
+            o.required_signatures.finish_presized(),
+            o.script_hex.finish_presized(),
         ];
         ChainBatch { blocks: batch(schema::blocks(), blocks), outputs: batch(schema::outputs(), outs) }
     }
@@ -400,36 +443,36 @@ impl SpendRows {
         self.tx_rows = 0;
         let t = &mut self.txs;
         let txs: Vec<ArrayRef> = vec![
-            Arc::new(t.hash.finish()),
-            Arc::new(t.block_number.finish()),
-            Arc::new(t.block_hash.finish()),
-            Arc::new(t.block_timestamp.finish()),
-            Arc::new(t.index.finish()),
-            Arc::new(t.is_coinbase.finish()),
-            Arc::new(t.version.finish()),
-            Arc::new(t.lock_time.finish()),
-            Arc::new(t.size.finish()),
-            Arc::new(t.virtual_size.finish()),
-            Arc::new(t.input_count.finish()),
-            Arc::new(t.output_count.finish()),
-            Arc::new(t.input_value.finish()),
-            Arc::new(t.output_value.finish()),
-            Arc::new(t.fee.finish()),
+            t.hash.finish_presized(),
+            t.block_number.finish_presized(),
+            t.block_hash.finish_presized(),
+            t.block_timestamp.finish_presized(),
+            t.index.finish_presized(),
+            t.is_coinbase.finish_presized(),
+            t.version.finish_presized(),
+            t.lock_time.finish_presized(),
+            t.size.finish_presized(),
+            t.virtual_size.finish_presized(),
+            t.input_count.finish_presized(),
+            t.output_count.finish_presized(),
+            t.input_value.finish_presized(),
+            t.output_value.finish_presized(),
+            t.fee.finish_presized(),
         ];
         let i = &mut self.ins;
         let ins: Vec<ArrayRef> = vec![
-            Arc::new(i.transaction_hash.finish()),
-            Arc::new(i.block_number.finish()),
-            Arc::new(i.block_timestamp.finish()),
-            Arc::new(i.index.finish()),
-            Arc::new(i.spent_transaction_hash.finish()),
-            Arc::new(i.spent_output_index.finish()),
-            Arc::new(i.value.finish()),
-            Arc::new(i.kind.finish()),
-            Arc::new(i.addresses.finish()),
-            Arc::new(i.required_signatures.finish()),
-            Arc::new(i.sequence.finish()),
-            Arc::new(i.script_hex.finish()),
+            i.transaction_hash.finish_presized(),
+            i.block_number.finish_presized(),
+            i.block_timestamp.finish_presized(),
+            i.index.finish_presized(),
+            i.spent_transaction_hash.finish_presized(),
+            i.spent_output_index.finish_presized(),
+            i.value.finish_presized(),
+            i.kind.finish_presized(),
+            i.addresses.finish_presized(),
+            i.required_signatures.finish_presized(),
+            i.sequence.finish_presized(),
+            i.script_hex.finish_presized(),
         ];
         SpendBatch { transactions: batch(schema::transactions(), txs), inputs: batch(schema::inputs(), ins) }
     }
