@@ -629,9 +629,27 @@ fn main() {
     restore_sigpipe();
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", error_line(&e));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes on one line, each said once. Errors that name their file put their
+/// cause in their own message (`"{path}: {source}"`) and also return it as their source, so
+/// `{:#}` would print it twice; a cause whose text is already on the line is left out.
+fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// `tracehound sql ... | head` should end quietly when `head` closes the pipe, as other Unix
@@ -985,4 +1003,22 @@ fn status(data_dir: &Path, json: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_line;
+    use anyhow::Context;
+
+    /// A cause that its parent's message already quotes is said once; context that adds words
+    /// keeps both.
+    #[test]
+    fn error_line_says_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory (os error 2)");
+        let e = anyhow::Error::new(tracehound_tables::Error::Io { path: "/nonexistent".into(), source: io });
+        assert_eq!(error_line(&e), "/nonexistent: No such file or directory (os error 2)");
+
+        let e = Err::<(), _>(std::io::Error::other("disk full")).context("writing chunk 3").unwrap_err();
+        assert_eq!(error_line(&e), "writing chunk 3: disk full");
+    }
 }

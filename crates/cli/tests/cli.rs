@@ -173,6 +173,14 @@ fn errors_are_clear_and_exit_non_zero() {
     let o = run(&data, &["sql", "SELECT nope FROM transactions"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("nope"));
+    // Each cause once, though the errors that carry it also quote it in their own message.
+    let o = run(&data, &["sql", "SELECT 1 FROM nosuchtable"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.matches("nosuchtable").count() == 1, "{err}");
+    assert!(err.contains("the tables are blocks, inputs, outputs, transactions, bitcoin_regtest.blocks"), "{err}");
+    let o = run(&data, &["ingest", "bitcoin", "--blocks-dir", tmp.path().join("missing").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("missing") && err.matches("os error 2").count() == 1, "{err}");
     let o = run(&data, &["export", "nonsense", "--out", tmp.path().join("x").to_str().unwrap()]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("no table \"nonsense\""));

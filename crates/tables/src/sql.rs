@@ -77,9 +77,43 @@ async fn table_provider(ctx: &SessionContext, store: &Store, chain: &str, table:
     Ok(Arc::new(ListingTable::try_new(config)?))
 }
 
-/// Runs one SQL statement and collects its result.
+/// Runs one SQL statement and collects its result. A table that does not exist is named along
+/// with the tables that do.
 pub async fn query(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
-    Ok(ctx.sql(sql).await?.collect().await?)
+    match ctx.sql(sql).await {
+        Ok(frame) => Ok(frame.collect().await?),
+        Err(e) => {
+            let text = e.to_string();
+            if text.contains("table '") && text.contains("not found") {
+                return Err(Error::NotFound(format!("{text}; the tables are {}", table_list(ctx))));
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// Every table a query can name: the default chain's tables as they are, the others with their
+/// chain's schema (`bitcoin.outputs`).
+fn table_list(ctx: &SessionContext) -> String {
+    let Some(catalog) = ctx.catalog("datafusion") else { return String::from("(none)") };
+    let mut schemas = catalog.schema_names();
+    schemas.sort_by_key(|s| (s != "public", s.clone()));
+    let mut names = Vec::new();
+    for schema in schemas {
+        if schema == "information_schema" {
+            continue;
+        }
+        let Some(provider) = catalog.schema(&schema) else { continue };
+        let mut tables = provider.table_names();
+        tables.sort();
+        let prefix = if schema == "public" { String::new() } else { format!("{schema}.") };
+        names.extend(tables.into_iter().map(|t| format!("{prefix}{t}")));
+    }
+    if names.is_empty() {
+        String::from("(none)")
+    } else {
+        names.join(", ")
+    }
 }
 
 /// How query results are printed.
