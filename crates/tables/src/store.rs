@@ -503,8 +503,10 @@ fn writer_properties() -> WriterProperties {
 const RANDOM_HASH_COLUMNS: [&str; 2] = ["hash", "spent_transaction_hash"];
 
 /// Rows per Parquet row group. A writer holds a row group's encoded pages in memory until it is
-/// full; this bounds that memory while keeping groups as large as DuckDB's own (122,880 rows).
-const ROW_GROUP_ROWS: usize = 64 * 1024;
+/// full, for every table of a chunk at once. 8,192 rows (DataFusion's batch size) took 50-70 MiB
+/// off block-file ingest's peak against 65,536, for 0.7% larger files; queries and the graph
+/// index build read them as fast (BENCHMARKS.md).
+const ROW_GROUP_ROWS: usize = 8 * 1024;
 
 /// Closes a Parquet file written to `tmp`, fsyncs it and renames it to `path`. Returns its size.
 fn finish_parquet(writer: ArrowWriter<File>, tmp: &Path, path: &Path) -> Result<u64> {

@@ -44,8 +44,10 @@ impl BlkOptions {
 }
 
 /// Transactions per batch of rows handed to the writer: chunks are written in pieces this size,
-/// so that memory holds a batch of rows, not a whole chunk.
-const BATCH_TRANSACTIONS: u64 = 8_192;
+/// so that memory holds a batch of rows, not a whole chunk. 2,048 with row groups of 8,192 rows
+/// took the peak RSS of a 1M-transaction ingest from 280-330 to 215-235 MiB at the same speed
+/// (BENCHMARKS.md).
+const BATCH_TRANSACTIONS: u64 = 2_048;
 
 struct Decoded {
     height: u64,
