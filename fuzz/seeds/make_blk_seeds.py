@@ -8,6 +8,7 @@ block). The blocks are the real regtest genesis block and three child blocks wit
 each; one seed stores them out of height order, as Bitcoin Core does.
 
     python3 fuzz/seeds/make_blk_seeds.py
+    mkdir -p fuzz/corpus/blk_file
     RUSTC_BOOTSTRAP=1 cargo fuzz run blk_file fuzz/corpus/blk_file fuzz/seeds/blk_file
 """
 import hashlib
