@@ -482,7 +482,8 @@ fn sync_dir(dir: &Path) -> Result<()> {
 /// ingest, files as small (BENCHMARKS.md). DuckDB and Polars read it (tested); Spark from 3.4.
 /// Columns of hashes that each row has its own of are random bytes in hex: they are written
 /// without compression or min/max statistics (LZ4 shrank them by 1-6% for a tenth of ingest's
-/// compression time; their min/max never prunes a file).
+/// compression time; their min/max never prunes a file). Nor do the min/max of the other columns
+/// of hex or addresses, which are kept compressed but without statistics.
 fn writer_properties() -> WriterProperties {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::LZ4_RAW)
@@ -496,11 +497,20 @@ fn writer_properties() -> WriterProperties {
             .set_column_compression(ColumnPath::from(column), Compression::UNCOMPRESSED)
             .set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None);
     }
+    for column in UNPRUNABLE_COLUMNS {
+        let path = ColumnPath::new(column.split('.').map(String::from).collect());
+        b = b.set_column_statistics_enabled(path, EnabledStatistics::None);
+    }
     b.build()
 }
 
 /// See [`writer_properties`].
 const RANDOM_HASH_COLUMNS: [&str; 2] = ["hash", "spent_transaction_hash"];
+
+/// Compressed columns whose min/max would never prune a file (see [`writer_properties`]): a
+/// chunk's transactions have random hashes, and scripts and addresses have no order. `addresses`
+/// is a list, so its values are the leaf column `addresses.list.item`.
+const UNPRUNABLE_COLUMNS: [&str; 3] = ["transaction_hash", "script_hex", "addresses.list.item"];
 
 /// Rows per Parquet row group. A writer holds a row group's encoded pages in memory until it is
 /// full, for every table of a chunk at once. 8,192 rows (DataFusion's batch size) took 50-70 MiB

@@ -108,3 +108,46 @@ fn a_closed_chunk_synced_on_another_thread_is_invisible_until_committed() {
     let on_disk: u64 = store.table_files("btc", "a").iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
     assert_eq!(bytes, on_disk, "the manifest records the files' sizes");
 }
+
+#[test]
+fn unprunable_columns_are_compressed_without_statistics() {
+    use datafusion::arrow::array::{ListBuilder, StringBuilder, UInt32Array, UInt64Array};
+    use datafusion::parquet::basic::Compression;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open_for_write(dir.path()).unwrap();
+    let schema = tracehound_tables::schema::outputs();
+    let n = 100;
+    let hex = |i: usize| format!("{i:064x}");
+    let mut addresses = ListBuilder::new(StringBuilder::new());
+    for i in 0..n {
+        addresses.values().append_value(format!("bcrt1q{i}"));
+        addresses.append(true);
+    }
+    let columns: Vec<datafusion::arrow::array::ArrayRef> = schema
+        .fields()
+        .iter()
+        .map(|f| -> datafusion::arrow::array::ArrayRef {
+            match f.name().as_str() {
+                "transaction_hash" | "script_hex" => Arc::new(StringArray::from((0..n).map(hex).collect::<Vec<_>>())),
+                "type" => Arc::new(StringArray::from(vec!["witness_v0_keyhash"; n])),
+                "addresses" => Arc::new(addresses.finish()),
+                "block_timestamp" => Arc::new(Int64Array::from(vec![1_700_000_000; n])),
+                "index" | "required_signatures" => Arc::new(UInt32Array::from(vec![1; n])),
+                _ => Arc::new(UInt64Array::from((0..n as u64).collect::<Vec<_>>())),
+            }
+        })
+        .collect();
+    let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+    store.commit_chunk("btc", 0, 0, "tip", &[("outputs", vec![batch])], BTreeMap::new()).unwrap();
+    let file = std::fs::File::open(&store.table_files("btc", "outputs")[0]).unwrap();
+    let meta = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().metadata().clone();
+    let group = meta.row_group(0);
+    let column = |path: &str| group.columns().iter().find(|c| c.column_path().string() == path).unwrap_or_else(|| panic!("no column {path}"));
+    for path in ["transaction_hash", "script_hex", "addresses.list.item"] {
+        assert!(column(path).statistics().is_none_or(|s| s.min_bytes_opt().is_none()), "{path} has min/max statistics");
+        assert_eq!(column(path).compression(), Compression::LZ4_RAW, "{path}");
+    }
+    for path in ["block_number", "value", "type"] {
+        assert!(column(path).statistics().and_then(|s| s.min_bytes_opt()).is_some(), "{path} lost its statistics");
+    }
+}

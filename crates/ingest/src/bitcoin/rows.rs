@@ -10,7 +10,7 @@ use datafusion::arrow::datatypes::ArrowPrimitiveType;
 use datafusion::arrow::record_batch::RecordBatch;
 use std::sync::Arc;
 use tracehound_core::chain::AddressParams;
-use tracehound_core::script::classify;
+use tracehound_core::script::classify_with;
 use tracehound_tables::schema;
 
 /// Counts of what a block contributed.
@@ -39,6 +39,8 @@ pub struct ChainRows {
     blocks: BlockCols,
     outs: OutputCols,
     hex: HexBuf,
+    /// Where each address is written before it is appended (one buffer for every output).
+    address: String,
 }
 
 /// The rows that need each input's spent output: `transactions` and `inputs`. Keeps the
@@ -49,6 +51,8 @@ pub struct SpendRows {
     ins: InputCols,
     tx_rows: u64,
     hex: HexBuf,
+    /// Where each address is written before it is appended (one buffer for every input).
+    address: String,
     /// The spent outputs of the block being added (kept to reuse its allocation).
     resolved: Vec<Option<Prevout>>,
 }
@@ -160,24 +164,25 @@ struct HexBuf(Vec<u8>);
 impl HexBuf {
     /// `bytes` in lower-case hex.
     fn hex(&mut self, bytes: &[u8]) -> &str {
-        self.0.resize(bytes.len() * 2, 0);
-        hex::encode_to_slice(bytes, &mut self.0).expect("twice the length");
-        std::str::from_utf8(&self.0).expect("hex is ascii")
+        let out = self.room(bytes.len() * 2);
+        hex::encode_to_slice(bytes, out).expect("twice the length");
+        std::str::from_utf8(out).expect("hex is ascii")
     }
 
     /// A hash in the byte-reversed hex that explorers and RPC show.
     fn display(&mut self, hash: &[u8; 32]) -> &str {
-        self.0.resize(64, 0);
-        let buf: &mut [u8; 64] = (&mut self.0[..]).try_into().expect("64 bytes");
+        let buf: &mut [u8; 64] = self.room(64).try_into().expect("64 bytes");
         display_hex(hash, buf)
     }
-}
 
-fn append_addresses(list: &mut ListBuilder<StringBuilder>, addresses: &[String]) {
-    for a in addresses {
-        list.values().append_value(a);
+    /// The first `len` bytes of the buffer, grown if needed but never shrunk, so that the next
+    /// row does not zero it again.
+    fn room(&mut self, len: usize) -> &mut [u8] {
+        if self.0.len() < len {
+            self.0.resize(len, 0);
+        }
+        &mut self.0[..len]
     }
-    list.append(true);
 }
 
 /// A builder that hands over its rows and starts again with room for as many, so that the next
@@ -254,7 +259,7 @@ impl RowBuilder {
 impl ChainRows {
     /// An empty builder for a chain with address encoding `params`.
     pub fn new(params: AddressParams) -> ChainRows {
-        ChainRows { params, blocks: BlockCols::default(), outs: OutputCols::default(), hex: HexBuf::default() }
+        ChainRows { params, blocks: BlockCols::default(), outs: OutputCols::default(), hex: HexBuf::default(), address: String::new() }
     }
 
     /// Appends the `blocks` row and the `outputs` rows of `block` at `height`.
@@ -281,15 +286,15 @@ impl ChainRows {
             let mut txid_buf = [0u8; 64];
             let txid_hex = display_hex(txid.as_ref(), &mut txid_buf);
             for (vout, out) in tx.output.iter().enumerate() {
-                let info = classify(&out.script_pubkey, &self.params);
+                let class = classify_with(&out.script_pubkey, &self.params, &mut self.address, |a| c.addresses.values().append_value(a));
+                c.addresses.append(true);
                 c.transaction_hash.append_value(txid_hex);
                 c.block_number.append_value(height);
                 c.block_timestamp.append_value(time);
                 c.index.append_value(vout as u32);
                 c.value.append_value(out.value.to_sat());
-                c.kind.append_value(info.kind.as_str());
-                append_addresses(&mut c.addresses, &info.addresses);
-                c.required_signatures.append_option(info.required_signatures);
+                c.kind.append_value(class.kind.as_str());
+                c.required_signatures.append_option(class.required_signatures);
                 c.script_hex.append_value(self.hex.hex(out.script_pubkey.as_bytes()));
             }
         }
@@ -332,7 +337,15 @@ impl ChainRows {
 impl SpendRows {
     /// An empty builder for a chain with address encoding `params`.
     pub fn new(params: AddressParams) -> SpendRows {
-        SpendRows { params, txs: TxCols::default(), ins: InputCols::default(), tx_rows: 0, hex: HexBuf::default(), resolved: Vec::new() }
+        SpendRows {
+            params,
+            txs: TxCols::default(),
+            ins: InputCols::default(),
+            tx_rows: 0,
+            hex: HexBuf::default(),
+            address: String::new(),
+            resolved: Vec::new(),
+        }
     }
 
     /// Transactions buffered since the last [`SpendRows::finish`].
@@ -399,11 +412,11 @@ impl SpendRows {
                 }
                 match prevout {
                     Some(p) => {
-                        let info = classify(&p.script, &self.params);
+                        let class = classify_with(&p.script, &self.params, &mut self.address, |a| c.addresses.values().append_value(a));
+                        c.addresses.append(true);
                         c.value.append_value(p.value);
-                        c.kind.append_value(info.kind.as_str());
-                        append_addresses(&mut c.addresses, &info.addresses);
-                        c.required_signatures.append_option(info.required_signatures);
+                        c.kind.append_value(class.kind.as_str());
+                        c.required_signatures.append_option(class.required_signatures);
                     }
                     None => {
                         c.value.append_null();
