@@ -531,6 +531,56 @@ mod tests {
         }
     }
 
+    /// Scripts of every template `bitcoin::Address::from_script` knows, with random payloads,
+    /// and random bytes: 0 P2PKH, 1 P2SH, 2 witness program of any version and length, 3 any.
+    fn any_script() -> impl Strategy<Value = ScriptBuf> {
+        (0u8..4, 0u8..17, proptest::collection::vec(any::<u8>(), 0..45)).prop_map(|(template, version, bytes)| {
+            let mut s = match template {
+                0 => vec![0x76, 0xa9, 0x14],
+                1 => vec![0xa9, 0x14],
+                2 => vec![if version == 0 { 0 } else { 0x50 + version }, bytes.len().clamp(2, 40) as u8],
+                _ => vec![],
+            };
+            let len = match template {
+                0 | 1 => 20,
+                2 => bytes.len().clamp(2, 40),
+                _ => bytes.len(),
+            };
+            s.extend((0..len).map(|i| bytes.get(i).copied().unwrap_or(i as u8)));
+            match template {
+                0 => s.extend_from_slice(&[0x88, 0xac]),
+                1 => s.push(0x87),
+                _ => {}
+            }
+            ScriptBuf::from_bytes(s)
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn addresses_agree_with_the_bitcoin_crate(
+            script in any_script(),
+            chain in proptest::sample::select(vec![UtxoChain::Bitcoin, UtxoChain::BitcoinTestnet, UtxoChain::BitcoinRegtest]),
+        ) {
+            let network = match chain {
+                UtxoChain::Bitcoin => bitcoin::Network::Bitcoin,
+                UtxoChain::BitcoinTestnet => bitcoin::Network::Testnet,
+                _ => bitcoin::Network::Regtest,
+            };
+            let mut scratch = String::from("left over from the previous script");
+            let mut streamed = Vec::new();
+            let class = classify_with(&script, &chain.address_params(), &mut scratch, |a| streamed.push(a.to_string()));
+            let info = classify(&script, &chain.address_params());
+            prop_assert_eq!((class.kind, class.required_signatures, &streamed), (info.kind, info.required_signatures, &info.addresses));
+            prop_assert!(!info.addresses.is_empty());
+            if let Ok(address) = bitcoin::Address::from_script(&script, network) {
+                prop_assert_eq!(&info.addresses, &vec![address.to_string()], "{:?}", info.kind);
+            } else {
+                prop_assert!(info.addresses[0].starts_with("nonstandard"), "{:?} {:?}", info.kind, info.addresses);
+            }
+        }
+    }
+
     #[test]
     fn segwit_known_answers() {
         // BIP173 and BIP350 test vectors.
