@@ -180,10 +180,10 @@ fn tracing_part(data_dir: &Path, sim_dir: &Path, truth: &tracehound_simulate::Gr
     let date = crate::incidents::day(idx.tx_time()[t as usize] as u64);
     let prices = tracehound_report::PriceTable::load(data_dir)?;
     let usd = prices.usd_at("BTC", &date).map(|(p, _)| (heist.stolen_sat as f64 / 1e8 * p).round() as u64);
-    println!("\n15. The heist as an incident of the registry (next to the bundled real ones: `tracehound incident list`)");
+    println!("\n15. The heist as a simulated case of the registry (next to the bundled real ones: `tracehound incident list`; marked `simulated: true`, so statistics leave it out)");
     let yaml = sim_dir.join("demo_heist.yaml");
     let text = format!(
-        "id: demo_heist\nname: Simulated hot-wallet heist at {victim} (demo chain)\ndate: {date}\nvictim: {victim}\nvictim_type: exchange\nchains: [{chain}]\nassets: [BTC]\namount_native: \"{btc} BTC\"\n{usd}actor_name: simulated attacker\nsources: [\"tracehound simulate (seed {seed}): {gt}\"]\nseeds:\n  - {{chain: {chain}, tx: \"{txid}\", role: attacker, label: theft transaction, source: simulator ground truth}}\n",
+        "id: demo_heist\nname: Simulated hot-wallet heist at {victim} (demo chain)\ndate: {date}\nvictim: {victim}\nvictim_type: exchange\nchains: [{chain}]\nassets: [BTC]\namount_native: \"{btc} BTC\"\n{usd}actor_name: simulated attacker\nsimulated: true\nsources: [\"tracehound simulate (seed {seed}): {gt}\"]\nseeds:\n  - {{chain: {chain}, tx: \"{txid}\", role: attacker, label: theft transaction, source: simulator ground truth}}\n",
         victim = heist.victim,
         btc = heist.stolen_sat as f64 / 1e8,
         usd = usd.map(|u| format!("amount_usd: {u}\n")).unwrap_or_default(),
@@ -192,6 +192,16 @@ fn tracing_part(data_dir: &Path, sim_dir: &Path, truth: &tracehound_simulate::Gr
         txid = heist.txid,
     );
     std::fs::write(&yaml, text).with_context(|| format!("writing {}", yaml.display()))?;
+    // A demo of an earlier tracehound registered the heist without `simulated: true`, so statistics
+    // counted it as a real theft: that case (ours: id demo_heist, sourced to the simulator) is replaced.
+    let registry = tracehound_report::Registry::load(data_dir)?;
+    if let Some(old) = registry
+        .get("demo_heist")
+        .filter(|i| i.provenance == tracehound_report::Provenance::User && i.sources.iter().any(|s| s.starts_with("tracehound simulate")))
+    {
+        println!("   replacing {}: an earlier demo registered the heist without marking it simulated", old.origin);
+        std::fs::remove_file(&old.origin).with_context(|| format!("removing {}", old.origin))?;
+    }
     println!("   tracehound incident add {}", yaml.display());
     crate::incidents::add_cmd(data_dir, &yaml)?;
 
@@ -207,11 +217,14 @@ fn tracing_part(data_dir: &Path, sim_dir: &Path, truth: &tracehound_simulate::Gr
         heist.held_sat as f64 / 1e8
     );
 
-    println!("\n17. Crime statistics over the registry, and the report");
-    crate::incidents::report_cmd(data_dir, &["country".into(), "year".into()], crate::incidents::ReportFormat::Table, Path::new("-"), None)?;
+    println!("\n17. Crime statistics over the registry's real incidents (the simulated heist is left out), and the report");
+    crate::incidents::report_cmd(data_dir, &["country".into(), "year".into()], crate::incidents::ReportFormat::Table, Path::new("-"), None, false)?;
     let report = data_dir.join("report.html");
-    crate::incidents::report_cmd(data_dir, &["actor".into(), "year".into()], crate::incidents::ReportFormat::Html, &report, Some("demo_heist"))?;
+    crate::incidents::report_cmd(data_dir, &["actor".into(), "year".into()], crate::incidents::ReportFormat::Html, &report, Some("demo_heist"), false)?;
     let report = report.canonicalize().unwrap_or(report);
-    println!("\nThe report (charts of stolen USD by year and actor, top countries, and where the demo heist's coins went): {}", report.display());
+    println!(
+        "\nThe report (charts of stolen USD by year and actor and top countries over the real incidents, and, in a section of its own, where the simulated heist's coins went): {}",
+        report.display()
+    );
     Ok(())
 }

@@ -1,90 +1,19 @@
 //! `index`, `cluster`, `address`, `entity` and `explain`: the graph index and the entities built on it.
 
+use crate::chains::{any_chain, bar, coins, ensure_transfer_index, utxo_chain};
 use crate::labels::{open_labels, tags_by_address};
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use tracehound_graph::cluster::{self, ChangeRule, ClusterConfig, Clusters};
-use tracehound_graph::index::{self, GraphIndex, IndexEvent, NONE};
+use tracehound_graph::index::{self, GraphIndex, NONE};
 use tracehound_graph::transfers::{self, TransferIndex};
 use tracehound_graph::AddressIndex;
 use tracehound_tables::Store;
 
-fn bar(len: u64, what: &str) -> ProgressBar {
-    let b = ProgressBar::new(len);
-    b.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}").expect("template"));
-    b.set_message(what.to_string());
-    b
-}
-
-/// The chain to work on: `requested`, or the only UTXO chain stored.
-pub fn utxo_chain(store: &Store, requested: Option<&str>) -> Result<String> {
-    let chain = any_chain(store, requested)?;
-    if store.manifest().chain_kind(&chain) == tracehound_tables::ChainKind::Evm {
-        bail!("{chain} is an EVM chain: the graph index and clustering read UTXO chains only so far (query its transfers with `tracehound sql`)");
-    }
-    Ok(chain)
-}
-
-/// The chain to work on: `requested`, or the only chain stored.
-pub fn any_chain(store: &Store, requested: Option<&str>) -> Result<String> {
-    if let Some(c) = requested {
-        // Ingested, or holding imported explorer exports only.
-        let known: Vec<_> = store.manifest().chain_names().into_iter().collect();
-        if !known.iter().any(|k| k == c) {
-            bail!("no chain {c:?} is stored (stored: {})", if known.is_empty() { "none".into() } else { known.join(", ") });
-        }
-        return Ok(c.to_string());
-    }
-    tracehound_tables::sql::default_chain(store, None)?
-        .with_context(|| format!("several chains are stored ({}); give --chain", store.manifest().chains.keys().cloned().collect::<Vec<_>>().join(", ")))
-}
-
-/// The progress of an index update as a bar (and a line saying why it is rebuilt, unless
-/// `quiet`); call the returned function with `None` to clear the bar.
-fn index_progress<'a>(chain: &'a str, what: &'a str, quiet: bool) -> impl FnMut(Option<IndexEvent>) + 'a {
-    let mut pb: Option<ProgressBar> = None;
-    move |e| match e {
-        Some(IndexEvent::Planned { chunks, rebuild }) => {
-            if let (Some(r), false) = (&rebuild, quiet) {
-                if !r.starts_with("no ") || !r.ends_with(" yet") {
-                    eprintln!("rebuilding the {what} of {chain}: {r}");
-                }
-            }
-            pb = Some(bar(chunks as u64, "files indexed"));
-        }
-        Some(IndexEvent::Chunk { .. }) => {
-            if let Some(b) = &pb {
-                b.inc(1);
-            }
-        }
-        None => {
-            if let Some(b) = pb.take() {
-                b.finish_and_clear();
-            }
-        }
-    }
-}
-
-/// Brings the graph index of `chain` up to date (with a progress bar) and opens it.
-pub fn ensure_index(store: &Store, chain: &str, quiet: bool) -> Result<(GraphIndex, index::UpdateReport)> {
-    let mut progress = index_progress(chain, "graph index", quiet);
-    let report = index::update(store, chain, &mut |e| progress(Some(e)));
-    progress(None);
-    let report = report?;
-    Ok((GraphIndex::open_current(store, chain)?, report))
-}
-
-/// Brings the transfer index of EVM chain `chain` up to date (with a progress bar) and opens it.
-pub fn ensure_transfer_index(store: &Store, chain: &str, quiet: bool) -> Result<(TransferIndex, transfers::TransferUpdate)> {
-    let mut progress = index_progress(chain, "transfer index", quiet);
-    let report = transfers::update(store, chain, tracehound_trace::native_symbol(chain), &mut |e| progress(Some(e)));
-    progress(None);
-    let report = report?;
-    Ok((TransferIndex::open_current(store, chain)?, report))
-}
+// `demo` reaches the graph index through this module.
+pub use crate::chains::ensure_index;
 
 /// `tracehound index`.
 pub fn index_cmd(data_dir: &Path, chain: Option<&str>, json: bool) -> Result<()> {
@@ -302,8 +231,13 @@ fn cluster_tags(data_dir: &Path, chain: &str, idx: &dyn AddressIndex, clusters: 
     Ok(json!({"tags": tags, "actors": actors, "conflicts": conflicts}))
 }
 
-/// `tracehound address`.
+/// `tracehound address`. When no chain data of `chain` is stored but labels are (a sanctions list
+/// imported before any chain), it shows the address's labels and says that the chain is missing.
 pub fn address_cmd(data_dir: &Path, chain: &str, address: &str, json_out: bool) -> Result<()> {
+    let store = Store::open(data_dir)?;
+    if !store.manifest().chain_names().contains(chain) && crate::labels::labels_path(data_dir).is_file() {
+        return show_labels_only(data_dir, &store, chain, address, json_out);
+    }
     let store = crate::open_existing(data_dir)?;
     let chain = any_chain(&store, Some(chain))?;
     if is_evm(&store, &chain) {
@@ -318,6 +252,49 @@ fn is_evm(store: &Store, chain: &str) -> bool {
     store.manifest().chain_kind(chain) == tracehound_tables::ChainKind::Evm
 }
 
+/// The tags naming `address` on `chain`, most confident first.
+fn address_tags(data_dir: &Path, chain: &str, address: &str) -> Result<Vec<serde_json::Value>> {
+    let labels = open_labels(data_dir)?;
+    Ok(labels
+        .tags_for(chain, &[address.to_string()])?
+        .into_iter()
+        .map(|t| json!({"label": t.label, "category": t.category, "actor": t.actor, "source": t.source, "confidence": t.confidence}))
+        .collect())
+}
+
+fn print_tags(own: &[serde_json::Value]) {
+    for t in own {
+        println!(
+            "  tag: {} [{}] actor {} (source: {})",
+            t["label"].as_str().unwrap_or(""),
+            t["category"].as_str().unwrap_or(""),
+            t["actor"],
+            t["source"].as_str().unwrap_or("")
+        );
+    }
+}
+
+/// `address` on a chain of which no data is stored: its labels only.
+fn show_labels_only(data_dir: &Path, store: &Store, chain: &str, address: &str, json_out: bool) -> Result<()> {
+    let own = address_tags(data_dir, chain, address)?;
+    let stored: Vec<String> = store.manifest().chain_names().into_iter().collect();
+    if json_out {
+        let out = json!({"chain": chain, "address": address, "chain_data": false, "stored_chains": stored, "seen": null, "tags": own});
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "{address} on {chain}: no chain data of {chain} is ingested in {} (stored chains: {}), so its activity and entity are unknown; labels only",
+        data_dir.display(),
+        if stored.is_empty() { "none".to_string() } else { stored.join(", ") }
+    );
+    print_tags(&own);
+    if own.is_empty() {
+        println!("  no tag names it");
+    }
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 fn show_address(
     data_dir: &Path,
@@ -328,12 +305,7 @@ fn show_address(
     json_out: bool,
     activity: &dyn Fn(u32) -> serde_json::Value,
 ) -> Result<()> {
-    let labels = open_labels(data_dir)?;
-    let own: Vec<serde_json::Value> = labels
-        .tags_for(chain, &[address.to_string()])?
-        .into_iter()
-        .map(|t| json!({"label": t.label, "category": t.category, "actor": t.actor, "source": t.source, "confidence": t.confidence}))
-        .collect();
+    let own = address_tags(data_dir, chain, address)?;
     let Some(a) = idx.address_id(address) else {
         if json_out {
             println!("{}", serde_json::to_string_pretty(&json!({"chain": chain, "address": address, "seen": false, "tags": own}))?);
@@ -364,15 +336,7 @@ fn show_address(
         f["first_seen"]["transaction"].as_str().unwrap_or("-"),
         f["last_seen"]["block_number"]
     );
-    for t in &own {
-        println!(
-            "  tag: {} [{}] actor {} (source: {})",
-            t["label"].as_str().unwrap_or(""),
-            t["category"].as_str().unwrap_or(""),
-            t["actor"],
-            t["source"].as_str().unwrap_or("")
-        );
-    }
+    print_tags(&own);
     match out["cluster"].as_object() {
         None => println!("  not clustered yet: run `tracehound cluster`"),
         Some(c) => {
@@ -397,7 +361,7 @@ fn print_activity(f: &serde_json::Value) {
             println!("  {} transactions, {} movements", f["transactions"], f["movements"]);
             for x in assets {
                 let asset = x["asset"].as_str().unwrap_or("");
-                let amount = |k: &str| crate::trace::coins(x[k].as_str().unwrap_or("0").parse().unwrap_or(0), asset);
+                let amount = |k: &str| coins(x[k].as_str().unwrap_or("0").parse().unwrap_or(0), asset);
                 println!("  {asset}: received {}, sent {}, fees {}, balance {}", amount("received"), amount("sent"), amount("fees"), amount("balance"));
             }
         }

@@ -102,6 +102,9 @@ fn print_report(r: &EvmReport, json: bool) -> Result<()> {
     if r.reorgs > 0 {
         println!("  the node reorganized {} times while being read; reorganized blocks were read again", r.reorgs);
     }
+    if let Some(t) = r.tokens.as_ref().filter(|t| t.asked > 0) {
+        println!("  token metadata: {} new tokens asked from the node; {} tokens known ({} from the bundled list)", t.asked, t.tokens, t.bundled);
+    }
     Ok(())
 }
 
@@ -143,7 +146,7 @@ pub fn sync_cmd(data_dir: &Path, args: &EvmArgs, from: u64, confirmations: u64, 
 }
 
 /// `tracehound import transfers`.
-pub fn import_cmd(data_dir: &Path, files: &[PathBuf], chain: &str, decimals: Option<u32>, json: bool) -> Result<()> {
+pub fn import_cmd(data_dir: &Path, files: &[PathBuf], chain: &str, decimals: Option<u32>, keep_good_rows: bool, json: bool) -> Result<()> {
     if files.is_empty() {
         bail!("give one or more CSV files");
     }
@@ -155,28 +158,90 @@ pub fn import_cmd(data_dir: &Path, files: &[PathBuf], chain: &str, decimals: Opt
     };
     let mut store = Store::open_for_write(data_dir)?;
     let mut bad = 0;
+    let mut rejected = vec![];
     for f in files {
-        let r = import_transfers_csv(&mut store, f, &CsvImportOptions { chain: chain.clone(), decimals })?;
+        let r = import_transfers_csv(&mut store, f, &CsvImportOptions { chain: chain.clone(), decimals, keep_good_rows })?;
         for b in &r.bad_rows {
             eprintln!("bad row: {b}");
         }
         bad += r.bad_rows.len();
+        if !r.bad_rows.is_empty() && !r.stored {
+            rejected.push(r.file.clone());
+        }
         if json {
             println!("{}", serde_json::to_string(&r)?);
-        } else if r.already_imported {
-            println!("{}: already imported, nothing changed", r.file);
-        } else {
-            println!(
-                "{}: {} transfers imported into {chain}.transfers{}{}",
-                r.file,
-                r.rows,
-                if r.failed_skipped > 0 { format!(", {} failed transactions skipped", r.failed_skipped) } else { String::new() },
-                if r.bad_rows.is_empty() { String::new() } else { format!(", {} bad rows (listed above)", r.bad_rows.len()) }
-            );
+            continue;
         }
+        if r.already_imported {
+            println!("{}: already imported, nothing changed", r.file);
+            continue;
+        }
+        if !r.stored {
+            println!("{}: not stored ({} good rows, {} bad rows listed above)", r.file, r.rows, r.bad_rows.len());
+            continue;
+        }
+        let mut notes = vec![];
+        if r.duplicates > 0 {
+            notes.push(format!("{} already imported from other files", r.duplicates));
+        }
+        if r.from_node > 0 {
+            notes.push(format!("{} already ingested from a node (node rows win)", r.from_node));
+        }
+        if r.failed_skipped > 0 {
+            notes.push(format!("{} failed transactions skipped", r.failed_skipped));
+        }
+        if !r.bad_rows.is_empty() {
+            notes.push(format!("{} bad rows skipped (listed above)", r.bad_rows.len()));
+        }
+        println!(
+            "{}: {} rows, {} {} {chain}.transfers{}",
+            r.file,
+            r.rows,
+            if r.replaced { "replacing its earlier import; net change" } else { "added to" },
+            if r.replaced { format!("{:+} in", r.added) } else { r.added.to_string() },
+            if notes.is_empty() { String::new() } else { format!(" ({})", notes.join(", ")) }
+        );
+    }
+    if !rejected.is_empty() {
+        return Err(crate::RejectedRows(format!(
+            "{bad} bad rows (listed above): nothing of {} was stored; fix the rows, or give --keep-good-rows to store the good rows",
+            rejected.join(", ")
+        ))
+        .into());
     }
     if bad > 0 {
-        eprintln!("{bad} bad rows were not imported; the good rows were");
+        eprintln!("{bad} bad rows were not imported; the good rows were (--keep-good-rows)");
+    }
+    Ok(())
+}
+
+/// `tracehound tokens refresh`: the `tokens` table of a chain from the bundled list and, with
+/// `rpc`, the node (only tokens not yet in the table are asked).
+pub fn tokens_refresh_cmd(data_dir: &Path, chain: &str, rpc: Option<&str>, max_rps: Option<f64>, json: bool) -> Result<()> {
+    use tracehound_ingest::evm::tokens::{chain_id_of, refresh_tokens};
+    let store = Store::open_for_write(data_dir)?;
+    let stored = store.manifest().chain_names();
+    if !stored.contains(chain) {
+        bail!("no chain {chain:?} in {}; stored chains: {}", data_dir.display(), stored.into_iter().collect::<Vec<_>>().join(", "));
+    }
+    if store.manifest().chain_kind(chain) != tracehound_tables::ChainKind::Evm {
+        bail!("{chain} is a UTXO chain: token metadata is for EVM chains");
+    }
+    let client = rpc.map(|url| tracehound_ingest::jsonrpc::RpcClient::new(url, None, 5).map(|c| c.with_rate_limit(max_rps))).transpose()?;
+    if let (Some(c), Some(id)) = (&client, chain_id_of(&store, chain)) {
+        let node = tracehound_ingest::evm::chain_id(c)?;
+        if node != id {
+            bail!("--rpc serves chain id {node}, but {chain} is chain id {id}");
+        }
+    }
+    let r = refresh_tokens(&store, chain, client.as_ref(), None)?;
+    if json {
+        println!("{}", serde_json::to_string(&r)?);
+        return Ok(());
+    }
+    println!("{chain}: {} tokens with metadata ({} from the bundled list, {} asked from the node)", r.tokens, r.bundled, r.asked);
+    if r.unknown > 0 {
+        println!("  {} tokens are not in the bundled list: give --rpc <node of {chain}> to ask the node", r.unknown);
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
-use tracehound_report::{html_report, stats, Dim, Incident, PriceTable, Registry, TraceSummary};
+use tracehound_report::{html_report, stats_with, Dim, Incident, PriceTable, Registry, StatsOptions, TraceSummary};
 use tracehound_trace::{Limits, Model, Trace};
 
 fn usd(x: Option<f64>) -> String {
@@ -45,22 +45,35 @@ pub fn list_cmd(data_dir: &Path, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(reg.incidents())?);
         return Ok(());
     }
-    println!("{:<24} {:<10} {:<40} {:>16} {:<14} {:>5}  origin", "id", "date", "name", "USD (reported)", "actor", "seeds");
+    println!("{:<24} {:<10} {:<40} {:>16} {:<14} {:>5}  {:<10} file", "id", "date", "name", "USD (reported)", "actor", "seeds", "provenance");
     for i in reg.incidents() {
         let name: String = i.name.chars().take(40).collect();
         println!(
-            "{:<24} {:<10} {:<40} {:>16} {:<14} {:>5}  {}{}",
+            "{:<24} {:<10} {:<40} {:>16} {:<14} {:>5}  {:<10} {}{}",
             i.id,
             i.date,
             name,
             usd(i.amount_usd.map(|v| v as f64)),
             i.actor.as_deref().unwrap_or("-"),
             i.trace_seeds().count(),
-            i.origin,
-            if i.aggregate { " (aggregate: a published total, not summed)" } else { "" }
+            i.provenance.name(),
+            if i.is_bundled() { "-" } else { i.origin.as_str() },
+            if i.aggregate {
+                " (aggregate: a published total, not summed)"
+            } else if i.is_simulated() {
+                " (simulated: not a real incident, left out of statistics)"
+            } else {
+                ""
+            }
         );
     }
-    println!("registry version {} ({} entries)", reg.version(), reg.incidents().len());
+    let simulated = reg.incidents().iter().filter(|i| i.is_simulated()).count();
+    println!(
+        "registry version {} ({} entries{})",
+        reg.version(),
+        reg.incidents().len(),
+        if simulated > 0 { format!(", {simulated} simulated") } else { String::new() }
+    );
     Ok(())
 }
 
@@ -77,8 +90,12 @@ pub fn show_cmd(data_dir: &Path, id: &str, json: bool) -> Result<()> {
     println!("  chains {}  assets {}", i.chains.join(", "), i.assets.join(", "));
     println!("  amount {}  USD (reported) {}", i.amount_native.as_deref().unwrap_or("-"), usd(i.amount_usd.map(|v| v as f64)));
     println!("  actor {} ({}), country {}", i.actor.as_deref().unwrap_or("-"), i.actor_name, i.country.as_deref().unwrap_or("-"));
+    println!("  provenance {}{}", i.provenance, if i.is_bundled() { String::new() } else { format!(" ({})", i.origin) });
     if i.aggregate {
         println!("  an aggregate: a published total, never summed with incidents");
+    }
+    if i.is_simulated() {
+        println!("  a simulated case, not a real incident: left out of statistics unless --include-simulated");
     }
     println!("  seeds ({} to trace):", i.trace_seeds().count());
     for s in &i.seeds {
@@ -209,6 +226,7 @@ pub fn trace_incident(data_dir: &Path, id: &str, model: Model, max_hops: u32) ->
             fees: tracehound_trace::Fees::Drop,
             limits: Limits { max_hops, ..Limits::default() },
             stop_at: crate::trace::parse_stop_at(DEFAULT_STOP_AT)?,
+            seed_side: crate::trace::SeedSide::Received,
         };
         // Seeds the data does not hold are reported and skipped, one by one.
         let mut found = vec![];
@@ -328,13 +346,13 @@ pub enum ReportFormat {
     Html,
 }
 
-/// `tracehound report stats`.
-pub fn report_cmd(data_dir: &Path, by: &[String], format: ReportFormat, out: &Path, trace: Option<&str>) -> Result<()> {
+/// `tracehound report stats`; simulated cases are counted only with `include_simulated`.
+pub fn report_cmd(data_dir: &Path, by: &[String], format: ReportFormat, out: &Path, trace: Option<&str>, include_simulated: bool) -> Result<()> {
     let dims: Vec<Dim> = by.iter().map(|b| b.parse::<Dim>().map_err(|e| anyhow::anyhow!("--by {b:?}: {e}"))).collect::<Result<_>>()?;
     let dims = if dims.is_empty() { vec![Dim::Year] } else { dims };
     let reg = Registry::load(data_dir)?;
     let prices = PriceTable::load(data_dir)?;
-    let table = stats(&reg, &prices, &dims);
+    let table = stats_with(&reg, &prices, &dims, StatsOptions { include_simulated });
     let text = match format {
         ReportFormat::Table => table.to_text(),
         ReportFormat::Csv => table.to_csv(),

@@ -88,7 +88,11 @@ fn print_reports(reports: &[ImportReport], json: bool) -> Result<()> {
             r.inserted,
             r.unchanged,
             r.actors_inserted,
-            if r.errors.is_empty() { String::new() } else { format!(", {} bad rows skipped", r.errors.len()) }
+            match (r.errors.len(), r.rejected) {
+                (0, _) => String::new(),
+                (n, true) => format!(", {n} bad rows: file not stored"),
+                (n, false) => format!(", {n} bad rows skipped"),
+            }
         );
         for e in r.errors.iter().take(20) {
             eprintln!("  warning: {e}");
@@ -113,8 +117,10 @@ pub enum ImportKind {
 }
 
 /// `tracehound labels import ...`.
-pub fn import_cmd(data_dir: &Path, kind: ImportKind, json: bool) -> Result<()> {
+pub fn import_cmd(data_dir: &Path, kind: ImportKind, keep_good_rows: bool, json: bool) -> Result<()> {
     let mut labels = open_labels(data_dir)?;
+    // The bundled set is checked by its own tests; a user's file is all or nothing unless asked.
+    labels.set_keep_good_rows(keep_good_rows || matches!(kind, ImportKind::Defaults));
     let mut reports = vec![];
     match kind {
         ImportKind::Defaults => reports = labels.import_defaults()?,
@@ -134,6 +140,15 @@ pub fn import_cmd(data_dir: &Path, kind: ImportKind, json: bool) -> Result<()> {
     print_reports(&reports, json)?;
     if !json {
         println!("label store {}: {n} tags (table `tags` in tracehound sql)", labels_path(data_dir).display());
+    }
+    let bad: usize = reports.iter().map(|r| r.errors.len()).sum();
+    let rejected: Vec<&str> = reports.iter().filter(|r| r.rejected).map(|r| r.file.as_str()).collect();
+    if !rejected.is_empty() {
+        return Err(crate::RejectedRows(format!(
+            "{bad} bad rows (listed above): nothing of {} was stored; fix the rows, or give --keep-good-rows to store the good rows",
+            rejected.join(", ")
+        ))
+        .into());
     }
     Ok(())
 }

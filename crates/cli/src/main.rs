@@ -1,5 +1,6 @@
 //! `tracehound`: ingest chains into columnar tables, query them with SQL, export and simulate.
 
+mod chains;
 mod demo;
 mod entities;
 mod evm;
@@ -17,7 +18,7 @@ use tracehound_ingest::bitcoin::blk::{ingest_blk_files, BlkOptions};
 use tracehound_ingest::bitcoin::rpc::{ingest_rpc, RpcOptions};
 use tracehound_ingest::bitcoin::IngestReport;
 use tracehound_tables::export::{export_table, ExportFormat};
-use tracehound_tables::sql::OutputFormat;
+use tracehound_tables::format::{write_results, OutputFormat};
 use tracehound_tables::Store;
 
 /// Open-source crypto-crime intelligence: follow stolen funds on-chain, with SQL over real chain data.
@@ -122,6 +123,8 @@ enum Command {
     },
     /// What is known of an address: activity, tags, and the entity (cluster) it belongs to.
     ///
+    /// On a chain not ingested (labels imported, no chain data yet) only its tags are shown.
+    ///
     /// Example: tracehound address bitcoin 1Q2TWHE3GMdB6BZKafqwxXtWAWgFt5Jvm3 --json
     Address {
         /// Chain (e.g. bitcoin, bitcoin_regtest).
@@ -197,7 +200,12 @@ enum Command {
         /// Do not follow taint below this many base units (satoshi, wei): accounted as "below threshold".
         #[arg(long, default_value_t = 0)]
         min_amount: u128,
-        /// Start: block height or date (YYYY-MM-DD). Address seeds count only what arrived since then.
+        /// Which side of an address seed is traced: received (what it received in the window:
+        /// an attacker's loot) or sent (what it sent in the window: a drained victim's loss;
+        /// forward only).
+        #[arg(long, default_value = "received", value_parser = ["received", "sent"])]
+        seed: String,
+        /// Start: block height or date (YYYY-MM-DD). Address seeds count only what arrived (or, with --seed sent, left) since then.
         #[arg(long)]
         since: Option<String>,
         /// Trace the chain as of this block height or date: later spends count as still held.
@@ -226,6 +234,9 @@ enum Command {
         #[arg(long, default_value = "-")]
         out: PathBuf,
     },
+    /// Token metadata of an EVM chain (the `tokens` table: symbol, name, decimals).
+    #[command(subcommand)]
+    Tokens(TokensCmd),
     /// The incident registry: bundled DPRK-attributed heists and your own cases; trace one.
     #[command(subcommand)]
     Incident(IncidentCmd),
@@ -243,6 +254,31 @@ enum Command {
         /// Random seed.
         #[arg(long, default_value_t = 7)]
         seed: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokensCmd {
+    /// Fill a chain's `tokens` table: the bundled list for major tokens, the node for the others.
+    ///
+    /// Every token address of token_transfers and transfers (imported rows included) gets a row;
+    /// only tokens without one are asked from the node (eth_call of symbol(), name(), decimals(),
+    /// as ethereum-etl's export_tokens). Without --rpc only the bundled list is used, e.g. for a
+    /// chain that has only imported transfers. `ingest evm` does this by itself.
+    /// Example: tracehound tokens refresh --chain ethereum --rpc http://127.0.0.1:8545
+    Refresh {
+        /// The chain (as stored: ethereum, bsc, …).
+        #[arg(long)]
+        chain: String,
+        /// Node of that chain to ask for tokens the bundled list lacks.
+        #[arg(long)]
+        rpc: Option<String>,
+        /// At most this many HTTP requests per second (for hosted endpoints).
+        #[arg(long)]
+        max_rps: Option<f64>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -265,8 +301,10 @@ enum IncidentCmd {
     /// Add your own case from a YAML file (format: `tracehound incident add --help`).
     ///
     /// Fields: id, name, date (YYYY[-MM[-DD]]), victim, victim_type, category, chains, assets,
-    /// amount_native, amount_usd, actor, actor_name, country, sources (required), and seeds: a list
-    /// of {chain, address | tx, role (attacker, attacker_contract, laundering, victim, …), label, source}.
+    /// amount_native, amount_usd, actor, actor_name, country, aggregate, simulated (true for a case
+    /// on a simulated chain, like the demo's heist: left out of statistics), sources (required), and
+    /// seeds: a list of {chain, address | tx, role (attacker, attacker_contract, laundering, victim, …),
+    /// label, source}.
     Add {
         /// The YAML file.
         file: PathBuf,
@@ -304,6 +342,9 @@ enum PricesCmd {
 enum ReportCmd {
     /// Incidents and stolen USD grouped by the given dimensions; aggregates listed apart.
     ///
+    /// Simulated cases (the demo's heist, YAML `simulated: true`) are not real incidents: they are
+    /// left out of every figure, and the output says how many were; --include-simulated counts them.
+    ///
     /// Example: tracehound report stats --by country --by year --format html --out report.html
     Stats {
         /// Group by: actor, country, year, victim_type, category (repeatable; default year).
@@ -315,9 +356,13 @@ enum ReportCmd {
         /// Output file (`-` for standard output).
         #[arg(long, default_value = "-")]
         out: PathBuf,
-        /// HTML only: also trace this incident and chart where its funds went.
+        /// HTML only: also trace this incident and chart where its funds went (a simulated case's
+        /// trace gets its own section).
         #[arg(long)]
         trace: Option<String>,
+        /// Count simulated cases (the demo's heist) in the figures, like real incidents.
+        #[arg(long)]
+        include_simulated: bool,
     },
 }
 
@@ -326,7 +371,8 @@ enum IngestCmd {
     /// From Bitcoin Core's block files (blk*.dat), the fast path.
     ///
     /// Reads the best chain (stale blocks skipped), XOR-obfuscated files (Core 28+), pruned data
-    /// directories, and resolves every input to the output it spends.
+    /// directories, and resolves every input to the output it spends. Safe while the node runs: a
+    /// block still being written at the end of the newest file is left for the next run.
     Bitcoin {
         /// Bitcoin Core's data directory or its blocks/ folder.
         #[arg(long)]
@@ -440,8 +486,15 @@ enum ImportDataCmd {
     /// Columns are matched by header, case-insensitive: Etherscan-style exports (Txhash, Blockno,
     /// UnixTimestamp, From, To, Value, ContractAddress, TokenSymbol; Value_IN(ETH)/Value_OUT(ETH);
     /// TokenValue + TokenDecimal) or a plain layout (tx_hash, block_number, timestamp, from, to,
-    /// asset, amount) where amount is in base units. A bad row is reported with its file and line
-    /// and the good rows still land; importing the same file twice changes nothing.
+    /// asset, amount) where amount is in base units.
+    ///
+    /// Each transfer is stored once: exports that overlap (address A's and address B's both list
+    /// A → B) add the shared transfer once, importing a file again with other bytes (its bad rows
+    /// corrected) replaces what it added, the same bytes again change nothing, and rows a node
+    /// gives (`ingest evm`) win over imported ones.
+    ///
+    /// A file with bad rows is not stored: its bad rows are listed with file and line and the
+    /// command exits with status 3. Give --keep-good-rows to store the good rows anyway (exit 0).
     ///
     /// Example: tracehound import transfers exports/*.csv --chain ethereum
     Transfers {
@@ -454,6 +507,9 @@ enum ImportDataCmd {
         /// Decimals of whole-unit token values when the file has no TokenDecimal column (native coins: 18).
         #[arg(long)]
         decimals: Option<u32>,
+        /// Store the good rows of a file that has bad rows (default: store nothing of it, exit 3).
+        #[arg(long)]
+        keep_good_rows: bool,
         /// Print reports as JSON.
         #[arg(long)]
         json: bool,
@@ -492,11 +548,17 @@ enum SimulateCmd {
 enum LabelsCmd {
     /// Import label files. `--defaults` loads the bundled set (OFAC, GraphSense packs and actors,
     /// incident addresses, Etherscan labels). Importing a file twice changes nothing.
+    ///
+    /// A file with bad rows is not stored: its bad rows are listed with file and line and the
+    /// command exits with status 3. Give --keep-good-rows to store the good rows anyway (exit 0).
     #[command(args_conflicts_with_subcommands = true)]
     Import {
         /// Import the bundled default label set.
         #[arg(long)]
         defaults: bool,
+        /// Store the good rows of a file that has bad rows (default: store nothing of it, exit 3).
+        #[arg(long, global = true)]
+        keep_good_rows: bool,
         /// Print the reports as JSON.
         #[arg(long, global = true)]
         json: bool,
@@ -630,9 +692,24 @@ fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {}", error_line(&e));
-        std::process::exit(1);
+        std::process::exit(if e.is::<RejectedRows>() { EXIT_REJECTED_ROWS } else { 1 });
     }
 }
+
+/// Exit status when an import rejected rows of its input (1 is any other error).
+const EXIT_REJECTED_ROWS: i32 = 3;
+
+/// An import found bad rows and stored nothing of their file (exit status 3).
+#[derive(Debug)]
+pub struct RejectedRows(pub String);
+
+impl std::fmt::Display for RejectedRows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RejectedRows {}
 
 /// The error and its causes on one line, each said once. Errors that name their file put their
 /// cause in their own message (`"{path}: {source}"`) and also return it as their source, so
@@ -696,6 +773,9 @@ fn print_report(r: &IngestReport, json: bool) -> Result<()> {
     for s in &r.skipped {
         println!("  skipped corrupt record: {s}");
     }
+    if let Some(tail) = &r.partial_tail {
+        println!("  {tail}");
+    }
     Ok(())
 }
 
@@ -725,9 +805,11 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Ingest(IngestCmd::Evm { node, from, to, confirmations }) => evm::ingest_cmd(&data_dir, &node, from, &to, confirmations),
         Command::Sync(SyncCmd::Evm { node, from, confirmations, poll, rounds }) => evm::sync_cmd(&data_dir, &node, from, confirmations, poll, rounds),
-        Command::Import(ImportDataCmd::Transfers { files, chain, decimals, json }) => evm::import_cmd(&data_dir, &files, &chain, decimals, json),
+        Command::Import(ImportDataCmd::Transfers { files, chain, decimals, keep_good_rows, json }) => {
+            evm::import_cmd(&data_dir, &files, &chain, decimals, keep_good_rows, json)
+        }
         Command::Sql { query, chain, format, json } => {
-            let store = open_existing(&data_dir)?;
+            let store = open_tables(&data_dir)?;
             let format = if json {
                 OutputFormat::Json
             } else {
@@ -743,14 +825,28 @@ fn run(cli: Cli) -> Result<()> {
             })
             .map_err(|e| sql_hint(e, &store))?;
             let stdout = std::io::stdout();
-            tracehound_tables::sql::write_results(&batches, format, &mut stdout.lock())?;
+            write_results(&batches, format, &mut stdout.lock())?;
             Ok(())
         }
         Command::Export { table, chain, format, out, layout } => {
-            let store = open_existing(&data_dir)?;
-            let chain = tracehound_tables::sql::default_chain(&store, chain.as_deref())?.with_context(|| {
-                format!("several chains are stored ({}); give --chain", store.manifest().chains.keys().cloned().collect::<Vec<_>>().join(", "))
-            })?;
+            let store = open_tables(&data_dir)?;
+            let chain = match tracehound_tables::sql::default_chain(&store, chain.as_deref())? {
+                Some(c) => c,
+                // No chain is stored: only the tables across chains (the label store's `tags`),
+                // which the store reads under the empty chain name.
+                None if store.manifest().chain_names().is_empty() => {
+                    let across = store.derived_tables(None);
+                    if layout != Layout::Tables || !across.contains(&table) {
+                        bail!(
+                            "no chain is ingested in {} yet: only {} can be exported (tables layout); run `tracehound ingest ...` for chain tables",
+                            data_dir.display(),
+                            across.join(", ")
+                        );
+                    }
+                    String::new()
+                }
+                None => bail!("several chains are stored ({}); give --chain", store.manifest().chains.keys().cloned().collect::<Vec<_>>().join(", ")),
+            };
             let rows = if layout == Layout::EthereumEtl {
                 let f = match format {
                     ExportFmt::Csv => ExportFormat::Csv,
@@ -789,7 +885,8 @@ fn run(cli: Cli) -> Result<()> {
                 export_table(&store, &chain, &table, f, &out)?
             };
             if out != Path::new("-") {
-                eprintln!("wrote {rows} rows of {chain}.{table} to {}", out.display());
+                let name = if chain.is_empty() { table.clone() } else { format!("{chain}.{table}") };
+                eprintln!("wrote {rows} rows of {name} to {}", out.display());
             }
             Ok(())
         }
@@ -831,7 +928,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Index { chain, json } => entities::index_cmd(&data_dir, chain.as_deref(), json),
         Command::Cluster { chain, change_heuristics, evaluate, deposit_window, json } => {
             let store = open_existing(&data_dir)?;
-            let c = entities::any_chain(&store, chain.as_deref())?;
+            let c = chains::any_chain(&store, chain.as_deref())?;
             if store.manifest().chain_kind(&c) == tracehound_tables::ChainKind::Evm {
                 drop(store);
                 trace::deposit_cmd(&data_dir, &c, deposit_window, json)
@@ -842,7 +939,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Address { chain, address, json } => entities::address_cmd(&data_dir, &chain, &address, json),
         Command::Entity { chain, cluster, addresses, limit, json } => entities::entity_cmd(&data_dir, &chain, &cluster, addresses, limit, json),
         Command::Explain { chain, a, b, json } => entities::explain_cmd(&data_dir, &chain, &a, &b, json),
-        Command::Labels(LabelsCmd::Import { defaults, json, kind }) => {
+        Command::Labels(LabelsCmd::Import { defaults, keep_good_rows, json, kind }) => {
             let kind = match (defaults, kind) {
                 (true, _) => labels::ImportKind::Defaults,
                 (false, Some(ImportCmd::Ofac { files })) => labels::ImportKind::Ofac(files),
@@ -852,7 +949,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 (false, None) => bail!("say what to import: `labels import --defaults`, or `labels import ofac|tagpack|csv FILE...` (see --help)"),
             };
-            labels::import_cmd(&data_dir, kind, json)
+            labels::import_cmd(&data_dir, kind, keep_good_rows, json)
         }
         Command::Labels(LabelsCmd::Add { chain, subject, label, actor, category, source, author, kind, json }) => {
             let kind = tracehound_labels::SubjectKind::from_name(&kind).with_context(|| format!("--kind {kind:?}: use address, cluster or transaction"))?;
@@ -862,6 +959,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Labels(LabelsCmd::Stats { json }) => labels::stats_cmd(&data_dir, json),
         Command::Actors(ActorsCmd::Show { id, json }) => labels::actor_cmd(&data_dir, &id, json),
         Command::Demo { blocks, seed } => demo::run(&data_dir, blocks, seed),
+        Command::Tokens(TokensCmd::Refresh { chain, rpc, max_rps, json }) => evm::tokens_refresh_cmd(&data_dir, &chain, rpc.as_deref(), max_rps, json),
         Command::Incident(IncidentCmd::List { json }) => incidents::list_cmd(&data_dir, json),
         Command::Incident(IncidentCmd::Show { id, json }) => incidents::show_cmd(&data_dir, &id, json),
         Command::Incident(IncidentCmd::Add { file }) => incidents::add_cmd(&data_dir, &file),
@@ -876,9 +974,12 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Prices(PricesCmd::Import { file, asset }) => incidents::prices_import_cmd(&data_dir, &file, asset.as_deref()),
-        Command::Report(ReportCmd::Stats { by, format, out, trace }) => incidents::report_cmd(&data_dir, &by, format, &out, trace.as_deref()),
-        Command::Trace { chain, from, model, direction, max_hops, min_amount, since, until, max_nodes, stop_at, fees, format, json, nodes, out } => {
-            let req = trace_request(chain, from, &model, &direction, max_hops, min_amount, since, until, max_nodes, &stop_at, &fees)?;
+        Command::Report(ReportCmd::Stats { by, format, out, trace, include_simulated }) => {
+            incidents::report_cmd(&data_dir, &by, format, &out, trace.as_deref(), include_simulated)
+        }
+        Command::Trace { chain, from, model, direction, seed, max_hops, min_amount, since, until, max_nodes, stop_at, fees, format, json, nodes, out } => {
+            let mut req = trace_request(chain, from, &model, &direction, max_hops, min_amount, since, until, max_nodes, &stop_at, &fees)?;
+            req.seed_side = if seed == "sent" { trace::SeedSide::Sent } else { trace::SeedSide::Received };
             trace::trace_cmd(&data_dir, &req, if json { trace::TraceFormat::Json } else { format }, &out, nodes == "entity")
         }
     }
@@ -923,7 +1024,7 @@ fn trace_request(
         limits.until_height = h;
         limits.until_time = t;
     }
-    Ok(trace::TraceRequest { chain, from, model, direction, fees, limits, stop_at: trace::parse_stop_at(stop_at)? })
+    Ok(trace::TraceRequest { chain, from, model, direction, fees, limits, stop_at: trace::parse_stop_at(stop_at)?, seed_side: trace::SeedSide::Received })
 }
 
 /// Opens a data directory that holds at least one chain.
@@ -938,8 +1039,25 @@ pub fn open_existing(data_dir: &Path) -> Result<Store> {
     Ok(store)
 }
 
+/// Opens a data directory for `sql` and `export`: it holds a chain, or at least the tables
+/// derived from the label store (`tags`: labels imported before any chain, e.g. a sanctions list
+/// screened without chain data).
+fn open_tables(data_dir: &Path) -> Result<Store> {
+    let store = Store::open(data_dir)?;
+    if store.manifest().chain_names().is_empty() && store.derived_tables(None).is_empty() {
+        bail!(
+            "no data in {} yet: run `tracehound ingest ...` or `tracehound demo` first, or `tracehound labels import` for the label table `tags` (or point --data-dir / TRACEHOUND_DATA_DIR at your data)",
+            data_dir.display()
+        );
+    }
+    Ok(store)
+}
+
 fn sql_hint(e: tracehound_tables::Error, store: &Store) -> anyhow::Error {
     let msg = e.to_string();
+    if msg.contains("not found") && store.manifest().chain_names().is_empty() {
+        return anyhow::anyhow!("{msg}\nhint: no chain is ingested yet, only labels: run `tracehound ingest ...` (or `tracehound demo`) for chain tables");
+    }
     if msg.contains("not found") && store.manifest().chains.len() > 1 {
         let chains: Vec<_> = store.manifest().chains.keys().cloned().collect();
         return anyhow::anyhow!(

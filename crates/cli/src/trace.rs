@@ -1,7 +1,7 @@
 //! `tracehound trace`: follow the money from seeds, on a UTXO chain (over the graph index) or an
 //! EVM chain (over the `transfers` table), and print the flow graph and the accounting.
 
-use crate::entities::{ensure_index, utxo_chain};
+use crate::chains::{ensure_index, ensure_transfer_index, utxo_chain};
 use crate::labels::{open_labels, tags_by_address};
 use anyhow::{bail, Context, Result};
 use datafusion::arrow::array::{Array, AsArray};
@@ -11,6 +11,9 @@ use tracehound_graph::index::GraphIndex;
 use tracehound_graph::Clusters;
 use tracehound_tables::{ChainKind, Store};
 use tracehound_trace::{account, utxo, Direction, Fees, Limits, Model, Sink, Trace};
+
+// `incident` prints amounts through this module too.
+pub use crate::chains::coins;
 
 /// Output formats of a trace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -44,6 +47,27 @@ pub struct TraceRequest {
     pub limits: Limits,
     /// Label categories where the trace stops.
     pub stop_at: Vec<String>,
+    /// Which side of an address seed is traced.
+    pub seed_side: SeedSide,
+}
+
+/// Which side of an address seed a trace takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SeedSide {
+    /// What the address received in the window (an attacker's loot).
+    #[default]
+    Received,
+    /// What the address sent in the window (a drained victim's loss); forward traces only.
+    Sent,
+}
+
+impl SeedSide {
+    fn name(self) -> &'static str {
+        match self {
+            SeedSide::Received => "received",
+            SeedSide::Sent => "sent",
+        }
+    }
 }
 
 /// The label categories a trace stops at by default.
@@ -112,6 +136,9 @@ pub fn run_trace(data_dir: &Path, req: &TraceRequest) -> Result<Vec<Trace>> {
         bail!("no chain {:?} is stored (stored: {})", req.chain, stored.into_iter().collect::<Vec<_>>().join(", "));
     }
     let seeds = read_seeds(&req.from)?;
+    if req.seed_side == SeedSide::Sent && req.direction == Direction::Backward {
+        bail!("--seed sent works forward only: a backward trace starts from what an address received (--seed received)");
+    }
     match store.manifest().chain_kind(&req.chain) {
         ChainKind::Evm => trace_evm(data_dir, &store, req, &seeds),
         _ => Ok(vec![trace_utxo(data_dir, &store, req, &seeds)?]),
@@ -123,11 +150,35 @@ fn trace_utxo(data_dir: &Path, store: &Store, req: &TraceRequest, seeds: &[Strin
     let (idx, _) = ensure_index(store, &chain, true)?;
     let mut parsed = vec![];
     for s in seeds {
-        parsed.push(utxo_seed(&idx, s)?);
+        parsed.push(match (utxo_seed(&idx, s)?, req.seed_side) {
+            (utxo::Seed::Address(a), SeedSide::Sent) => utxo::Seed::AddressSent(a),
+            (seed, _) => seed,
+        });
     }
     let sinks = utxo_sinks(data_dir, store, &chain, &idx, &req.stop_at)?;
     let opts = utxo::Options { model: req.model, direction: req.direction, fees: req.fees, limits: req.limits.clone() };
-    Ok(utxo::trace(utxo::UtxoGraph::of(&idx), &idx, &chain, &parsed, &sinks, &opts)?)
+    let t = utxo::trace(utxo::UtxoGraph::of(&idx), &idx, &chain, &parsed, &sinks, &opts).map_err(|e| {
+        let other = if req.seed_side == SeedSide::Sent { "--seed received" } else { "--seed sent, or widen --since/--until" };
+        anyhow::anyhow!("{e}\nhint: an address seed takes what it {} in the window; try {other}", req.seed_side.name())
+    })?;
+    warn_idle_seeds(seeds, std::slice::from_ref(&t), req.seed_side);
+    Ok(t)
+}
+
+/// Warns about each address seed that contributed nothing to `traces`, with what to try instead.
+fn warn_idle_seeds(seeds: &[String], traces: &[Trace], side: SeedSide) {
+    let contributed: BTreeSet<String> = traces.iter().flat_map(|t| t.seed_amounts.iter().map(|s| s.seed.to_ascii_lowercase())).collect();
+    for s in seeds {
+        let is_address = !s.contains(':') && !(s.len() == 64 || s.len() == 66);
+        if !is_address || contributed.contains(&format!("{} ({})", s.to_ascii_lowercase(), side.name())) {
+            continue;
+        }
+        let (did, other) = match side {
+            SeedSide::Received => ("received nothing", "--seed sent to trace what it sent (a drained victim)"),
+            SeedSide::Sent => ("sent nothing", "--seed received to trace what it received"),
+        };
+        eprintln!("warning: seed {s} {did} in the time window, so it adds nothing to the trace; try {other}, or widen --since/--until");
+    }
 }
 
 fn utxo_seed(idx: &GraphIndex, s: &str) -> Result<utxo::Seed> {
@@ -212,12 +263,13 @@ fn trace_evm(data_dir: &Path, store: &Store, req: &TraceRequest, seeds: &[String
             bail!("seed {s}: not an address (0x + 40 hex) or a transaction hash (0x + 64 hex)");
         }
         match hex.len() {
+            40 if req.seed_side == SeedSide::Sent => parsed.push(account::Seed::Sent(l)),
             40 => parsed.push(account::Seed::Address(l)),
             64 => parsed.push(account::Seed::Transaction(l)),
             _ => bail!("seed {s}: not an address (0x + 40 hex) or a transaction hash (0x + 64 hex)"),
         }
     }
-    let mut movements = crate::entities::ensure_transfer_index(store, &req.chain, true)?.0.movements();
+    let mut movements = ensure_transfer_index(store, &req.chain, true)?.0.movements();
     if req.fees == Fees::Follow {
         movements = account::route_fees(&movements, &fee_payouts(store, &req.chain)?);
     }
@@ -231,24 +283,16 @@ fn trace_evm(data_dir: &Path, store: &Store, req: &TraceRequest, seeds: &[String
             services.swaps.insert(addr.to_ascii_lowercase(), t.label.clone());
         }
     }
-    Ok(account::trace(&req.chain, &movements, &parsed, &services, req.model, req.direction, &req.limits)?)
+    let traces = account::trace(&req.chain, &movements, &parsed, &services, req.model, req.direction, &req.limits).map_err(|e| {
+        let other = if req.seed_side == SeedSide::Sent { "--seed received" } else { "--seed sent (what it sent: a drained victim's loss)" };
+        anyhow::anyhow!("{e}\nhint: an address seed takes what it {} in the window; try {other}, or widen --since/--until", req.seed_side.name())
+    })?;
+    warn_idle_seeds(seeds, &traces, req.seed_side);
+    Ok(traces)
 }
 
 fn stop_at_has(stop_at: &[String], category: &str) -> bool {
     stop_at.iter().any(|c| c == category)
-}
-
-/// Amount in whole coins for display (8 decimals for BTC, 18 for ETH; tokens in base units).
-pub fn coins(amount: u128, asset: &str) -> String {
-    let decimals = match asset {
-        "BTC" | "BCH" | "LTC" | "DOGE" => 8,
-        "ETH" | "BNB" | "POL" | "AVAX" | "FTM" | "XDAI" => 18,
-        _ => return amount.to_string(),
-    };
-    let d = 10u128.pow(decimals);
-    let frac = format!("{:0width$}", amount % d, width = decimals as usize);
-    let frac = frac.trim_end_matches('0');
-    format!("{}{}{} {asset}", amount / d, if frac.is_empty() { "" } else { "." }, &frac[..frac.len().min(8)])
 }
 
 /// Prints a readable accounting of `t`.
@@ -257,6 +301,11 @@ pub fn print_text(t: &Trace, out: &mut dyn std::io::Write) -> std::io::Result<()
     let pct = |x: u128| if t.seed_amount == 0 { 0.0 } else { x as f64 * 100.0 / t.seed_amount as f64 };
     let flow = t.flow.as_deref().map(|f| format!(" — flow {f}")).unwrap_or_default();
     writeln!(out, "{} {:?} trace on {}{flow}: {} from {} seed(s)", t.model, t.direction, t.chain, coins(t.seed_amount, &t.asset), t.seeds.len())?;
+    if t.seed_amounts.len() > 1 {
+        for s in &t.seed_amounts {
+            writeln!(out, "  seed {:<64} {:>28} {:>6.2}%", s.seed, coins(s.amount, &t.asset), pct(s.amount))?;
+        }
+    }
     let dest = if t.direction == Direction::Forward { "reached" } else { "came from" };
     for s in &a.sinks {
         writeln!(out, "  {dest} {:<15} {:<40} {:>28} {:>6.2}%", s.sink.category, s.sink.name, coins(s.amount, &t.asset), pct(s.amount))?;
@@ -344,7 +393,7 @@ fn group_by_entity(data_dir: &Path, chain: &str, traces: &[Trace]) -> Result<Vec
         Ok(traces.iter().map(|t| tracehound_trace::group_nodes(t, &entity_of)).collect())
     };
     match store.manifest().chain_kind(chain) {
-        ChainKind::Evm => group(&crate::entities::ensure_transfer_index(&store, chain, true)?.0),
+        ChainKind::Evm => group(&ensure_transfer_index(&store, chain, true)?.0),
         _ => group(&ensure_index(&store, chain, true)?.0),
     }
 }
@@ -354,7 +403,7 @@ fn group_by_entity(data_dir: &Path, chain: &str, traces: &[Trace]) -> Result<Vec
 /// (source "deposit-address heuristic", confidence `heuristic`), so traces stop at them.
 pub fn deposit_cmd(data_dir: &Path, chain: &str, window: u64, json: bool) -> Result<()> {
     let store = crate::open_existing(data_dir)?;
-    let (idx, _) = crate::entities::ensure_transfer_index(&store, chain, json)?;
+    let (idx, _) = ensure_transfer_index(&store, chain, json)?;
     let movements = idx.movements();
     let mut labels = open_labels(data_dir)?;
     let mut exchange_of = std::collections::HashMap::new();

@@ -206,9 +206,59 @@ fn demo_runs_end_to_end_and_matches_its_ground_truth() {
     assert!(out.contains("exchange ") && out.contains("coinjoin "), "{out}");
     let html = std::fs::read_to_string(data.join("report.html")).unwrap();
     assert!(html.matches("<svg").count() >= 3 && html.contains("demo_heist") && html.contains("harmony_2022"));
+    simulated_heist_is_kept_out_of_the_statistics(&data, &html);
     // Running it again resumes instead of duplicating.
     let again = ok(&data, &["demo", "--blocks", "300"]);
     assert!(again.contains("already ingested"), "{again}");
+    assert!(!again.contains("replacing"), "{again}");
+
+    // A data directory of an earlier demo, whose case was not marked simulated: the demo replaces it.
+    let stored = data.join("incidents/demo_heist.yaml");
+    std::fs::write(&stored, std::fs::read_to_string(&stored).unwrap().replace("simulated: true\n", "")).unwrap();
+    let stats = json(&data, &["report", "stats", "--by", "year", "--format", "json"]);
+    assert_eq!(stats["simulated"], serde_json::json!([]), "an unmarked case counts as real: {stats}");
+    let again = ok(&data, &["demo", "--blocks", "300"]);
+    assert!(again.contains("replacing") && again.contains("earlier demo"), "{again}");
+    let stats = json(&data, &["report", "stats", "--by", "year", "--format", "json"]);
+    assert_eq!(stats["simulated"], serde_json::json!(["demo_heist"]), "{stats}");
+}
+
+/// After the demo: the simulated heist is listed as simulated, left out of `report stats` unless
+/// `--include-simulated`, and has a section of its own in the HTML report.
+fn simulated_heist_is_kept_out_of_the_statistics(data: &Path, html: &str) {
+    let list = ok(data, &["incident", "list"]);
+    let row = list.lines().find(|l| l.starts_with("demo_heist ")).unwrap_or_else(|| panic!("{list}"));
+    assert!(row.contains(" simulated ") && row.contains("not a real incident"), "{row}");
+    assert!(list.lines().find(|l| l.starts_with("harmony_2022 ")).unwrap().contains(" bundled "), "{list}");
+    let list = json(data, &["incident", "list", "--json"]);
+    let provenance = |id: &str| list.as_array().unwrap().iter().find(|i| i["id"] == id).unwrap()["provenance"].clone();
+    assert_eq!((provenance("demo_heist"), provenance("ronin_2022")), (serde_json::json!("simulated"), serde_json::json!("bundled")));
+
+    let stats = json(data, &["report", "stats", "--by", "year", "--format", "json"]);
+    assert_eq!(stats["include_simulated"], false);
+    assert_eq!(stats["simulated"], serde_json::json!(["demo_heist"]), "the output names what was left out");
+    let groups = stats["groups"].as_array().unwrap();
+    assert!(groups.iter().all(|g| !g["incidents"].as_array().unwrap().iter().any(|i| i == "demo_heist")), "{stats}");
+    let y2022 = groups.iter().find(|g| g["key"] == serde_json::json!(["2022"])).unwrap();
+    assert_eq!((&y2022["count"], &y2022["usd_reported"]), (&serde_json::json!(2), &serde_json::json!(720_000_000)), "Ronin + Harmony only");
+    assert_eq!(stats["totals"]["count"], 12, "the 12 bundled incidents");
+    let by_country = json(data, &["report", "stats", "--by", "country", "--format", "json"]);
+    assert!(by_country["groups"].as_array().unwrap().iter().all(|g| g["key"][0] != "(unknown)"), "{by_country}");
+    let text = ok(data, &["report", "stats", "--by", "actor"]);
+    assert!(!text.contains("simulated attacker") && text.contains("1 simulated case (demo_heist) left out"), "{text}");
+
+    let all = json(data, &["report", "stats", "--by", "year", "--format", "json", "--include-simulated"]);
+    assert_eq!(all["include_simulated"], true);
+    assert_eq!(all["totals"]["count"], 13);
+    assert!(all["groups"].as_array().unwrap().iter().any(|g| g["incidents"].as_array().unwrap().iter().any(|i| i == "demo_heist")), "{all}");
+
+    let section = html.find("<h2>Simulated case: ").unwrap_or_else(|| panic!("no section of the simulated case: {html}"));
+    let (real, simulated) = html.split_at(section);
+    assert!(real.contains("1 simulated case (demo_heist) left out of the figures"), "{real}");
+    let figures = &real[real.find("<h2>Stolen USD").unwrap()..];
+    assert!(!figures.contains("demo_heist") && !figures.contains("simulated attacker"), "the real figures know nothing of the demo heist");
+    assert!(simulated.contains("not a real incident") && simulated.contains("not counted"), "{simulated}");
+    assert!(simulated.contains("Where the funds of the simulated case <code>demo_heist</code> went") && simulated.contains("<svg"), "{simulated}");
 }
 
 fn json(data: &Path, args: &[&str]) -> serde_json::Value {

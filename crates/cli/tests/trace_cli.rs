@@ -387,6 +387,41 @@ fn evm_bridge_heist_traced_as_the_scenario_ground_truth_says() {
     assert!(dot.matches("digraph trace").count() == 3, "one graph per flow");
     let e = run(&data, &["trace", "anvil", "--from", "0x1234"]);
     assert!(String::from_utf8_lossy(&e.stderr).contains("not an address"));
+    // A seed that adds nothing is named, with what to try instead; each seed's part is reported.
+    let idle = "0x00000000000000000000000000000000000000aa";
+    let out = run(&data, &["trace", "anvil", "--from", loot, idle, "--json"]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("seed {idle} received nothing")) && stderr.contains("--seed sent"), "{stderr}");
+    let traces: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let eth = traces.as_array().unwrap().iter().find(|t| t["flow"] == "ETH").unwrap();
+    let parts: Vec<(String, u128)> =
+        eth["seed_amounts"].as_array().unwrap().iter().map(|s| (s["seed"].as_str().unwrap().to_string(), n(&s["amount"]))).collect();
+    assert_eq!(parts, vec![(format!("{} (received)", loot.to_ascii_lowercase()), n(&h["flows"]["ETH"]["total"]))]);
+    // The drained victim: what the bridge sent, forward, equals what the transfers table says it
+    // sent (ETH, gas aside), in a flow seeded by "<bridge> (sent)".
+    let victim = h["victim_address"].as_str().unwrap().to_ascii_lowercase();
+    let sent = json(&data, &["trace", "anvil", "--from", &victim, "--seed", "sent", "--json"]);
+    let eth = sent.as_array().unwrap().iter().find(|t| t["flow"] == "ETH").unwrap();
+    let by_sql: u128 = sql_rows(
+        &data,
+        &format!("SELECT CAST(SUM(amount) AS VARCHAR) AS s FROM transfers WHERE from_address = '{victim}' AND asset = 'native' AND to_address IS NOT NULL"),
+    )[0]["s"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(by_sql >= n(&h["flows"]["ETH"]["total"]), "the bridge sent at least the stolen ETH");
+    assert_eq!(n(&eth["seed_amount"]), by_sql);
+    assert_eq!(eth["seed_amounts"][0]["seed"], format!("{victim} (sent)").as_str());
+    let e = run(&data, &["trace", "anvil", "--from", &victim, "--seed", "sent", "--direction", "backward"]);
+    assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("--seed sent works forward only"));
+    let e = run(&data, &["trace", "anvil", "--from", idle]);
+    assert!(
+        !e.status.success() && String::from_utf8_lossy(&e.stderr).contains("hint: an address seed takes what it received"),
+        "{}",
+        String::from_utf8_lossy(&e.stderr)
+    );
     // Backward from the thief: everything it received came from the bridge, in both assets.
     // Unlabelled, the bridge is a pool traced further back; labelled, the trace stops there.
     let bridge = h["victim_address"].as_str().unwrap().to_ascii_lowercase();

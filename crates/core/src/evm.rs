@@ -29,6 +29,26 @@ pub fn evm_chain_name(chain_id: u64) -> String {
     KNOWN_EVM_CHAINS.iter().find(|(id, _)| *id == chain_id).map_or_else(|| format!("evm_{chain_id}"), |(_, n)| n.to_string())
 }
 
+/// The symbol of a chain's native coin (18 decimals on every EVM chain), for showing amounts of
+/// `native` transfers: `ETH` on Ethereum and its rollups and test networks, `BNB`, `POL`, ….
+/// `None` for chains tracehound does not name.
+pub fn native_symbol(chain_id: u64) -> Option<&'static str> {
+    Some(match chain_id {
+        1 | 10 | 8453 | 42161 | 31337 | 17000 | 11155111 => "ETH",
+        56 => "BNB",
+        100 => "xDAI",
+        137 => "POL",
+        250 => "FTM",
+        2020 => "RON",
+        43114 => "AVAX",
+        1666600000 => "ONE",
+        _ => return None,
+    })
+}
+
+/// Decimals of every EVM chain's native coin (wei per coin = 10^18).
+pub const NATIVE_DECIMALS: u32 = 18;
+
 /// The chain id of a name given by [`evm_chain_name`] (also `eth`, `bnb`, `matic`, `arb`, `op`).
 pub fn evm_chain_id(name: &str) -> Option<u64> {
     let n = name.trim().to_ascii_lowercase().replace('-', "_");
@@ -119,6 +139,10 @@ mod tests {
         assert_eq!(evm_chain_id("evm_4242"), Some(4242));
         assert_eq!(evm_chain_id("BNB"), Some(56));
         assert_eq!(evm_chain_id("nope"), None);
+        for (id, _) in KNOWN_EVM_CHAINS {
+            assert!(native_symbol(id).is_some(), "native symbol of chain {id}");
+        }
+        assert_eq!((native_symbol(56), native_symbol(4242)), (Some("BNB"), None));
     }
 
     #[test]

@@ -301,8 +301,12 @@ fn hash_key(hash: &[u8; 32]) -> u64 {
 /// The chunks and imported transfer files of `chain` an index must cover.
 fn coverage(store: &Store, chain: &str) -> (Vec<ChunkRef>, Vec<String>) {
     let chunks = store.chain(chain).map(|c| c.chunks.iter().filter(|c| c.tables.contains_key("transfers")).map(ChunkRef::from).collect()).unwrap_or_default();
-    let imports =
-        store.manifest().imports.get(chain).map(|v| v.iter().filter(|i| i.table == "transfers").map(|i| i.sha256.clone()).collect()).unwrap_or_default();
+    let imports = match store.manifest().merged_imports.get(chain).and_then(|m| m.get("transfers")) {
+        Some(merged) => vec![merged.path.clone()],
+        None => {
+            store.manifest().imports.get(chain).map(|v| v.iter().filter(|i| i.table == "transfers").map(|i| i.sha256.clone()).collect()).unwrap_or_default()
+        }
+    };
     (chunks, imports)
 }
 
@@ -358,7 +362,16 @@ pub fn update(store: &Store, chain: &str, native: &str, progress: &mut dyn FnMut
     let cm = store.chain(chain);
     let chunks: Vec<_> = cm.map(|c| c.chunks.iter().filter(|c| c.tables.contains_key("transfers")).collect()).unwrap_or_default();
     let start = b.meta.chunks.len();
-    let imports: Vec<_> = store.manifest().imports.get(chain).map(|v| v.iter().filter(|i| i.table == "transfers").collect()).unwrap_or_default();
+    // The imported rows readers see: the merged file, or (data directories from before it) each file.
+    let imports: Vec<(String, String)> = match store.manifest().merged_imports.get(chain).and_then(|m| m.get("transfers")) {
+        Some(merged) => vec![(merged.path.clone(), merged.path.clone())],
+        None => store
+            .manifest()
+            .imports
+            .get(chain)
+            .map(|v| v.iter().filter(|i| i.table == "transfers").map(|i| (i.file.path.clone(), i.sha256.clone())).collect())
+            .unwrap_or_default(),
+    };
     let before = b.movements.len() as u64;
     progress(IndexEvent::Planned { chunks: chunks.len() - start + imports.len(), rebuild: reason.clone() });
     for chunk in &chunks[start..] {
@@ -369,9 +382,9 @@ pub fn update(store: &Store, chain: &str, native: &str, progress: &mut dyn FnMut
         b.meta.chunks.push(ChunkRef::from(*chunk));
         progress(IndexEvent::Chunk { last: chunk.last, transactions: n });
     }
-    for i in &imports {
-        let n = b.add_transfers(&store.root().join(&i.file.path))?;
-        b.meta.imports.push(i.sha256.clone());
+    for (path, key) in &imports {
+        let n = b.add_transfers(&store.root().join(path))?;
+        b.meta.imports.push(key.clone());
         progress(IndexEvent::Chunk { last: 0, transactions: n });
     }
     let bytes = b.write(&path, before)?;

@@ -13,26 +13,58 @@
 //! * `ContractAddress` is the token in token-transfer exports (with `TokenSymbol`/`TokenValue`),
 //!   and the created contract in transaction exports (a creation's `To` is empty).
 //!
-//! A malformed row is reported with file and line and the others still land. Rows an explorer
+//! A malformed row is reported with file and line; the file is then not stored unless the
+//! caller asks to keep its good rows ([`CsvImportOptions::keep_good_rows`]). Rows an explorer
 //! marks as failed (`Status` = `Error…`, non-empty `ErrCode`, `isError` = 1) moved nothing and
-//! are skipped. Importing the same bytes twice changes nothing.
+//! are skipped.
+//!
+//! Imports are idempotent. Every transfer has an identity: its chain, transaction hash, asset,
+//! token id, sender, receiver and amount, and which occurrence of those it is within the
+//! transaction (explorer exports carry no log index or trace address, so the node's positions
+//! cannot be matched). Each imported file keeps all its good rows; readers see one merged file
+//! ([`tracehound_tables::Store::commit_imports`]) holding each transfer once, taken from the
+//! first file by name that has it, and none that a node already gave (node rows win). So:
+//! * two exports that overlap (address A's and address B's both list A → B) add the shared
+//!   transfer once;
+//! * importing a file again with other bytes (its bad rows corrected) replaces what it added;
+//! * importing the same bytes again changes nothing;
+//! * when a node later gives the same block, the imported copy is no longer read
+//!   ([`refresh_imported_transfers`]).
+//!
+//! Importing any set of files in any order, any number of times, gives the same `transfers`.
 
 use crate::evm::rows::{columns, TransferRow};
 use crate::Error;
 use bitcoin::hashes::{sha256, Hash};
+use datafusion::arrow::array::{Array, ArrayRef, BooleanBuilder, StringArray, UInt32Array, UInt64Array};
+use datafusion::arrow::compute::{concat_batches, filter_record_batch, take};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use tracehound_core::evm::{parse_decimal_u256, parse_units, U256};
-use tracehound_tables::Store;
+use tracehound_tables::{NewImport, Store};
 
 /// What one file's import did.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct CsvImportReport {
     /// The file.
     pub file: String,
-    /// Rows stored.
+    /// Good rows read from the file.
     pub rows: u64,
+    /// Rows the import added to `transfers` (fewer than `rows` when other files or a node already
+    /// gave some; negative when a corrected file replaced a version with more rows).
+    pub added: i64,
+    /// Rows of the file that another imported file already gave (each transfer is kept once).
+    pub duplicates: u64,
+    /// Rows of the file that a node already gave: node rows win over imported ones.
+    pub from_node: u64,
+    /// The file was imported before with other bytes: this import replaced that one.
+    pub replaced: bool,
+    /// The rows were stored (false when the file had bad rows and good rows were not to be
+    /// kept, or when it had no good row).
+    pub stored: bool,
     /// Rows skipped because the explorer marks them failed.
     pub failed_skipped: u64,
     /// Malformed rows, as `file:line: reason`.
@@ -42,12 +74,14 @@ pub struct CsvImportReport {
 }
 
 /// Options of an explorer CSV import.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct CsvImportOptions {
     /// Chain the rows belong to (`ethereum`, `bsc`, …).
     pub chain: String,
     /// Decimals of `value`-like columns when the file does not say (default 18).
     pub decimals: Option<u32>,
+    /// Store the good rows of a file that has bad rows (otherwise nothing of it is stored).
+    pub keep_good_rows: bool,
 }
 
 fn norm(h: &str) -> String {
@@ -170,8 +204,10 @@ pub fn import_transfers_csv(store: &mut Store, path: &Path, opts: &CsvImportOpti
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let sha = sha256::Hash::hash(&bytes).to_string();
     let name = path.display().to_string();
-    let mut report = CsvImportReport { file: name.clone(), rows: 0, failed_skipped: 0, bad_rows: vec![], already_imported: false };
-    if store.manifest().imports.get(&opts.chain).is_some_and(|v| v.iter().any(|i| i.sha256 == sha)) {
+    // A file is known by its absolute path: importing it again replaces what it added.
+    let origin = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?.display().to_string();
+    let mut report = CsvImportReport { file: name.clone(), ..Default::default() };
+    if store.manifest().imports.get(&opts.chain).is_some_and(|v| v.iter().any(|i| i.table == "transfers" && i.sha256 == sha)) {
         report.already_imported = true;
         return Ok(report);
     }
@@ -285,14 +321,238 @@ pub fn import_transfers_csv(store: &mut Store, path: &Path, opts: &CsvImportOpti
     }
     rows.sort_by(|a, b| (a.block_number, &a.transaction_hash, a.position).cmp(&(b.block_number, &b.transaction_hash, b.position)));
     report.rows = rows.len() as u64;
-    if rows.is_empty() {
-        // Nothing to store: a corrected file (or the same with other options) can still be imported.
+    if rows.is_empty() || (!report.bad_rows.is_empty() && !opts.keep_good_rows) {
+        // Nothing stored: a corrected file (or the same with other options) can still be imported.
         return Ok(report);
     }
     let batch = columns::transfers(&rows)?;
-    if store.commit_import(&opts.chain, "transfers", &[batch], &name, &sha)?.is_none() {
-        report.already_imported = true;
-        report.rows = 0;
+    let chain = opts.chain.as_str();
+    let mut others: Vec<(String, Vec<RecordBatch>)> = vec![];
+    for i in store.manifest().imports.get(chain).into_iter().flatten().filter(|i| i.table == "transfers") {
+        if i.origin == origin || i.origin == name {
+            report.replaced = true;
+        } else {
+            others.push((i.origin.clone(), read_batches(&store.root().join(&i.file.path))?));
+        }
     }
+    let rows_before = merged_rows(store, chain);
+    let without = merge(store, chain, &others)?;
+    let mut with_it = others;
+    with_it.push((origin.clone(), vec![batch.clone()]));
+    let merged = merge(store, chain, &with_it)?;
+    let mine = &merged.per_file[&origin];
+    report.from_node = mine.from_node;
+    let gained = merged.batch.num_rows() as u64 - without.batch.num_rows() as u64;
+    report.duplicates = report.rows - report.from_node - gained;
+    let mut sources: Vec<(String, String)> = store
+        .manifest()
+        .imports
+        .get(chain)
+        .into_iter()
+        .flatten()
+        .filter(|i| i.table == "transfers" && i.origin != origin && i.origin != name)
+        .map(|i| (i.origin.clone(), i.sha256.clone()))
+        .collect();
+    sources.push((origin.clone(), sha.clone()));
+    let basis = basis(sources, &merged);
+    let file = store.commit_imports(chain, "transfers", Some(NewImport { origin: &origin, sha256: &sha, batches: &[batch] }), &[merged.batch], &basis)?;
+    report.added = file.rows as i64 - rows_before as i64;
+    report.stored = true;
     Ok(report)
+}
+
+/// Rows readers see of `chain`'s imported transfers now.
+fn merged_rows(store: &Store, chain: &str) -> u64 {
+    match store.manifest().merged_imports.get(chain).and_then(|m| m.get("transfers")) {
+        Some(f) => f.rows,
+        None => store.manifest().imports.get(chain).into_iter().flatten().filter(|i| i.table == "transfers").map(|i| i.file.rows).sum(),
+    }
+}
+
+/// What the merged file is made from: the imported files (origin and bytes) and the node chunks
+/// it was checked against, so it is rewritten only when one of them changes.
+fn basis(mut sources: Vec<(String, String)>, merged: &Merged) -> Vec<String> {
+    sources.sort();
+    sources.into_iter().map(|(o, sha)| format!("{o}={sha}")).chain(merged.node_chunks.iter().cloned()).collect()
+}
+
+/// Brings what readers see of `chain`'s imported transfers up to date with the node's chunks:
+/// imported rows a node has since given are no longer read, and rows a rolled-back chunk had are
+/// read again. Does nothing (and reads nothing) when the chain has no imports. Returns how many
+/// imported rows the node's rows now replace, when anything changed.
+pub fn refresh_imported_transfers(store: &mut Store, chain: &str) -> Result<Option<u64>, Error> {
+    let files: Vec<(String, Vec<RecordBatch>)> = match store.manifest().imports.get(chain) {
+        None => return Ok(None),
+        Some(list) => list
+            .iter()
+            .filter(|i| i.table == "transfers")
+            .map(|i| Ok((i.origin.clone(), read_batches(&store.root().join(&i.file.path))?)))
+            .collect::<Result<_, Error>>()?,
+    };
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let merged = merge(store, chain, &files)?;
+    let sources =
+        store.manifest().imports.get(chain).into_iter().flatten().filter(|i| i.table == "transfers").map(|i| (i.origin.clone(), i.sha256.clone())).collect();
+    let basis = basis(sources, &merged);
+    if store
+        .manifest()
+        .merged_imports
+        .get(chain)
+        .and_then(|m| m.get("transfers"))
+        .is_some_and(|f| f.path == store.merged_import_path(chain, "transfers", &basis))
+    {
+        return Ok(None);
+    }
+    let from_node = merged.per_file.values().map(|c| c.from_node).sum();
+    store.commit_imports(chain, "transfers", None, &[merged.batch], &basis)?;
+    Ok(Some(from_node))
+}
+
+/// Counts of one imported file in a merge.
+#[derive(Debug, Default, Clone, Copy)]
+struct FileCounts {
+    /// Rows a node already gave.
+    from_node: u64,
+}
+
+/// The rows readers see of a chain's imports.
+struct Merged {
+    batch: RecordBatch,
+    per_file: HashMap<String, FileCounts>,
+    /// Node chunks read to find rows a node already gave (`first-last:path`).
+    node_chunks: Vec<String>,
+}
+
+/// Every row of a Parquet file.
+fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, Error> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let corrupt = |e: &dyn std::fmt::Display| Error::Corrupt { file: path.to_path_buf(), offset: 0, reason: e.to_string() };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| corrupt(&e))?.build().map_err(|e| corrupt(&e))?;
+    reader.map(|b| b.map_err(|e| corrupt(&e))).collect()
+}
+
+fn text_column<'b>(b: &'b RecordBatch, name: &str) -> &'b StringArray {
+    b.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<StringArray>()).expect("transfers schema: text column")
+}
+
+/// The identity of a transfer without its occurrence: transaction, asset, token id, sender,
+/// receiver and exact amount.
+fn identity(b: &RecordBatch, row: usize) -> Option<String> {
+    let get = |name: &str| {
+        let c = text_column(b, name);
+        if c.is_null(row) {
+            ""
+        } else {
+            c.value(row)
+        }
+    };
+    let tx = get("transaction_hash");
+    if tx.is_empty() {
+        return None;
+    }
+    Some(format!("{tx}|{}|{}|{}|{}|{}", get("asset"), get("token_id"), get("from_address"), get("to_address"), get("amount_raw")))
+}
+
+/// Merges imported files (origin, rows) into what readers see: each transfer once (the first
+/// file by origin that has it gives the row), none that the node's chunks already hold; rows in
+/// block and transaction order, positions renumbered within each transaction.
+fn merge(store: &Store, chain: &str, files: &[(String, Vec<RecordBatch>)]) -> Result<Merged, Error> {
+    let schema = tracehound_tables::evm_schema::transfers();
+    let mut order: Vec<&(String, Vec<RecordBatch>)> = files.iter().collect();
+    order.sort_by(|a, b| a.0.cmp(&b.0));
+    // The node's transfers of the blocks the imports touch, counted per identity.
+    let mut blocks: Vec<u64> = vec![];
+    for (_, batches) in &order {
+        for b in batches {
+            let col = b.column_by_name("block_number").and_then(|c| c.as_any().downcast_ref::<UInt64Array>()).expect("transfers schema: block_number");
+            blocks.extend(col.values().iter().copied());
+        }
+    }
+    blocks.sort_unstable();
+    blocks.dedup();
+    let mut node: HashMap<String, u32> = HashMap::new();
+    let mut node_chunks = vec![];
+    for chunk in store.chain(chain).map(|c| c.chunks.as_slice()).unwrap_or_default() {
+        let Some(f) = chunk.tables.get("transfers") else { continue };
+        let i = blocks.partition_point(|&b| b < chunk.first);
+        if blocks.get(i).is_none_or(|&b| b > chunk.last) {
+            continue;
+        }
+        node_chunks.push(format!("{}-{}:{}", chunk.first, chunk.last, f.path));
+        for b in read_batches(&store.root().join(&f.path))? {
+            for row in 0..b.num_rows() {
+                if let Some(id) = identity(&b, row) {
+                    *node.entry(id).or_default() += 1;
+                }
+            }
+        }
+    }
+    // File by file in origin order: the k-th occurrence of an identity in a file is new when
+    // neither the node nor an earlier file had k + 1 of them.
+    let mut taken: HashMap<String, u32> = HashMap::new();
+    let mut per_file: HashMap<String, FileCounts> = HashMap::new();
+    let mut kept: Vec<RecordBatch> = vec![];
+    for (origin, batches) in &order {
+        let counts = per_file.entry(origin.clone()).or_default();
+        let mut seen: HashMap<String, u32> = HashMap::new();
+        for b in batches {
+            let mut keep = BooleanBuilder::with_capacity(b.num_rows());
+            for row in 0..b.num_rows() {
+                let Some(id) = identity(b, row) else {
+                    keep.append_value(true);
+                    continue;
+                };
+                let k = seen.entry(id.clone()).or_default();
+                let occurrence = *k;
+                *k += 1;
+                if occurrence < node.get(&id).copied().unwrap_or(0) {
+                    counts.from_node += 1;
+                    keep.append_value(false);
+                } else if occurrence < taken.get(&id).copied().unwrap_or(0) {
+                    keep.append_value(false);
+                } else {
+                    taken.insert(id, occurrence + 1);
+                    keep.append_value(true);
+                }
+            }
+            kept.push(filter_record_batch(b, &keep.finish()).map_err(|e| Error::Input(format!("merging imported transfers: {e}")))?);
+        }
+    }
+    let all = concat_batches(&schema, &kept).map_err(|e| Error::Input(format!("merging imported transfers: {e}")))?;
+    // Block, transaction, then the order the rows had (file by file): positions renumbered.
+    let block = all.column_by_name("block_number").and_then(|c| c.as_any().downcast_ref::<UInt64Array>()).expect("block_number");
+    let tx = text_column(&all, "transaction_hash");
+    let mut idx: Vec<u32> = (0..all.num_rows() as u32).collect();
+    idx.sort_by(|&a, &b| {
+        (block.value(a as usize), tx.is_null(a as usize).then_some("").unwrap_or_else(|| tx.value(a as usize)), a).cmp(&(
+            block.value(b as usize),
+            tx.is_null(b as usize).then_some("").unwrap_or_else(|| tx.value(b as usize)),
+            b,
+        ))
+    });
+    let indices = UInt32Array::from(idx);
+    let columns: Vec<ArrayRef> = all
+        .columns()
+        .iter()
+        .map(|c| take(c.as_ref(), &indices, None))
+        .collect::<Result<_, _>>()
+        .map_err(|e| Error::Input(format!("merging imported transfers: {e}")))?;
+    let sorted = RecordBatch::try_new(schema.clone(), columns).map_err(|e| Error::Input(format!("merging imported transfers: {e}")))?;
+    let tx = text_column(&sorted, "transaction_hash");
+    let mut positions = Vec::with_capacity(sorted.num_rows());
+    let mut next = 0u32;
+    for row in 0..sorted.num_rows() {
+        if row == 0 || tx.is_null(row) || tx.is_null(row - 1) || tx.value(row) != tx.value(row - 1) {
+            next = 0;
+        }
+        positions.push(next);
+        next += 1;
+    }
+    let pos_index = schema.index_of("position").expect("transfers schema: position");
+    let mut columns = sorted.columns().to_vec();
+    columns[pos_index] = Arc::new(UInt32Array::from(positions));
+    let batch = RecordBatch::try_new(schema, columns).map_err(|e| Error::Input(format!("merging imported transfers: {e}")))?;
+    Ok(Merged { batch, per_file, node_chunks })
 }

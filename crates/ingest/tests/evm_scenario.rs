@@ -279,3 +279,59 @@ fn compare_json(store: &Store, table: &str, theirs: &Path) {
         assert_eq!(x, y, "{table}: JSON line");
     }
 }
+
+/// Transfers imported from an explorer export and the same transfers later ingested from the
+/// node: each is kept once (the node's rows win), and re-importing the export adds nothing.
+#[test]
+fn imported_transfers_give_way_to_the_nodes_rows() {
+    use tracehound_ingest::transfers_csv::{import_transfers_csv, CsvImportOptions};
+    let node = Anvil::start_for_scenario();
+    let dir = tempfile::tempdir().unwrap();
+    let truth = node.run_scenario(&dir.path().join("ground_truth.json"), &[]);
+    let last = truth["scenario_blocks"]["last"].as_u64().unwrap();
+    let mut opts = EvmOptions::new(node.url.clone());
+    opts.to = Some(last);
+    // The node's own rows, as a reference, and as an explorer export of the same transfers.
+    let reference = dir.path().join("reference");
+    ingest_evm(&mut Store::open_for_write(&reference).unwrap(), &opts, &|_| {}).unwrap();
+    let cols = "transaction_hash, from_address, to_address, asset, token_id, amount_raw, source";
+    let node_rows = table_rows(&reference, &format!("SELECT {cols}, block_number, block_timestamp FROM transfers WHERE transaction_hash IS NOT NULL AND from_address IS NOT NULL AND to_address IS NOT NULL"));
+    assert!(node_rows.len() > 10, "the scenario moves value: {}", node_rows.len());
+    let mut csv = "tx_hash,block_number,timestamp,from,to,asset,token_id,amount\n".to_string();
+    for r in &node_rows {
+        csv += &format!(
+            "{},{},{},{},{},{},{},{}\n",
+            s(&r["transaction_hash"]),
+            r["block_number"],
+            r["block_timestamp"],
+            s(&r["from_address"]),
+            s(&r["to_address"]),
+            s(&r["asset"]),
+            s(r.get("token_id").unwrap_or(&Value::Null)),
+            s(&r["amount_raw"])
+        );
+    }
+    let export = dir.path().join("export.csv");
+    std::fs::write(&export, &csv).unwrap();
+    let import_opts = CsvImportOptions { chain: "anvil".into(), decimals: None, keep_good_rows: false };
+
+    // Imported first, then ingested from the node.
+    let data = dir.path().join("data");
+    let mut store = Store::open_for_write(&data).unwrap();
+    let r = import_transfers_csv(&mut store, &export, &import_opts).unwrap();
+    assert_eq!((r.rows, r.added, r.from_node), (node_rows.len() as u64, node_rows.len() as i64, 0), "{:?}", r.bad_rows);
+    ingest_evm(&mut store, &opts, &|_| {}).unwrap();
+    drop(store);
+    let all = |d: &Path| {
+        bag(table_rows(d, &format!("SELECT {cols} FROM transfers")).iter().map(|r| cols.split(", ").map(|c| s(r.get(c).unwrap_or(&Value::Null))).collect()))
+    };
+    assert_eq!(all(&data), all(&reference), "each transfer once, from the node");
+
+    // The export again (other bytes): every row is the node's already.
+    std::fs::write(&export, csv.replace("tx_hash,", "Tx_Hash,")).unwrap();
+    let mut store = Store::open_for_write(&data).unwrap();
+    let r = import_transfers_csv(&mut store, &export, &import_opts).unwrap();
+    assert_eq!((r.replaced, r.from_node, r.added, r.duplicates), (true, node_rows.len() as u64, 0, 0));
+    drop(store);
+    assert_eq!(all(&data), all(&reference));
+}

@@ -1,5 +1,7 @@
 //! Explorer CSV exports into the `transfers` table: Etherscan-style and plain layouts, bad rows
-//! reported with file and line, failed transactions skipped, idempotent re-import.
+//! reported with file and line (and the file not stored unless its good rows are to be kept),
+//! failed transactions skipped, and idempotent imports: overlapping exports, corrected
+//! re-imports, and any set of files in any order any number of times give the same table.
 //!
 //! The rows are written here in the exact header layouts Etherscan's "Download CSV Export"
 //! produces (normal transactions, ERC-20 token transfers); the addresses are real public
@@ -22,7 +24,7 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
 }
 
 fn opts() -> CsvImportOptions {
-    CsvImportOptions { chain: "ethereum".into(), decimals: None }
+    CsvImportOptions { chain: "ethereum".into(), decimals: None, keep_good_rows: true }
 }
 
 #[test]
@@ -53,8 +55,13 @@ fn etherscan_exports_import_with_exact_amounts() {
         ),
     );
     let mut store = Store::open_for_write(dir.path().join("data")).unwrap();
+    // A file with a bad row is not stored unless its good rows are to be kept.
+    let r = import_transfers_csv(&mut store, &normal, &CsvImportOptions { keep_good_rows: false, ..opts() }).unwrap();
+    assert_eq!((r.rows, r.failed_skipped, r.stored, r.added), (1, 1, false, 0));
+    assert_eq!(r.bad_rows.len(), 1);
+    assert!(store.manifest().imports.is_empty());
     let r = import_transfers_csv(&mut store, &normal, &opts()).unwrap();
-    assert_eq!((r.rows, r.failed_skipped), (1, 1));
+    assert_eq!((r.rows, r.failed_skipped, r.stored, r.added), (1, 1, true, 1));
     assert_eq!(r.bad_rows.len(), 1);
     assert!(r.bad_rows[0].ends_with("export-normal.csv:4: block \"not-a-block\" is not a number"), "{:?}", r.bad_rows);
 
@@ -66,7 +73,7 @@ fn etherscan_exports_import_with_exact_amounts() {
     assert!(r.bad_rows[1].contains("export-tokentxns.csv:3: to \"0x1234\""), "{:?}", r.bad_rows);
     // Nothing was stored, so the corrected import of the same file goes through.
     let r = import_transfers_csv(&mut store, &tokens, &CsvImportOptions { decimals: Some(6), ..opts() }).unwrap();
-    assert_eq!((r.rows, r.already_imported), (1, false));
+    assert_eq!((r.rows, r.added, r.already_imported), (1, 1, false));
     assert!(r.bad_rows[0].contains("export-tokentxns.csv:3: to \"0x1234\" is not a 0x address"), "{:?}", r.bad_rows);
     drop(store);
 
@@ -129,4 +136,141 @@ fn a_header_without_the_needed_columns_is_refused() {
     let e = import_transfers_csv(&mut store, &f, &opts()).unwrap_err().to_string();
     assert!(e.contains("x.csv: line 1") && e.contains("block") && e.contains("amount"), "{e}");
     assert!(store.manifest().imports.is_empty());
+}
+
+/// A plain-layout export of `rows` (tx, block, from, to, asset, amount).
+fn plain(rows: &[(&str, u64, &str, &str, &str, &str)]) -> String {
+    let mut text = "tx_hash,block_number,timestamp,from,to,asset,amount\n".to_string();
+    for (tx, block, from, to, asset, amount) in rows {
+        text += &format!("{tx},{block},{},{from},{to},{asset},{amount}\n", 1_600_000_000 + block * 12);
+    }
+    text
+}
+
+fn h(n: u8) -> String {
+    format!("0x{}", format!("{n:02x}").repeat(32))
+}
+
+fn a(n: u8) -> String {
+    format!("0x{}", format!("{n:02x}").repeat(20))
+}
+
+/// Every transfer as a sorted bag of its columns.
+fn transfers(data: &Path) -> Vec<String> {
+    let mut rows: Vec<String> = table_rows(data, "SELECT * FROM transfers").into_iter().map(|r| serde_json::Value::Object(r).to_string()).collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn overlapping_exports_add_each_transfer_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tx1, tx2, tx3) = (h(1), h(2), h(3));
+    let (x, y, z, w) = (a(0xa), a(0xb), a(0xc), a(0xd));
+    // Address X's export and address Y's export both list X → Y in tx1.
+    let of_x = write(dir.path(), "export-x.csv", &plain(&[(&tx1, 10, &x, &y, "native", "5"), (&tx2, 11, &z, &x, "native", "7")]));
+    let of_y = write(dir.path(), "export-y.csv", &plain(&[(&tx1, 10, &x, &y, "native", "5"), (&tx3, 12, &y, &w, USDC, "3")]));
+    let data = dir.path().join("data");
+    let mut store = Store::open_for_write(&data).unwrap();
+    let r = import_transfers_csv(&mut store, &of_x, &opts()).unwrap();
+    assert_eq!((r.rows, r.added, r.duplicates), (2, 2, 0));
+    let r = import_transfers_csv(&mut store, &of_y, &opts()).unwrap();
+    assert_eq!((r.rows, r.added, r.duplicates, r.from_node), (2, 1, 1, 0));
+    drop(store);
+    let rows = table_rows(&data, "SELECT transaction_hash, amount_raw FROM transfers ORDER BY block_number");
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let sum = table_rows(&data, "SELECT CAST(SUM(amount) AS VARCHAR) AS s FROM transfers WHERE asset = 'native'");
+    assert_eq!(sum[0]["s"], json!("12"), "X → Y moves 5, not 10");
+    // Two identical transfers within one transaction are two transfers: an export listing both
+    // adds one more where the other files had one.
+    let both = write(dir.path(), "export-z.csv", &plain(&[(&tx1, 10, &x, &y, "native", "5"), (&tx1, 10, &x, &y, "native", "5")]));
+    let mut store = Store::open_for_write(&data).unwrap();
+    let r = import_transfers_csv(&mut store, &both, &opts()).unwrap();
+    assert_eq!((r.rows, r.added, r.duplicates), (2, 1, 1));
+    drop(store);
+    assert_eq!(table_rows(&data, &format!("SELECT position FROM transfers WHERE transaction_hash = '{tx1}' ORDER BY position")).len(), 2);
+}
+
+#[test]
+fn a_corrected_file_replaces_what_it_added() {
+    let dir = tempfile::tempdir().unwrap();
+    let (x, y) = (a(0xa), a(0xb));
+    let path = dir.path().join("export.csv");
+    // First version: a bad amount on line 3, and line 4 says 9 where the chain says 90.
+    std::fs::write(&path, plain(&[(&h(1), 10, &x, &y, "native", "5"), (&h(2), 11, &x, &y, "native", "1.5"), (&h(3), 12, &y, &x, "native", "9")])).unwrap();
+    let data = dir.path().join("data");
+    let mut store = Store::open_for_write(&data).unwrap();
+    let r = import_transfers_csv(&mut store, &path, &CsvImportOptions { keep_good_rows: false, ..opts() }).unwrap();
+    assert_eq!((r.stored, r.bad_rows.len()), (false, 1));
+    let r = import_transfers_csv(&mut store, &path, &opts()).unwrap();
+    assert_eq!((r.stored, r.rows, r.added, r.replaced), (true, 2, 2, false));
+    // Corrected: every row good, line 4 fixed.
+    std::fs::write(&path, plain(&[(&h(1), 10, &x, &y, "native", "5"), (&h(2), 11, &x, &y, "native", "15"), (&h(3), 12, &y, &x, "native", "90")])).unwrap();
+    let r = import_transfers_csv(&mut store, &path, &opts()).unwrap();
+    assert_eq!((r.stored, r.rows, r.added, r.replaced, r.duplicates), (true, 3, 1, true, 0));
+    assert_eq!(store.manifest().imports["ethereum"].len(), 1, "one file, imported once");
+    drop(store);
+    let rows = table_rows(&data, "SELECT amount_raw FROM transfers ORDER BY block_number");
+    let amounts: Vec<_> = rows.iter().map(|r| r["amount_raw"].clone()).collect();
+    assert_eq!(amounts, vec![json!("5"), json!("15"), json!("90")]);
+}
+
+/// A pool of transfers the random files are drawn from: few transactions, so that identical
+/// transfers within a transaction occur.
+fn pool_row(k: u8) -> (String, u64, String, String, &'static str, String) {
+    let tx = k % 4;
+    (h(tx + 1), 100 + tx as u64, a(0x10 + (k % 3)), a(0x20 + (k % 2)), if k % 5 == 0 { USDC } else { "native" }, ((k % 3) as u64 + 1).to_string())
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 16, ..Default::default() })]
+    /// Importing any set of files in any order, any number of times, gives the same `transfers`:
+    /// each transfer as many times as the file listing it most often lists it.
+    #[test]
+    fn imports_in_any_order_and_number_give_the_same_table(
+        files in proptest::collection::vec(proptest::collection::vec(0u8..12, 1..6), 1..5),
+        order in proptest::collection::vec(0usize..8, 1..10),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<_> = files
+            .iter()
+            .enumerate()
+            .map(|(i, ks)| {
+                let rows: Vec<_> = ks.iter().map(|&k| pool_row(k)).collect();
+                let refs: Vec<_> = rows.iter().map(|(t, b, f, to, asset, amt)| (t.as_str(), *b, f.as_str(), to.as_str(), *asset, amt.as_str())).collect();
+                write(dir.path(), &format!("f{i}.csv"), &plain(&refs))
+            })
+            .collect();
+        // Once each, in name order.
+        let once = dir.path().join("once");
+        let mut store = Store::open_for_write(&once).unwrap();
+        for p in &paths {
+            import_transfers_csv(&mut store, p, &opts()).unwrap();
+        }
+        drop(store);
+        // In the random order, with repeats, after importing every file once at the end too.
+        let shuffled = dir.path().join("shuffled");
+        let mut store = Store::open_for_write(&shuffled).unwrap();
+        let sequence: Vec<usize> = order.iter().copied().chain(0..paths.len()).collect();
+        for &i in sequence.iter().rev() {
+            import_transfers_csv(&mut store, &paths[i % paths.len()], &opts()).unwrap();
+        }
+        drop(store);
+        let want = transfers(&once);
+        proptest::prop_assert_eq!(&transfers(&shuffled), &want);
+        // The expected multiset: per identity, the largest count any one file has.
+        let mut most: std::collections::BTreeMap<(String, String, String, String, String), usize> = Default::default();
+        for ks in &files {
+            let mut here: std::collections::BTreeMap<_, usize> = Default::default();
+            for &k in ks {
+                let (t, _, f, to, asset, amt) = pool_row(k);
+                *here.entry((t, f, to, asset.to_string(), amt)).or_default() += 1;
+            }
+            for (key, n) in here {
+                let m = most.entry(key).or_default();
+                *m = (*m).max(n);
+            }
+        }
+        proptest::prop_assert_eq!(want.len(), most.values().sum::<usize>());
+    }
 }

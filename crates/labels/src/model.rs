@@ -202,6 +202,9 @@ pub struct ImportReport {
     pub actors_inserted: u64,
     /// Rows that were skipped, with the reason.
     pub errors: Vec<RowError>,
+    /// Nothing of the file was stored because it had bad rows and good rows were not to be kept
+    /// ([`crate::LabelStore::set_keep_good_rows`]).
+    pub rejected: bool,
 }
 
 /// Matches of [`crate::LabelStore::search`]: actors first, then tags.

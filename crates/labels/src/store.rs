@@ -82,6 +82,8 @@ const ACTOR_COLUMNS: &str = "id, label, country, jurisdictions, aliases, categor
 pub struct LabelStore {
     conn: Connection,
     path: String,
+    /// Store the good rows of a file that has bad rows (see [`LabelStore::set_keep_good_rows`]).
+    keep_good_rows: bool,
 }
 
 /// The names an actor can be found by.
@@ -291,7 +293,7 @@ impl LabelStore {
         conn.busy_timeout(Duration::from_secs(10)).map_err(db)?;
         let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)).map_err(db)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
-        let mut store = LabelStore { conn, path: shown };
+        let mut store = LabelStore { conn, path: shown, keep_good_rows: true };
         store.migrate()?;
         Ok(store)
     }
@@ -364,6 +366,12 @@ impl LabelStore {
             }
         }
         report.errors.sort_by_key(|e| e.line);
+        if !report.errors.is_empty() && !self.keep_good_rows {
+            // Dropping the transaction rolls back every row of the file.
+            drop(tx);
+            report.rejected = true;
+            return Ok(report);
+        }
         if parsed.counts_actors {
             (report.inserted, report.unchanged) = (report.actors_inserted, actors_unchanged);
         } else {
@@ -388,6 +396,12 @@ impl LabelStore {
         let pairs = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?))).map_err(|e| self.db(e))?;
         let pairs: Vec<(String, String)> = pairs.collect::<rusqlite::Result<_>>().map_err(|e| self.db(e))?;
         Ok(ActorIndex::new(pairs))
+    }
+
+    /// Whether an import stores the good rows of a file that has bad rows (the default), or
+    /// stores nothing of such a file and reports it as rejected ([`ImportReport::rejected`]).
+    pub fn set_keep_good_rows(&mut self, keep: bool) {
+        self.keep_good_rows = keep;
     }
 
     /// Imports an OFAC file, detecting its format: legacy `sdn.csv` (no header), `sdn_advanced.xml`, or a per-asset

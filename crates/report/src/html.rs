@@ -5,12 +5,17 @@
 //! figure and the incident ids and sources behind it, the published aggregates, the incident list, the
 //! registry version and the generation date.
 //!
+//! Simulated cases (the `demo` heist, [`crate::Provenance::Simulated`]) are not real incidents: the
+//! charts follow the table's [`StatsTable::include_simulated`] (left out by default), the incident
+//! list leaves them out, and each gets a section of its own at the end, "Simulated case: …", that
+//! says so; a [`TraceSummary`] of a simulated case is drawn there, not next to the real figures.
+//!
 //! plotters is built without font support (`svg_backend` only): the SVG backend writes text as
 //! `<text>` elements that the browser lays out, so no font file or system font library is needed.
 
-use crate::incidents::Registry;
+use crate::incidents::{Incident, Registry};
 use crate::prices::PriceTable;
-use crate::stats::{group_digits, stats, Dim, StatsTable};
+use crate::stats::{group_digits, stats_with, Dim, StatsOptions, StatsTable};
 use crate::util::{escape_html as esc, today};
 use plotters::coord::Shift;
 use plotters::drawing::DrawingAreaErrorKind;
@@ -53,13 +58,20 @@ pub fn html_report_at(title: &str, table: &StatsTable, registry: &Registry, dest
         esc(title)
     );
     let version = registry.version();
+    let real = || registry.incidents().iter().filter(|i| !i.is_simulated());
+    let simulated: Vec<&Incident> = registry.incidents().iter().filter(|i| i.is_simulated()).collect();
     let _ = writeln!(
         h,
-        "<p class=\"meta\">Generated {} by tracehound. Incident registry version <code>{}</code> ({} incidents, {} published aggregates).</p>",
+        "<p class=\"meta\">Generated {} by tracehound. Incident registry version <code>{}</code> ({} incidents, {} published aggregates{}).</p>",
         esc(generated),
         esc(&version),
-        registry.incidents().iter().filter(|i| !i.aggregate).count(),
-        registry.incidents().iter().filter(|i| i.aggregate).count(),
+        real().filter(|i| !i.aggregate).count(),
+        real().filter(|i| i.aggregate).count(),
+        match simulated.len() {
+            0 => String::new(),
+            1 => ", and 1 simulated case".into(),
+            n => format!(", and {n} simulated cases"),
+        },
     );
     if table.registry_version != version {
         let _ = writeln!(
@@ -69,15 +81,27 @@ pub fn html_report_at(title: &str, table: &StatsTable, registry: &Registry, dest
         );
     }
     h.push_str("<p class=\"note\">USD figures are as reported at the time of each theft unless marked revalued. Published aggregates overlap the incidents and are never added to them.</p>\n");
+    if let Some(note) = table.simulated_note() {
+        let _ = writeln!(
+            h,
+            "<p class=\"note\">{} See the section{} \"Simulated case\" at the end.</p>",
+            esc(&note),
+            if table.simulated.len() == 1 { "" } else { "s" }
+        );
+    }
 
-    // Charts use reported USD of the whole registry, whatever dimensions the table below was grouped by.
-    let by_year_actor = stats(registry, &PriceTable::default(), &[Dim::Year, Dim::Actor]);
-    let by_country = stats(registry, &PriceTable::default(), &[Dim::Country]);
+    // Charts use reported USD of the whole registry, whatever dimensions the table below was grouped by,
+    // with the simulated cases only if the table counts them.
+    let options = StatsOptions { include_simulated: table.include_simulated };
+    let by_year_actor = stats_with(registry, &PriceTable::default(), &[Dim::Year, Dim::Actor], options);
+    let by_country = stats_with(registry, &PriceTable::default(), &[Dim::Country], options);
     h.push_str("<h2>Stolen USD per year, by actor</h2>\n");
     push_chart(&mut h, chart_year_actor(&by_year_actor));
     h.push_str("<h2>Top countries by stolen USD</h2>\n");
     push_chart(&mut h, chart_countries(&by_country));
-    if let Some(t) = destinations {
+    // A simulated case's trace goes to its own section below, away from the real figures.
+    let trace_of_simulated = destinations.is_some_and(|t| simulated.iter().any(|i| i.id == t.incident));
+    if let Some(t) = destinations.filter(|_| !trace_of_simulated) {
         let _ = writeln!(h, "<h2>Where the funds of <code>{}</code> went ({})</h2>", esc(&t.incident), esc(&t.unit));
         push_chart(&mut h, chart_destinations(t));
         push_destinations_table(&mut h, t);
@@ -86,6 +110,9 @@ pub fn html_report_at(title: &str, table: &StatsTable, registry: &Registry, dest
     push_stats_table(&mut h, table);
     push_published(&mut h, table);
     push_incidents(&mut h, registry);
+    for i in simulated {
+        push_simulated(&mut h, i, table.include_simulated, destinations.filter(|t| t.incident == i.id));
+    }
     h.push_str("</body>\n</html>\n");
     h
 }
@@ -374,7 +401,7 @@ fn push_published(h: &mut String, t: &StatsTable) {
 
 fn push_incidents(h: &mut String, registry: &Registry) {
     h.push_str("<h2>Incidents</h2>\n<table>\n<tr><th>id</th><th>name</th><th>date</th><th>victim (type)</th><th>actor (as reported)</th><th>country</th><th>amount (native)</th><th>USD reported</th><th>trace seeds</th><th>sources</th></tr>\n");
-    for i in registry.incidents().iter().filter(|i| !i.aggregate) {
+    for i in registry.incidents().iter().filter(|i| !i.aggregate && !i.is_simulated()) {
         let origin = if i.is_bundled() { String::new() } else { format!("<br><span class=\"note\">from {}</span>", esc(&i.origin)) };
         let _ = writeln!(
             h,
@@ -396,9 +423,45 @@ fn push_incidents(h: &mut String, registry: &Registry) {
     h.push_str("</table>\n");
 }
 
+/// The section of one simulated case: what it is, that it is not real, and its trace if given.
+fn push_simulated(h: &mut String, i: &Incident, counted: bool, trace: Option<&TraceSummary>) {
+    let _ = writeln!(h, "<h2>Simulated case: {}</h2>", esc(&i.name));
+    let _ = writeln!(
+        h,
+        "<p class=\"warn\"><code>{}</code> happened on a simulated chain (tracehound's simulator, as in <code>tracehound demo</code>): it is not a real incident{}</p>",
+        esc(&i.id),
+        if counted {
+            ". It is counted in the figures and charts above only because simulated cases were included on request."
+        } else {
+            " and is not counted in any figure or chart above."
+        }
+    );
+    h.push_str("<table>\n<tr><th>id</th><th>date</th><th>victim (type)</th><th>actor (as given)</th><th>amount (native)</th><th>USD</th><th>trace seeds</th><th>sources</th></tr>\n");
+    let _ = writeln!(
+        h,
+        "<tr><td>{}<br><span class=\"note\">from {}</span></td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"src\">{}</td></tr>\n</table>",
+        esc(&i.id),
+        esc(&i.origin),
+        esc(&i.date),
+        esc(&i.victim),
+        esc(&i.victim_type),
+        esc(&i.actor_name),
+        esc(i.amount_native.as_deref().unwrap_or("")),
+        i.amount_usd.map_or_else(|| "–".into(), group_digits),
+        i.trace_seeds().count(),
+        i.sources.iter().map(|s| esc(s)).collect::<Vec<_>>().join("<br>"),
+    );
+    if let Some(t) = trace {
+        let _ = writeln!(h, "<h3>Where the funds of the simulated case <code>{}</code> went ({})</h3>", esc(&t.incident), esc(&t.unit));
+        push_chart(h, chart_destinations(t));
+        push_destinations_table(h, t);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::stats;
 
     #[test]
     fn nice_axis_maxima() {

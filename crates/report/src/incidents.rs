@@ -41,6 +41,8 @@
 //! actor_name: Lazarus Group (suspected)  # optional, as reported
 //! country: KP                     # optional ISO-3166 alpha-2
 //! aggregate: false                # optional; default: id ends in _aggregate
+//! simulated: false                # optional; true: a case of a simulated chain (the demo's heist),
+//!                                 #   listed and traced, left out of statistics unless asked
 //! sources:                        # required, at least one (text or URL)
 //!   - https://example.org/acme-incident-report
 //! seeds:                          # optional
@@ -54,6 +56,14 @@
 //! `origin` is not a YAML field: tracehound sets it to the stored file's path. Unknown fields are errors (a misspelt `amount_usd` must not silently drop a figure). Every error
 //! names the file and the field, e.g. `case.yaml: field "date": "2022-13-01" is not a date (YYYY,
 //! YYYY-MM or YYYY-MM-DD)`.
+//!
+//! # Provenance
+//!
+//! Every incident has a [`Provenance`]: `bundled` (the CSV rows above), `user` (a YAML file) or
+//! `simulated` (a YAML file with `simulated: true`, such as the heist `tracehound demo` writes on its
+//! simulated chain). Simulated cases are listed, shown and traced like the others, but
+//! [`crate::stats`] and the HTML report leave them out of every figure unless asked
+//! ([`crate::StatsOptions::include_simulated`]): a made-up theft must not count as a real one.
 
 use crate::util::{check_incident_date, fnv1a64, write_atomic};
 use crate::{Error, Result};
@@ -98,6 +108,36 @@ const KNOWN_EXCHANGES: [&str; 22] = [
     "dmm bitcoin",
     "coinsbit",
 ];
+
+/// Where an incident comes from (see the module docs, "Provenance").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provenance {
+    /// Ships with tracehound (`data/incidents/`).
+    Bundled,
+    /// A user's YAML file (`incident add`).
+    User,
+    /// A YAML file with `simulated: true`: a case on a simulated chain (the demo's heist), not a
+    /// real incident; left out of statistics unless asked.
+    Simulated,
+}
+
+impl Provenance {
+    /// `bundled`, `user` or `simulated`, as in JSON and `incident list`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Provenance::Bundled => "bundled",
+            Provenance::User => "user",
+            Provenance::Simulated => "simulated",
+        }
+    }
+}
+
+impl std::fmt::Display for Provenance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// What a seed names: an address or a transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -162,6 +202,8 @@ pub struct Incident {
     pub seeds: Vec<Seed>,
     /// Source notes and URLs behind the figures.
     pub sources: Vec<String>,
+    /// Bundled, a user's case, or a simulated case (YAML `simulated: true`).
+    pub provenance: Provenance,
     /// `bundled`, or the path of the user's YAML file.
     pub origin: String,
 }
@@ -179,7 +221,12 @@ impl Incident {
 
     /// Whether the incident ships with tracehound (as opposed to a user's file).
     pub fn is_bundled(&self) -> bool {
-        self.origin == "bundled"
+        self.provenance == Provenance::Bundled
+    }
+
+    /// Whether the incident is a case on a simulated chain (YAML `simulated: true`), not a real one.
+    pub fn is_simulated(&self) -> bool {
+        self.provenance == Provenance::Simulated
     }
 
     /// Parses and validates a user's incident YAML; `file` names it in errors and becomes `origin`.
@@ -205,6 +252,7 @@ impl Incident {
             "actor_name",
             "country",
             "aggregate",
+            "simulated",
             "seeds",
             "sources",
         ])?;
@@ -248,6 +296,7 @@ impl Incident {
             return Err(f.err("sources", "at least one source (text or URL) is required: every figure in a report names its sources".into()));
         }
         let seeds = f.seeds()?;
+        let provenance = if f.opt_bool("simulated")?.unwrap_or(false) { Provenance::Simulated } else { Provenance::User };
         Ok(Incident {
             id,
             name,
@@ -265,6 +314,7 @@ impl Incident {
             aggregate,
             seeds,
             sources,
+            provenance,
             origin: file.to_string(),
         })
     }
@@ -646,6 +696,7 @@ fn parse_bundled(incidents_csv: &str, seeds_csv: &str) -> Result<Vec<Incident>> 
             aggregate,
             seeds: seeds.remove(&id).unwrap_or_default(),
             sources: opt(10).into_iter().collect(),
+            provenance: Provenance::Bundled,
             origin: "bundled".into(),
             id,
             name,
@@ -696,6 +747,18 @@ seeds:
         assert_eq!(i.seeds[1].kind, SeedKind::Tx);
         assert_eq!(i.trace_seeds().count(), 1);
         assert_eq!(i.origin, "acme.yaml");
+        assert_eq!(i.provenance, Provenance::User);
+        assert!(!i.is_simulated() && !i.is_bundled());
+    }
+
+    #[test]
+    fn simulated_field() {
+        let sim = Incident::from_yaml(&format!("{GOOD}simulated: true\n"), "demo.yaml").unwrap();
+        assert_eq!(sim.provenance, Provenance::Simulated);
+        assert!(sim.is_simulated());
+        assert_eq!(Incident::from_yaml(&format!("{GOOD}simulated: false\n"), "x.yaml").unwrap().provenance, Provenance::User);
+        assert_eq!(serde_json::to_value(&sim).unwrap()["provenance"], "simulated");
+        assert!(err_of(&format!("{GOOD}simulated: yes please\n")).starts_with(r#"case.yaml: field "simulated": expected true or false"#));
     }
 
     fn err_of(yaml: &str) -> String {
@@ -746,6 +809,7 @@ seeds:
         assert_eq!(i.category.as_deref(), Some("private_key_compromise"));
         assert_eq!(i.seeds.len(), 1);
         assert_eq!(i.amount_usd, Some(4_500_000));
+        assert_eq!(i.provenance, Provenance::User);
     }
 
     #[test]

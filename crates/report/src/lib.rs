@@ -5,7 +5,9 @@
 //! the bundled FRED/Coinbase daily closes (`data/prices/`) plus the user's imports in
 //! `<data dir>/prices/prices.csv`. Statistics group the incidents (never the published aggregates)
 //! by actor, country, year, victim type or category, and every figure lists the incident ids and
-//! sources behind it. A report records the registry [`Registry::version`] it was computed from.
+//! sources behind it. Simulated cases (the `demo` heist, [`Provenance::Simulated`]) are left out of
+//! statistics unless [`StatsOptions::include_simulated`] asks for them. A report records the registry
+//! [`Registry::version`] it was computed from.
 //!
 //! ```
 //! use tracehound_report::{stats, Dim, PriceTable, Registry};
@@ -42,9 +44,9 @@ pub fn unix_of_date(s: &str) -> Option<u64> {
 }
 
 pub use html::{html_report, html_report_at, TraceSummary};
-pub use incidents::{Incident, Registry, Seed, SeedKind, TRACE_ROLES, VICTIM_TYPES};
+pub use incidents::{Incident, Provenance, Registry, Seed, SeedKind, TRACE_ROLES, VICTIM_TYPES};
 pub use prices::{PricePoint, PriceTable, MAX_PRICE_AGE_DAYS};
-pub use stats::{stats, Dim, Group, Published, Revaluation, RevaluedPart, StatsTable, Totals};
+pub use stats::{stats, stats_with, Dim, Group, Published, Revaluation, RevaluedPart, StatsOptions, StatsTable, Totals};
 
 /// Everything that can go wrong in this crate; each message names the file, and the line or field.
 #[derive(Debug, thiserror::Error)]

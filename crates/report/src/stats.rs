@@ -3,6 +3,11 @@
 //! Only incidents are grouped; aggregates (published totals such as the NIS 2017–2022 figure) are
 //! listed apart in [`StatsTable::published`] and never added to any sum, since they overlap the incidents.
 //!
+//! Simulated cases ([`crate::Provenance::Simulated`]: the heist `tracehound demo` registers on its
+//! simulated chain, or any YAML file with `simulated: true`) are not real incidents: [`stats`] leaves
+//! them out of every group, total and published figure and lists their ids in
+//! [`StatsTable::simulated`]; [`stats_with`] and [`StatsOptions::include_simulated`] count them.
+//!
 //! Two USD figures per group:
 //! * `usd_reported`: the sum of `amount_usd` as reported at the time (incidents without one are counted
 //!   in `usd_missing`);
@@ -153,6 +158,14 @@ pub struct Totals {
     pub not_revalued: usize,
 }
 
+/// Which incidents [`stats_with`] counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatsOptions {
+    /// Count simulated cases ([`crate::Provenance::Simulated`]) like real incidents. Off by default:
+    /// they are left out of every figure and only listed in [`StatsTable::simulated`].
+    pub include_simulated: bool,
+}
+
 /// The result of [`stats`]: groups, totals and the published aggregates, with the registry version.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatsTable {
@@ -166,13 +179,32 @@ pub struct StatsTable {
     pub totals: Totals,
     /// Aggregates as published, not summed.
     pub published: Vec<Published>,
+    /// Whether the simulated cases are counted in the figures above ([`StatsOptions::include_simulated`]).
+    pub include_simulated: bool,
+    /// Ids of the registry's simulated cases (not real incidents): left out of every figure above
+    /// unless `include_simulated`.
+    pub simulated: Vec<String>,
 }
 
-/// Groups the non-aggregate incidents of `registry` by `dims` (see the module docs for the figures).
+/// Groups the real (not simulated) non-aggregate incidents of `registry` by `dims` (see the module
+/// docs for the figures); the same as [`stats_with`] with the default [`StatsOptions`].
 pub fn stats(registry: &Registry, prices: &PriceTable, dims: &[Dim]) -> StatsTable {
+    stats_with(registry, prices, dims, StatsOptions::default())
+}
+
+/// Groups the non-aggregate incidents of `registry` by `dims`, simulated cases only with
+/// [`StatsOptions::include_simulated`].
+pub fn stats_with(registry: &Registry, prices: &PriceTable, dims: &[Dim], options: StatsOptions) -> StatsTable {
     let mut groups: BTreeMap<Vec<String>, Group> = BTreeMap::new();
     let mut published = Vec::new();
+    let mut simulated = Vec::new();
     for i in registry.incidents() {
+        if i.is_simulated() {
+            simulated.push(i.id.clone());
+            if !options.include_simulated {
+                continue;
+            }
+        }
         if i.aggregate {
             published.push(Published {
                 id: i.id.clone(),
@@ -224,7 +256,7 @@ pub fn stats(registry: &Registry, prices: &PriceTable, dims: &[Dim]) -> StatsTab
         not_revalued: groups.iter().map(|g| g.not_revalued).sum(),
     };
     published.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.id.cmp(&b.id)));
-    StatsTable { registry_version: registry.version(), dims: dims.to_vec(), groups, totals, published }
+    StatsTable { registry_version: registry.version(), dims: dims.to_vec(), groups, totals, published, include_simulated: options.include_simulated, simulated }
 }
 
 /// Parses `"173,600 ETH + 25.5M USDC"` into (amount, ASSET) parts; `None` for anything else.
@@ -266,12 +298,38 @@ fn revalue(i: &Incident, prices: &PriceTable) -> Option<Revaluation> {
 }
 
 impl StatsTable {
+    /// Ids of the simulated cases left out of the figures (none when they are included).
+    pub fn simulated_left_out(&self) -> &[String] {
+        if self.include_simulated {
+            &[]
+        } else {
+            &self.simulated
+        }
+    }
+
+    /// One sentence on the simulated cases (left out, or counted), `None` when the registry has none.
+    pub fn simulated_note(&self) -> Option<String> {
+        let n = self.simulated.len();
+        if n == 0 {
+            return None;
+        }
+        let (cases, not_real) = if n == 1 { ("simulated case", "not a real incident") } else { ("simulated cases", "not real incidents") };
+        let ids = self.simulated.join(", ");
+        Some(if self.include_simulated {
+            format!("The figures include {n} {cases} ({ids}): {not_real}.")
+        } else {
+            format!("{n} {cases} ({ids}) left out of the figures: {not_real}.")
+        })
+    }
+
     /// Pretty-printed JSON of the whole table.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a stats table serializes")
     }
 
-    /// CSV, one row per group then one per published aggregate (`section` = `group` | `published`).
+    /// CSV, one row per group, one per published aggregate, then one per simulated case (`section` =
+    /// `group` | `published` | `simulated_left_out` | `simulated_included`; a simulated row has only
+    /// its id in `incidents`).
     ///
     /// Columns: `section`, one per dimension, `count, usd_reported, usd_missing, usd_revalued,
     /// not_revalued, incidents, sources, registry_version`; lists are joined with ` | `.
@@ -309,6 +367,13 @@ impl StatsTable {
                 p.sources.join(" | "),
                 self.registry_version.clone(),
             ]);
+            w.write_record(&row).expect("write to memory");
+        }
+        let section = if self.include_simulated { "simulated_included" } else { "simulated_left_out" };
+        for id in &self.simulated {
+            let mut row = vec![section.to_string()];
+            row.extend(self.dims.iter().map(|_| String::new()));
+            row.extend([String::new(), String::new(), String::new(), String::new(), String::new(), id.clone(), String::new(), self.registry_version.clone()]);
             w.write_record(&row).expect("write to memory");
         }
         String::from_utf8(w.into_inner().expect("write to memory")).expect("CSV of UTF-8 strings")
@@ -370,6 +435,10 @@ impl StatsTable {
                 let usd = p.usd.map_or_else(|| "-".into(), group_digits);
                 let _ = writeln!(out, "  {:<24} {:<10} {:>15}  {}", p.id, p.date, usd, p.name);
             }
+        }
+        if let Some(note) = self.simulated_note() {
+            let hint = if self.include_simulated { "" } else { " `report stats --include-simulated` counts them." };
+            let _ = writeln!(out, "\n{note}{hint}");
         }
         let _ = writeln!(out, "\nregistry version {}", self.registry_version);
         out

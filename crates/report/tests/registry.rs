@@ -2,7 +2,7 @@
 //! and the user-file workflows (incident add, price import, HTML report) in temporary data directories.
 
 use std::path::Path;
-use tracehound_report::{html_report_at, stats, Dim, Error, PriceTable, Registry, TraceSummary};
+use tracehound_report::{html_report_at, stats, stats_with, Dim, Error, PriceTable, Provenance, Registry, StatsOptions, TraceSummary};
 
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -85,7 +85,8 @@ fn registry_version_is_stable() {
     assert_eq!(v, REGISTRY_VERSION);
 }
 
-const REGISTRY_VERSION: &str = "cebcf855e7ccb686";
+// f9cb832822211be5 since incidents carry their `provenance` (bundled / user / simulated).
+const REGISTRY_VERSION: &str = "f9cb832822211be5";
 
 #[test]
 fn bundled_prices_known_answers() {
@@ -273,4 +274,82 @@ fn html_report_is_self_contained() {
     // Without a trace summary there are two charts.
     let plain = html_report_at("x", &table, &registry, None, "2026-01-02");
     assert_eq!(plain.matches("<svg").count(), 2);
+}
+
+/// A case as `tracehound demo` writes it: on a simulated chain, marked `simulated: true`.
+const SIMULATED_CASE: &str = "id: demo_heist\nname: Simulated hot-wallet heist at Krakenly (demo chain)\ndate: 2022-04-02\nvictim: Krakenly\nvictim_type: exchange\nchains: [bitcoin_regtest]\nassets: [BTC]\namount_native: \"12.5 BTC\"\namount_usd: 570000\nactor_name: simulated attacker\nsimulated: true\nsources: [\"tracehound simulate (seed 7)\"]\nseeds:\n  - {chain: bitcoin_regtest, tx: \"4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b\", role: attacker, label: theft transaction}\n";
+
+#[test]
+fn simulated_cases_are_left_out_of_statistics_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write(&data.join("incidents/demo_heist.yaml"), SIMULATED_CASE);
+    let with = Registry::load(&data).unwrap();
+    let without = Registry::bundled();
+    let sim = with.get("demo_heist").unwrap();
+    assert_eq!(sim.provenance, Provenance::Simulated);
+    assert!(sim.is_simulated() && !sim.is_bundled());
+    assert!(with.incidents().iter().filter(|i| i.id != "demo_heist").all(|i| i.provenance == Provenance::Bundled));
+    let prices = PriceTable::bundled();
+
+    // By default the simulated case changes no figure, under any grouping.
+    for dims in [vec![Dim::Year], vec![Dim::Country, Dim::Year], vec![Dim::Actor], vec![Dim::VictimType], vec![Dim::Category], vec![]] {
+        let a = stats(&with, &prices, &dims);
+        let b = stats(&without, &prices, &dims);
+        assert_eq!((&a.groups, &a.totals, &a.published), (&b.groups, &b.totals, &b.published), "by {dims:?}");
+        assert_eq!(
+            (a.include_simulated, a.simulated.as_slice(), a.simulated_left_out()),
+            (false, &["demo_heist".to_string()][..], &["demo_heist".to_string()][..])
+        );
+        assert!(b.simulated.is_empty() && b.simulated_note().is_none());
+    }
+    let t = stats(&with, &prices, &[Dim::Country, Dim::Year]);
+    assert!(t.groups.iter().all(|g| g.key[0] != "(unknown)" && !g.incidents.contains(&"demo_heist".to_string())), "{:?}", t.groups);
+    let text = t.to_text();
+    assert!(text.contains("1 simulated case (demo_heist) left out of the figures") && text.contains("--include-simulated"), "{text}");
+    assert!(t.to_csv().lines().any(|l| l.starts_with("simulated_left_out,,,,,,,,demo_heist,,")), "{}", t.to_csv());
+    let json: serde_json::Value = serde_json::from_str(&t.to_json()).unwrap();
+    assert_eq!((&json["include_simulated"], &json["simulated"]), (&serde_json::json!(false), &serde_json::json!(["demo_heist"])));
+    assert!(!t.to_json().contains("simulated attacker"));
+
+    // Asked for, it is counted like any incident.
+    let all = StatsOptions { include_simulated: true };
+    let t = stats_with(&with, &prices, &[Dim::Country, Dim::Year], all);
+    assert!(t.include_simulated && t.simulated_left_out().is_empty());
+    assert_eq!(t.totals.count, 13);
+    assert_eq!(t.totals.usd_reported, 2_746_200_000 + 570_000);
+    let unknown = t.groups.iter().find(|g| g.key == ["(unknown)", "2022"]).unwrap();
+    assert_eq!((unknown.count, unknown.usd_reported, unknown.incidents.as_slice()), (1, 570_000, &["demo_heist".to_string()][..]));
+    assert!(t.to_text().contains("The figures include 1 simulated case (demo_heist): not a real incident."));
+    assert!(t.to_csv().lines().any(|l| l.starts_with("simulated_included,")));
+    let by_year = stats_with(&with, &prices, &[Dim::Year], all);
+    assert_eq!(by_year.groups.iter().find(|g| g.key == ["2022"]).unwrap().incidents, ["demo_heist", "harmony_2022", "ronin_2022"]);
+    assert_eq!(stats_with(&without, &prices, &[Dim::Year], all).groups, stats(&without, &prices, &[Dim::Year]).groups);
+
+    // The HTML report: the charts and tables are those of the real incidents; the simulated case and
+    // its trace have a section of their own that says it is not real and not counted.
+    let trace = TraceSummary {
+        incident: "demo_heist".into(),
+        unit: "BTC".into(),
+        destinations: vec![("Krakenly".into(), "exchange".into(), 7.5, Some(342_000.0)), ("still held".into(), "still_held".into(), 5.0, None)],
+    };
+    let table = stats(&with, &prices, &[Dim::Year, Dim::Actor]);
+    let html = html_report_at("r", &table, &with, Some(&trace), "2026-01-02");
+    let section = html.find("<h2>Simulated case: Simulated hot-wallet heist at Krakenly (demo chain)</h2>").unwrap_or_else(|| panic!("{html}"));
+    let (real, simulated) = html.split_at(section);
+    assert!(real.contains("1 simulated case (demo_heist) left out of the figures: not a real incident."), "{real}");
+    let figures = &real[real.find("<h2>Stolen USD").unwrap()..];
+    assert!(
+        !figures.contains("demo_heist") && !figures.contains("simulated attacker") && !figures.contains("Krakenly") && !figures.contains("(unknown)"),
+        "{figures}"
+    );
+    assert!(simulated.contains("it is not a real incident and is not counted in any figure or chart above"), "{simulated}");
+    assert!(simulated.contains("Where the funds of the simulated case <code>demo_heist</code> went (BTC)") && simulated.contains("<svg"), "{simulated}");
+    assert_eq!(html.matches("<svg").count(), 3);
+    let plain = html_report_at("r", &stats(&without, &prices, &[Dim::Year, Dim::Actor]), &without, None, "2026-01-02");
+    let charts = |h: &str| h[h.find("<h2>Stolen USD").unwrap()..h.find("<h2>Statistics").unwrap()].to_string();
+    assert_eq!(charts(&html), charts(&plain), "the charts leave the simulated case out");
+    let counted = html_report_at("r", &stats_with(&with, &prices, &[Dim::Year, Dim::Actor], all), &with, None, "2026-01-02");
+    assert!(counted.contains("counted in the figures and charts above only because simulated cases were included on request"));
+    assert_ne!(charts(&counted), charts(&plain), "included on request, it is charted");
 }

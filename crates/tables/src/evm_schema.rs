@@ -181,6 +181,18 @@ schema!(transfers, "`transfers`: every movement of value, the view analyses read
     ("source", Utf8, false),
 ]);
 
+schema!(
+    tokens,
+    "`tokens`: a derived table of each EVM chain (`derived/<chain>/tokens.parquet`), one row per token contract that appears in its `token_transfers` or `transfers.asset`: `symbol`, `name` and `decimals` as the contract answers `eth_call` of `symbol()`, `name()` and `decimals()` (`source` = `node`; null where it does not answer, as ethereum-etl's `export_tokens`), or from the bundled list of major tokens (`source` = `bundled`). Amounts stay in base units everywhere; this table is what shows them in whole units.",
+    [
+        ("address", Utf8, false),
+        ("symbol", Utf8, true),
+        ("name", Utf8, true),
+        ("decimals", UInt8, true),
+        ("source", Utf8, false),
+    ]
+);
+
 /// The schema of an EVM table by name.
 pub fn evm_table(name: &str) -> Option<SchemaRef> {
     match name {

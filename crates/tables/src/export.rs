@@ -1,17 +1,14 @@
 //! Exports of stored tables to CSV, JSON lines or Parquet, chunk by chunk (memory stays bounded
 //! by one chunk).
 
-use crate::sql::{write_results, OutputFormat};
+use crate::format::{lists_to_strings, write_results, OutputFormat};
 use crate::{Error, Result, Store};
-use datafusion::arrow::array::{Array, ArrayRef, ListArray, StringBuilder};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::arrow::ArrowWriter;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::sync::Arc;
 
 /// File formats of `tracehound export`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,37 +90,4 @@ pub fn export_table(store: &Store, chain: &str, table: &str, format: ExportForma
     }
     sink.flush().map_err(|e| Error::io(out, e))?;
     Ok(rows)
-}
-
-/// Replaces list columns by their items joined with `,` (CSV has no lists).
-pub fn lists_to_strings(batch: &RecordBatch) -> Result<RecordBatch> {
-    let schema = batch.schema();
-    if !schema.fields().iter().any(|f| matches!(f.data_type(), DataType::List(_))) {
-        return Ok(batch.clone());
-    }
-    let mut fields = vec![];
-    let mut columns: Vec<ArrayRef> = vec![];
-    for (field, col) in schema.fields().iter().zip(batch.columns()) {
-        if let DataType::List(_) = field.data_type() {
-            let list = col.as_any().downcast_ref::<ListArray>().expect("list column");
-            let mut b = StringBuilder::new();
-            for i in 0..list.len() {
-                if list.is_null(i) {
-                    b.append_null();
-                    continue;
-                }
-                let item = list.value(i);
-                let strings = datafusion::arrow::compute::cast(&item, &DataType::Utf8).map_err(|e| Error::Query(e.into()))?;
-                let strings = strings.as_any().downcast_ref::<datafusion::arrow::array::StringArray>().expect("utf8");
-                let joined: Vec<&str> = (0..strings.len()).map(|j| strings.value(j)).collect();
-                b.append_value(joined.join(","));
-            }
-            fields.push(Field::new(field.name(), DataType::Utf8, true));
-            columns.push(Arc::new(b.finish()));
-        } else {
-            fields.push(field.as_ref().clone());
-            columns.push(col.clone());
-        }
-    }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| Error::Query(e.into()))
 }

@@ -1,5 +1,5 @@
 //! tracehound's tables: Arrow schemas, the chunked Parquet store with its atomic manifest, SQL
-//! over the stored tables with Apache DataFusion, and exports.
+//! over the stored tables with Apache DataFusion, exports, and the result formatting both share.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), tracehound_tables::Error> {
@@ -13,11 +13,12 @@ pub mod etl;
 pub mod etl_evm;
 pub mod evm_schema;
 pub mod export;
+pub mod format;
 pub mod schema;
 pub mod sql;
 pub mod store;
 
-pub use store::{ChainKind, ChainManifest, Chunk, ClosedChunk, ImportedFile, Manifest, OpenChunk, Store, SyncedChunk};
+pub use store::{ChainKind, ChainManifest, Chunk, ClosedChunk, ImportedFile, Manifest, NewImport, OpenChunk, Store, SyncedChunk};
 
 use std::path::{Path, PathBuf};
 

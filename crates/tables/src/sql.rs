@@ -2,6 +2,9 @@
 //!
 //! Every chain is a schema (`bitcoin_regtest.transactions`); the tables of the default chain
 //! (the one asked for, or the only one stored) are also reachable without a prefix.
+//!
+//! Printing the results is [`crate::format`]'s job (exports print through it too); its
+//! `OutputFormat` and `write_results` are re-exported here for the callers of `sql`.
 
 use crate::{schema, Error, Result, Store};
 use datafusion::arrow::datatypes::SchemaRef;
@@ -12,6 +15,8 @@ use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTable
 use datafusion::datasource::{MemTable, TableProvider};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use std::sync::Arc;
+
+pub use crate::format::{write_results, OutputFormat};
 
 /// The chain whose tables answer to unqualified names: `requested`, or the only chain stored.
 pub fn default_chain(store: &Store, requested: Option<&str>) -> Result<Option<String>> {
@@ -114,41 +119,4 @@ fn table_list(ctx: &SessionContext) -> String {
     } else {
         names.join(", ")
     }
-}
-
-/// How query results are printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputFormat {
-    /// An aligned text table.
-    Table,
-    /// CSV with a header row (lists joined with `,`).
-    Csv,
-    /// One JSON object per row (JSON lines).
-    Json,
-}
-
-/// Writes query results to `out` in `format`.
-pub fn write_results(batches: &[RecordBatch], format: OutputFormat, out: &mut dyn std::io::Write) -> Result<()> {
-    use datafusion::arrow::{csv, json, util::pretty};
-    let io = |e: std::io::Error| Error::Io { path: "<output>".into(), source: e };
-    match format {
-        OutputFormat::Table => {
-            let text = pretty::pretty_format_batches(batches).map_err(|e| Error::Query(e.into()))?;
-            writeln!(out, "{text}").map_err(io)?;
-        }
-        OutputFormat::Csv => {
-            let mut w = csv::WriterBuilder::new().with_header(true).build(out);
-            for b in batches {
-                w.write(&crate::export::lists_to_strings(b)?).map_err(|e| Error::Query(e.into()))?;
-            }
-        }
-        OutputFormat::Json => {
-            let mut w = json::LineDelimitedWriter::new(out);
-            for b in batches {
-                w.write(b).map_err(|e| Error::Query(e.into()))?;
-            }
-            w.finish().map_err(|e| Error::Query(e.into()))?;
-        }
-    }
-    Ok(())
 }

@@ -38,6 +38,11 @@ pub struct Manifest {
     /// ranges: each holds whatever rows one imported file had, and a reorg never removes them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub imports: BTreeMap<String, Vec<ImportedFile>>,
+    /// What readers see of the imported files, by chain and table: one file of the rows the
+    /// imports add (each transfer once, none that a node already gave). Data directories written
+    /// before it existed have none: their imported files are read as they are.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub merged_imports: BTreeMap<String, BTreeMap<String, ChunkFile>>,
 }
 
 impl Manifest {
@@ -75,6 +80,26 @@ pub struct ImportedFile {
     pub origin: String,
     /// SHA-256 of the origin file's bytes: importing the same bytes twice changes nothing.
     pub sha256: String,
+}
+
+/// A file of rows imported from outside a node, for [`Store::commit_imports`].
+pub struct NewImport<'a> {
+    /// The file the rows came from; a later import of the same origin replaces this one.
+    pub origin: &'a str,
+    /// SHA-256 of the origin file's bytes.
+    pub sha256: &'a str,
+    /// Every good row of the file.
+    pub batches: &'a [RecordBatch],
+}
+
+/// A 64-bit digest of `parts` in hex: names a file by what it was made from.
+fn digest_hex<'a>(parts: impl Iterator<Item = &'a [u8]>) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    for p in parts {
+        p.hash(&mut h);
+    }
+    format!("{:016x}", h.finish())
 }
 
 /// What is stored of one chain.
@@ -189,8 +214,13 @@ impl Store {
     pub fn table_files(&self, chain: &str, table: &str) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> =
             self.chain(chain).map(|c| c.chunks.iter().filter_map(|ch| ch.tables.get(table)).map(|f| self.root.join(&f.path)).collect()).unwrap_or_default();
-        if let Some(imports) = self.manifest.imports.get(chain) {
-            files.extend(imports.iter().filter(|i| i.table == table).map(|i| self.root.join(&i.file.path)));
+        match self.manifest.merged_imports.get(chain).and_then(|m| m.get(table)) {
+            Some(merged) => files.push(self.root.join(&merged.path)),
+            None => {
+                if let Some(imports) = self.manifest.imports.get(chain) {
+                    files.extend(imports.iter().filter(|i| i.table == table).map(|i| self.root.join(&i.file.path)));
+                }
+            }
         }
         if !files.is_empty() {
             return files;
@@ -330,26 +360,41 @@ impl Store {
         Ok(files)
     }
 
-    /// Atomically adds a file of rows of `table` imported from `origin` (bytes hashing to
-    /// `sha256`) to `chain`. Returns `None`, changing nothing, when those bytes were imported before.
-    pub fn commit_import(&mut self, chain: &str, table: &str, batches: &[RecordBatch], origin: &str, sha256: &str) -> Result<Option<ChunkFile>> {
+    /// Atomically changes the imported files of `table` of `chain`: adds `added` (replacing the
+    /// file of the same origin, if any) and replaces the merged file readers see by `merged`
+    /// (made from `basis`), in one manifest commit. With `added` = `None` only the merged file is replaced (e.g. after a
+    /// node gave rows an import had).
+    pub fn commit_imports(&mut self, chain: &str, table: &str, added: Option<NewImport<'_>>, merged: &[RecordBatch], basis: &[String]) -> Result<ChunkFile> {
         self.check_writable()?;
-        if self.manifest.imports.get(chain).is_some_and(|v| v.iter().any(|i| i.sha256 == sha256 && i.table == table)) {
-            return Ok(None);
-        }
-        let rel = format!("chains/{chain}/{table}/import-{}.parquet", &sha256[..16.min(sha256.len())]);
-        let (rows, bytes) = write_parquet_atomically(&self.root.join(&rel), batches)?;
-        sync_dir(&self.root.join(format!("chains/{chain}/{table}")))?;
-        let file = ChunkFile { path: rel, rows, bytes };
+        let dir = self.root.join(format!("chains/{chain}/{table}"));
         let mut next = self.manifest.clone();
-        next.imports.entry(chain.to_string()).or_default().push(ImportedFile {
-            table: table.to_string(),
-            file: file.clone(),
-            origin: origin.to_string(),
-            sha256: sha256.to_string(),
-        });
+        if let Some(new) = added {
+            let rel = format!("chains/{chain}/{table}/import-{}.parquet", &new.sha256[..16.min(new.sha256.len())]);
+            let (rows, bytes) = write_parquet_atomically(&self.root.join(&rel), new.batches)?;
+            let list = next.imports.entry(chain.to_string()).or_default();
+            list.retain(|i| !(i.table == table && i.origin == new.origin));
+            list.push(ImportedFile {
+                table: table.to_string(),
+                file: ChunkFile { path: rel, rows, bytes },
+                origin: new.origin.to_string(),
+                sha256: new.sha256.to_string(),
+            });
+            list.sort_by(|a, b| (&a.table, &a.origin).cmp(&(&b.table, &b.origin)));
+        }
+        let rel = self.merged_import_path(chain, table, basis);
+        let (rows, bytes) = write_parquet_atomically(&self.root.join(&rel), merged)?;
+        sync_dir(&dir)?;
+        let file = ChunkFile { path: rel, rows, bytes };
+        next.merged_imports.entry(chain.to_string()).or_default().insert(table.to_string(), file.clone());
         self.write_manifest(next)?;
-        Ok(Some(file))
+        self.remove_unreferenced_files()?;
+        Ok(file)
+    }
+
+    /// Where [`Store::commit_imports`] writes the merged file made from `basis` (what it was made
+    /// from: a new basis gives a new name, so a reader holding the old manifest keeps its file).
+    pub fn merged_import_path(&self, chain: &str, table: &str, basis: &[String]) -> String {
+        format!("chains/{chain}/{table}/imports-merged-{}.parquet", digest_hex(basis.iter().map(|b| b.as_bytes())))
     }
 
     /// Atomically replaces the last chunk of `chain` (which must start at `first`) by a longer
@@ -429,6 +474,7 @@ impl Store {
         let mut referenced: BTreeSet<PathBuf> =
             self.manifest.chains.values().flat_map(|c| c.chunks.iter().flat_map(|ch| ch.tables.values().map(|f| self.root.join(&f.path)))).collect();
         referenced.extend(self.manifest.imports.values().flatten().map(|i| self.root.join(&i.file.path)));
+        referenced.extend(self.manifest.merged_imports.values().flat_map(|m| m.values()).map(|f| self.root.join(&f.path)));
         let chains = self.root.join("chains");
         for chain_dir in read_dirs(&chains)? {
             for table_dir in read_dirs(&chain_dir)? {

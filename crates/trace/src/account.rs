@@ -17,7 +17,7 @@
 //! proportion as what it took in (tainted in / total in), as a new flow "`<asset> from swap`".
 //! Each flow has its own accounting, which sums exactly to its seed amount under haircut and FIFO.
 
-use crate::{Accounting, AddressAmount, Direction, Edge, Error, Held, Limits, Model, Node, Result, Sink, SinkAmount, Trace};
+use crate::{Accounting, AddressAmount, Direction, Edge, Error, Held, Limits, Model, Node, Result, SeedAmount, Sink, SinkAmount, Trace};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 pub use tracehound_graph::account::Movement;
@@ -29,6 +29,9 @@ mod backward;
 pub enum Seed {
     /// Everything this address receives in the time window (every asset).
     Address(String),
+    /// Everything this address sends in the time window (every asset; gas fees aside): how a
+    /// drained victim's loss is followed forward. Forward traces only.
+    Sent(String),
     /// Everything the transfers of this transaction move to their receivers (the senders are the
     /// victims); its gas fee is not part of it.
     Transaction(String),
@@ -97,6 +100,8 @@ struct Flow {
     name: String,
     asset: String,
     seed_amount: u128,
+    /// What each seed contributed, by [`seed_name`].
+    seed_by: BTreeMap<String, u128>,
     acc: Accounting,
     sinks: BTreeMap<Sink, BTreeMap<String, u128>>,
     edges: BTreeMap<EdgeKey, (u128, u64, u64)>,
@@ -118,6 +123,7 @@ pub fn trace(
     }
     let seed_addrs: HashSet<&str> = seeds.iter().filter_map(|s| if let Seed::Address(a) = s { Some(a.as_str()) } else { None }).collect();
     let seed_txs: HashSet<&str> = seeds.iter().filter_map(|s| if let Seed::Transaction(t) = s { Some(t.as_str()) } else { None }).collect();
+    let seed_sent: HashSet<&str> = seeds.iter().filter_map(|s| if let Seed::Sent(a) = s { Some(a.as_str()) } else { None }).collect();
     let mut pools: HashMap<(String, String), Pool> = HashMap::new();
     let mut flows: Vec<Flow> = vec![];
     let mut flow_of: HashMap<(Option<u16>, String), u16> = HashMap::new();
@@ -144,6 +150,19 @@ pub fn trace(
         let pieces = take(sender, m.amount, model);
         let sender_hop = sender.hop;
         let from_is_swap = services.swaps.contains_key(&m.from);
+        // A seed that sends: the part of the movement not already tainted leaves it as loot.
+        let mut sent_seed = None;
+        if in_window && !m.to.is_empty() && seed_sent.contains(m.from.as_str()) {
+            let clean = m.amount.saturating_sub(pieces.iter().map(|x| x.1).sum::<u128>());
+            if clean > 0 {
+                let f = new_flow(&mut flows, &mut flow_of, None, &m.asset, FROM_SWAP);
+                let flow = &mut flows[f as usize];
+                flow.seed_amount += clean;
+                flow.seed_addresses.insert(m.from.clone());
+                *flow.seed_by.entry(seed_name(&Seed::Sent(m.from.clone()))).or_default() += clean;
+                sent_seed = Some((f, clean, 1));
+            }
+        }
 
         if m.to.is_empty() {
             // A gas fee.
@@ -153,13 +172,18 @@ pub fn trace(
             continue;
         }
         let mut incoming: Vec<(u16, u128, u32)> = pieces.into_iter().map(|(f, a)| (f, a, sender_hop + 1)).collect();
+        incoming.extend(sent_seed);
         // Seeds: what a seed address receives in the window, or what a seed transaction moves.
-        if in_window && (seed_addrs.contains(m.to.as_str()) || (seed_txs.contains(m.tx.as_str()) && m.position >= 0)) {
+        let by_tx = seed_txs.contains(m.tx.as_str()) && m.position >= 0;
+        if in_window && (seed_addrs.contains(m.to.as_str()) || by_tx) {
             let clean = m.amount.saturating_sub(incoming.iter().map(|x| x.1).sum::<u128>());
             if clean > 0 {
                 let f = new_flow(&mut flows, &mut flow_of, None, &m.asset, FROM_SWAP);
-                flows[f as usize].seed_amount += clean;
-                flows[f as usize].seed_addresses.insert(m.to.clone());
+                let flow = &mut flows[f as usize];
+                flow.seed_amount += clean;
+                flow.seed_addresses.insert(m.to.clone());
+                let seed = if by_tx { Seed::Transaction(m.tx.clone()) } else { Seed::Address(m.to.clone()) };
+                *flow.seed_by.entry(seed_name(&seed)).or_default() += clean;
                 incoming.push((f, clean, 0));
             }
         }
@@ -303,6 +327,7 @@ fn finish(
             flow: Some(flow.name),
             seeds: flow.seed_addresses.into_iter().collect(),
             seed_amount: flow.seed_amount,
+            seed_amounts: flow.seed_by.into_iter().map(|(seed, amount)| SeedAmount { seed, amount }).collect(),
             accounting: acc,
             nodes,
             edges,
@@ -314,6 +339,15 @@ fn finish(
         return Err(Error::Seed { seed: format!("{seeds:?}"), reason: what.into() });
     }
     Ok(out)
+}
+
+/// How a seed is named in [`Trace::seed_amounts`].
+pub fn seed_name(seed: &Seed) -> String {
+    match seed {
+        Seed::Address(a) => format!("{a} (received)"),
+        Seed::Sent(a) => format!("{a} (sent)"),
+        Seed::Transaction(t) => t.clone(),
+    }
 }
 
 /// How a forward flow derived by a swap is named: "`<asset>` from swap of `<flow>`".
@@ -331,6 +365,7 @@ fn new_flow(flows: &mut Vec<Flow>, flow_of: &mut HashMap<(Option<u16>, String), 
             name,
             asset: asset.to_string(),
             seed_amount: 0,
+            seed_by: BTreeMap::new(),
             acc: Accounting::default(),
             sinks: BTreeMap::new(),
             edges: BTreeMap::new(),

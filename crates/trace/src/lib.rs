@@ -280,6 +280,9 @@ pub struct Trace {
     /// Amount traced from the seeds.
     #[serde(with = "crate::amount")]
     pub seed_amount: u128,
+    /// What each seed contributed to `seed_amount` (a seed that contributed nothing is absent).
+    #[serde(default)]
+    pub seed_amounts: Vec<SeedAmount>,
     /// Where it went.
     pub accounting: Accounting,
     /// Nodes of the flow graph.
@@ -288,6 +291,17 @@ pub struct Trace {
     pub edges: Vec<Edge>,
     /// Limits applied.
     pub limits: Limits,
+}
+
+/// What one seed contributed to a trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedAmount {
+    /// The seed: an output, a transaction, or an address with the side it takes (`… (received)`,
+    /// `… (sent)`).
+    pub seed: String,
+    /// Amount it contributed.
+    #[serde(with = "crate::amount")]
+    pub amount: u128,
 }
 
 /// The flow graph of `t` with its addresses grouped into entities: `entity_of` names the entity

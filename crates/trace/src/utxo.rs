@@ -132,6 +132,8 @@ pub enum Seed {
     Transaction(u32),
     /// Every output paying an address (within the time window).
     Address(u32),
+    /// Every output of an address spent within the time window: what it sent.
+    AddressSent(u32),
 }
 
 /// Options of a UTXO trace.
@@ -288,6 +290,7 @@ pub fn trace(g: UtxoGraph<'_>, names: &dyn Names, chain: &str, seeds: &[Seed], s
     let mut frontier: BTreeMap<u64, Taint> = BTreeMap::new();
     let mut seed_amount = 0u128;
     let mut seed_names = vec![];
+    let mut seed_amounts = vec![];
     for s in seeds {
         let outs: Vec<u64> = match s {
             Seed::Output(o) => {
@@ -297,12 +300,10 @@ pub fn trace(g: UtxoGraph<'_>, names: &dyn Names, chain: &str, seeds: &[Seed], s
                 vec![*o]
             }
             Seed::Transaction(t) => g.outputs(*t).collect(),
-            Seed::Address(_) => vec![],
-        };
-        let outs = match s {
             Seed::Address(a) => address_outputs(&g, *a, &opts.limits),
-            _ => outs,
+            Seed::AddressSent(a) => spent_outputs(&g, *a, &opts.limits),
         };
+        let before = seed_amount;
         for o in outs {
             let v = g.out_value[o as usize];
             let taint = match opts.model {
@@ -315,6 +316,18 @@ pub fn trace(g: UtxoGraph<'_>, names: &dyn Names, chain: &str, seeds: &[Seed], s
                 seed_names.push(o);
             }
         }
+        if seed_amount > before {
+            let name = match s {
+                Seed::Output(o) => {
+                    let t = g.tx_of_output(*o);
+                    format!("{}:{}", names.tx(t), o - g.tx_out_start[t as usize])
+                }
+                Seed::Transaction(t) => names.tx(*t),
+                Seed::Address(a) => format!("{} (received)", names.address(*a)),
+                Seed::AddressSent(a) => format!("{} (sent)", names.address(*a)),
+            };
+            seed_amounts.push(crate::SeedAmount { seed: name, amount: seed_amount - before });
+        }
     }
     if frontier.is_empty() {
         return Err(Error::Seed { seed: format!("{seeds:?}"), reason: "no output with value in the time window".into() });
@@ -324,7 +337,27 @@ pub fn trace(g: UtxoGraph<'_>, names: &dyn Names, chain: &str, seeds: &[Seed], s
         Direction::Forward => run.forward(frontier.into_iter().collect()),
         Direction::Backward => run.backward(frontier),
     }
-    Ok(run.finish(names, chain, seed_amount, &seed_names, &seed_addrs))
+    let mut t = run.finish(names, chain, seed_amount, &seed_names, &seed_addrs);
+    t.seed_amounts = seed_amounts;
+    Ok(t)
+}
+
+/// Outputs of address `a` spent by a transaction within the time window (what it sent).
+fn spent_outputs(g: &UtxoGraph<'_>, a: u32, limits: &Limits) -> Vec<u64> {
+    let all = address_outputs(g, a, &Limits { since_time: None, until_time: None, until_height: None, ..limits.clone() });
+    all.into_iter()
+        .filter(|&o| {
+            let spender = g.out_spender[o as usize];
+            if spender == NONE {
+                return false;
+            }
+            let t = g.tx_of_input(spender) as usize;
+            let time = g.tx_time[t] as u64;
+            limits.since_time.is_none_or(|s| time >= s)
+                && limits.until_time.is_none_or(|u| time <= u)
+                && limits.until_height.is_none_or(|h| g.tx_height[t] as u64 <= h)
+        })
+        .collect()
 }
 
 /// Outputs paying address `a` within the time window.
@@ -459,10 +492,12 @@ impl Run<'_> {
         let mut fifo_starts: Vec<u64> = vec![];
         match self.opts.model {
             Model::Poison => {
+                // The whole fee of a poisoned transaction is tainted too.
                 if self.poisoned.insert(t) {
                     for (k, &v) in out_values.iter().enumerate() {
                         reached.push((outs.start + k as u64, Taint::Amount(v)));
                     }
+                    fee_taint = fee as u128;
                 }
             }
             Model::Haircut => {
@@ -552,6 +587,14 @@ impl Run<'_> {
                     let values: Vec<u128> = g.out_value[cb_outs.start as usize..cb_outs.end as usize].iter().map(|&v| v as u128).collect();
                     if values.iter().all(|&v| v == 0) || !g.is_coinbase(cb) {
                         self.acc.fees += fee_taint;
+                    } else if self.opts.model == Model::Poison {
+                        // A coinbase with a tainted input (a tainted fee): every output in full,
+                        // once.
+                        if self.poisoned.insert(cb) {
+                            for o in cb_outs.clone() {
+                                reached.push((o, Taint::Amount(g.out_value[o as usize])));
+                            }
+                        }
                     } else {
                         let mut parts = split_exact(fee_taint, &values);
                         if self.opts.model == Model::Haircut {
@@ -607,6 +650,11 @@ impl Run<'_> {
                 let t = g.tx_of_output(o);
                 if g.is_coinbase(t) {
                     self.acc.mined += amount;
+                    if self.opts.model == Model::Poison && self.opts.fees == Fees::Follow && hop < self.opts.limits.max_hops {
+                        // Poison with fees followed: a coinbase takes in the fees of its block, so
+                        // every transaction of the block that paid one is a source, in full.
+                        self.poison_fee_payers(t, o, hop, &mut next);
+                    }
                     continue;
                 }
                 if hop >= self.opts.limits.max_hops {
@@ -690,6 +738,31 @@ impl Run<'_> {
             }
             hop += 1;
             frontier = next;
+        }
+    }
+
+    /// Backward poison with fees followed: the coinbase `cb` (whose output `o` is tainted) was paid
+    /// the fees of its block, so every input of each fee-paying transaction of the block is a
+    /// source, in full (each transaction once).
+    fn poison_fee_payers(&mut self, cb: u32, o: u64, hop: u32, next: &mut BTreeMap<u64, Taint>) {
+        let g = self.g;
+        if !self.poisoned.insert(cb) {
+            return;
+        }
+        let height = g.tx_height[cb as usize];
+        let end = g.first_tx_at(height + 1);
+        for t in cb + 1..end {
+            let ins: Vec<u64> = g.inputs(t).map(|i| g.in_prevout[i as usize]).filter(|&p| p != NONE).collect();
+            let in_value: u64 = ins.iter().map(|&p| g.out_value[p as usize]).sum();
+            let out_sum: u64 = g.outputs(t).map(|x| g.out_value[x as usize]).sum();
+            if in_value <= out_sum || !self.poisoned.insert(t) {
+                continue;
+            }
+            for p in ins {
+                let v = g.out_value[p as usize];
+                self.edges.push(((g.out_addr[p as usize], g.out_addr[o as usize], t, hop + 1), v as u128));
+                next.entry(p).or_insert(Taint::Amount(v));
+            }
         }
     }
 
@@ -783,6 +856,7 @@ impl Run<'_> {
             flow: None,
             seeds: seeds.iter().map(|&o| output_name(o)).collect(),
             seed_amount,
+            seed_amounts: vec![],
             accounting: self.acc,
             nodes,
             edges,

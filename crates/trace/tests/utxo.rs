@@ -170,6 +170,61 @@ fn haircut_fifo_and_poison_forward_on_a_hand_checked_graph() {
     assert_eq!(t.accounting.fees, 1, "t4's block has no coinbase in this graph: its fee is dropped");
 }
 
+// A=0 B=1 M=12 P=15 Q=16
+fn fee_to_coinbase_graph() -> Mem {
+    Mem::build(
+        &[
+            Tx { inputs: vec![], outputs: vec![(0, 100)] },           // t0: coinbase → A 100 (the seed)
+            Tx { inputs: vec![], outputs: vec![(12, 30), (15, 20)] }, // t1: coinbase of block 1 → M 30, P 20
+            Tx { inputs: vec![(0, 0)], outputs: vec![(1, 90)] },      // t2 (block 1): A → B 90, fee 10
+            Tx { inputs: vec![(1, 0)], outputs: vec![(16, 30)] },     // t3: M → Q (the mined coins spent)
+        ],
+        &[false, false, true, false],
+    )
+}
+
+#[test]
+fn poison_follows_a_tainted_fee_into_every_coinbase_output() {
+    let m = fee_to_coinbase_graph();
+    let seed = [Seed::Output(m.output(0, 0))];
+    let poison = |fees, direction| Options { fees, ..opts(Model::Poison, direction) };
+
+    // Fees dropped: t2's whole fee is tainted and accounted as fees.
+    let t = trace(m.graph(), &Letters, "test", &seed, &Sinks::default(), &poison(Fees::Drop, Direction::Forward)).unwrap();
+    assert_eq!(held(&t), vec![("B".into(), 90)]);
+    assert_eq!(t.accounting.fees, 10);
+
+    // Fees followed: the fee reaches t1, the coinbase of t2's block, so both of its outputs are
+    // tainted in full: M's 30 are spent on to Q, P's 20 stay where they were mined.
+    let t = trace(m.graph(), &Letters, "test", &seed, &Sinks::default(), &poison(Fees::Follow, Direction::Forward)).unwrap();
+    assert_eq!(held(&t), vec![("B".into(), 90), ("Q".into(), 30), ("P".into(), 20)]);
+    assert_eq!(t.accounting.fees, 0);
+    assert!(t.edges.iter().any(|e| (e.from.as_str(), e.to.as_str(), e.amount) == ("M", "Q", 30)), "{:?}", t.edges);
+
+    // Backward from Q: Q came from M, mined in block 1, whose coinbase took t2's fee; under
+    // poison with fees followed A (t2's input) is a source in full, and the coins A was mined with.
+    let q = [Seed::Output(m.output(3, 0))];
+    let t = trace(m.graph(), &Letters, "test", &q, &Sinks::default(), &poison(Fees::Follow, Direction::Backward)).unwrap();
+    let sources: Vec<(&str, &str, u128, u32)> = t.edges.iter().map(|e| (e.from.as_str(), e.to.as_str(), e.amount, e.hop)).collect();
+    assert_eq!(sources, vec![("M", "Q", 30, 1), ("A", "M", 100, 2)]);
+    assert_eq!(t.accounting.mined, 130);
+    // With fees dropped, the trace stops at the coinbase.
+    let t = trace(m.graph(), &Letters, "test", &q, &Sinks::default(), &poison(Fees::Drop, Direction::Backward)).unwrap();
+    assert_eq!(t.edges.len(), 1);
+    assert_eq!(t.accounting.mined, 30);
+    // Backward from P, the unspent coinbase output: A is a source too.
+    let p = [Seed::Output(m.output(1, 1))];
+    let t = trace(m.graph(), &Letters, "test", &p, &Sinks::default(), &poison(Fees::Follow, Direction::Backward)).unwrap();
+    assert_eq!(t.edges.iter().map(|e| (e.from.as_str(), e.to.as_str(), e.amount)).collect::<Vec<_>>(), vec![("A", "P", 100)]);
+    assert_eq!(t.accounting.mined, 120);
+
+    // Haircut still conserves with fees followed: 10 of t2's fee goes to M 6 and P 4.
+    let h = Options { fees: Fees::Follow, ..opts(Model::Haircut, Direction::Forward) };
+    let t = trace(m.graph(), &Letters, "test", &seed, &Sinks::default(), &h).unwrap();
+    assert_eq!(held(&t), vec![("B".into(), 90), ("Q".into(), 6), ("P".into(), 4)]);
+    assert_eq!(t.accounting.total(), 100);
+}
+
 #[test]
 fn fifo_edges_say_whose_satoshis_each_output_took() {
     // Both inputs of t3 tainted: A's 100 are satoshis 0..100, B's 300 are 100..400. C (0..200)

@@ -88,13 +88,17 @@ pub fn ingest_blk_files(store: &mut Store, opts: &BlkOptions, progress: &dyn Fn(
     }
     let mut indexed = scan.blocks;
     let mut skipped = scan.skipped;
+    // A block still being written at the end of the newest file is simply not seen this run: the
+    // chain ends at the last complete block, and the next run (resuming after the stored tip)
+    // finds the block whole.
+    let partial_tail = scan.partial_tail;
     let mut buf = Vec::new();
     // The height of a chain that does not start at genesis comes from its first block's coinbase.
     let (best, root_height) = loop {
         let best = best_chain(&indexed);
         let Some(root) = best.blocks.first().copied() else {
-            if !skipped.is_empty() {
-                return Ok(IngestReport { chain: chain.name().to_string(), bytes_read: scan.bytes, skipped, ..Default::default() });
+            if !skipped.is_empty() || partial_tail.is_some() {
+                return Ok(IngestReport { chain: chain.name().to_string(), bytes_read: scan.bytes, skipped, partial_tail, ..Default::default() });
             }
             return Err(Error::Input(format!("no blocks found in {}", files.dir.display())));
         };
@@ -119,7 +123,8 @@ pub fn ingest_blk_files(store: &mut Store, opts: &BlkOptions, progress: &dyn Fn(
         }
     };
     let report_stale = best.stale;
-    let mut report = IngestReport { chain: chain.name().to_string(), stale_blocks: report_stale, bytes_read: scan.bytes, skipped, ..Default::default() };
+    let mut report =
+        IngestReport { chain: chain.name().to_string(), stale_blocks: report_stale, bytes_read: scan.bytes, skipped, partial_tail, ..Default::default() };
     let mut blocks: Vec<IndexedBlock> = best.blocks;
     if let Some(to) = opts.to {
         if to < root_height {

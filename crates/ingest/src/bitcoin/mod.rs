@@ -38,6 +38,9 @@ pub struct IngestReport {
     pub bytes_read: u64,
     /// Corrupt records skipped with `--skip-corrupt`.
     pub skipped: Vec<String>,
+    /// A block cut short at the very end of the newest block file (Bitcoin Core is writing it, or
+    /// stopped mid-write): not ingested this run, picked up by the next (block-file ingest only).
+    pub partial_tail: Option<blkfile::PartialTail>,
     /// Chunks committed.
     pub chunks: u64,
     /// Unspent outputs held at the end.

@@ -10,6 +10,7 @@
 
 pub mod replies;
 pub mod rows;
+pub mod tokens;
 
 use crate::jsonrpc::{split_credentials, RpcClient};
 use crate::{Error, Event};
@@ -119,6 +120,9 @@ pub struct EvmReport {
     pub receipts_method: String,
     /// Which traces call was used (`none` when the node has neither).
     pub traces_method: String,
+    /// The refresh of the chain's `tokens` table at the end of the run (`None` when it failed:
+    /// a warning says why, and `tokens refresh` does it again).
+    pub tokens: Option<tokens::TokensReport>,
 }
 
 /// What the node can answer, found once per run.
@@ -311,6 +315,14 @@ pub fn ingest_evm(store: &mut Store, opts: &EvmOptions, progress: &dyn Fn(Event)
         match ingest_once(store, &client, caps, opts, &chain, &info, &mut report, progress)? {
             Pass::Done => {
                 report.tip = store.chain(&chain).and_then(|c| c.tip()).map(|t| t.0);
+                // Token metadata of what this run added (all of it after a reorg under the run).
+                let since = report.resumed_after.map(|h| h + 1).filter(|_| report.reorgs == 0);
+                match tokens::refresh_tokens(store, &chain, Some(&client), since) {
+                    Ok(t) => report.tokens = Some(t),
+                    Err(e) => progress(Event::Warning(format!(
+                        "token metadata of {chain} not refreshed: {e}; run `tracehound tokens refresh --chain {chain} --rpc …`"
+                    ))),
+                }
                 return Ok(report);
             }
             Pass::Reorged => {
@@ -366,6 +378,7 @@ fn ingest_once(
         }
     }
     let start = crate::resume_point(store, chain, opts.from, &|h| hashes.get(&h).cloned(), progress)?;
+    refresh_imports(store, chain, progress)?;
     report.resumed_after = report.resumed_after.or(start.checked_sub(1).filter(|_| start > opts.from));
     if start > to {
         return Ok(Pass::Done);
@@ -508,6 +521,7 @@ fn ingest_once(
                         }
                         None => store.commit_chunk(chain, first, height, &link.hash, &tables, info.clone())?,
                     }
+                    refresh_imports(store, chain, progress)?;
                     report.chunks += 1;
                     open_first = None;
                 }
@@ -516,6 +530,17 @@ fn ingest_once(
         }
         Ok(Pass::Done)
     })
+}
+
+/// Imported transfers that the node's blocks now give are no longer read (node rows win); rows a
+/// rolled-back block had are read again.
+fn refresh_imports(store: &mut Store, chain: &str, progress: &dyn Fn(Event)) -> Result<(), Error> {
+    if let Some(n) = crate::transfers_csv::refresh_imported_transfers(store, chain)? {
+        if n > 0 {
+            progress(Event::Warning(format!("{n} imported transfers of {chain} are now read from the node's blocks instead")));
+        }
+    }
+    Ok(())
 }
 
 /// One block of a fetched batch: what links it to its parent, and its row counts.

@@ -22,7 +22,7 @@
 //! `unresolved`. Under haircut and FIFO the accounting sums exactly to the seed amount.
 
 use super::{chain_order, edge, finish, new_flow, Flow, Movement, Seed, Services};
-use crate::{Direction, Limits, Model, Result, Sink, Trace};
+use crate::{Direction, Error, Limits, Model, Result, Sink, Trace};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -129,6 +129,12 @@ pub(super) fn trace(chain: &str, movements: &[Movement], seeds: &[Seed], service
         }
     }
 
+    if let Some(Seed::Sent(a)) = seeds.iter().find(|s| matches!(s, Seed::Sent(_))) {
+        return Err(Error::Seed {
+            seed: a.clone(),
+            reason: "a backward trace starts from what an address received (seed side `received`), not from what it sent".into(),
+        });
+    }
     let seed_addrs: HashSet<&str> = seeds.iter().filter_map(|s| if let Seed::Address(a) = s { Some(a.as_str()) } else { None }).collect();
     let seed_txs: HashSet<&str> = seeds.iter().filter_map(|s| if let Seed::Transaction(t) = s { Some(t.as_str()) } else { None }).collect();
     let mut flows: Vec<Flow> = vec![];
@@ -149,6 +155,8 @@ pub(super) fn trace(chain: &str, movements: &[Movement], seeds: &[Seed], service
                 let f = new_flow(&mut flows, &mut flow_of, None, &m.asset, INTO_SWAP);
                 flows[f as usize].seed_amount = flows[f as usize].seed_amount.saturating_add(m.amount);
                 flows[f as usize].seed_addresses.insert(m.to.clone());
+                let seed = if seed_addrs.contains(m.to.as_str()) { Seed::Address(m.to.clone()) } else { Seed::Transaction(m.tx.clone()) };
+                *flows[f as usize].seed_by.entry(super::seed_name(&seed)).or_default() += m.amount;
                 pieces.push((Piece { flow: f, amount: m.amount, ranges: vec![(step.sent_at, step.sent_at.saturating_add(m.amount))] }, 1));
             }
             if let Some(d) = demand.get_mut(&(m.to.clone(), m.asset.clone())) {

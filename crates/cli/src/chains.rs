@@ -1,0 +1,98 @@
+//! What the chain commands share: which stored chain a command works on, its graph index (UTXO
+//! chains) or transfer index (EVM chains) brought up to date on demand with a progress bar, and
+//! amounts in whole coins for display. `entities`, `trace` and `incidents` use it; it uses none
+//! of them.
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use tracehound_graph::index::{self, GraphIndex, IndexEvent};
+use tracehound_graph::transfers::{self, TransferIndex};
+use tracehound_tables::Store;
+
+/// A progress bar of `len` steps labelled `what`.
+pub fn bar(len: u64, what: &str) -> ProgressBar {
+    let b = ProgressBar::new(len);
+    b.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}").expect("template"));
+    b.set_message(what.to_string());
+    b
+}
+
+/// The chain to work on: `requested`, or the only UTXO chain stored.
+pub fn utxo_chain(store: &Store, requested: Option<&str>) -> Result<String> {
+    let chain = any_chain(store, requested)?;
+    if store.manifest().chain_kind(&chain) == tracehound_tables::ChainKind::Evm {
+        bail!("{chain} is an EVM chain: the graph index and clustering read UTXO chains only so far (query its transfers with `tracehound sql`)");
+    }
+    Ok(chain)
+}
+
+/// The chain to work on: `requested`, or the only chain stored.
+pub fn any_chain(store: &Store, requested: Option<&str>) -> Result<String> {
+    if let Some(c) = requested {
+        // Ingested, or holding imported explorer exports only.
+        let known: Vec<_> = store.manifest().chain_names().into_iter().collect();
+        if !known.iter().any(|k| k == c) {
+            bail!("no chain {c:?} is stored (stored: {})", if known.is_empty() { "none".into() } else { known.join(", ") });
+        }
+        return Ok(c.to_string());
+    }
+    tracehound_tables::sql::default_chain(store, None)?
+        .with_context(|| format!("several chains are stored ({}); give --chain", store.manifest().chains.keys().cloned().collect::<Vec<_>>().join(", ")))
+}
+
+/// The progress of an index update as a bar (and a line saying why it is rebuilt, unless
+/// `quiet`); call the returned function with `None` to clear the bar.
+fn index_progress<'a>(chain: &'a str, what: &'a str, quiet: bool) -> impl FnMut(Option<IndexEvent>) + 'a {
+    let mut pb: Option<ProgressBar> = None;
+    move |e| match e {
+        Some(IndexEvent::Planned { chunks, rebuild }) => {
+            if let (Some(r), false) = (&rebuild, quiet) {
+                if !r.starts_with("no ") || !r.ends_with(" yet") {
+                    eprintln!("rebuilding the {what} of {chain}: {r}");
+                }
+            }
+            pb = Some(bar(chunks as u64, "files indexed"));
+        }
+        Some(IndexEvent::Chunk { .. }) => {
+            if let Some(b) = &pb {
+                b.inc(1);
+            }
+        }
+        None => {
+            if let Some(b) = pb.take() {
+                b.finish_and_clear();
+            }
+        }
+    }
+}
+
+/// Brings the graph index of `chain` up to date (with a progress bar) and opens it.
+pub fn ensure_index(store: &Store, chain: &str, quiet: bool) -> Result<(GraphIndex, index::UpdateReport)> {
+    let mut progress = index_progress(chain, "graph index", quiet);
+    let report = index::update(store, chain, &mut |e| progress(Some(e)));
+    progress(None);
+    let report = report?;
+    Ok((GraphIndex::open_current(store, chain)?, report))
+}
+
+/// Brings the transfer index of EVM chain `chain` up to date (with a progress bar) and opens it.
+pub fn ensure_transfer_index(store: &Store, chain: &str, quiet: bool) -> Result<(TransferIndex, transfers::TransferUpdate)> {
+    let mut progress = index_progress(chain, "transfer index", quiet);
+    let report = transfers::update(store, chain, tracehound_trace::native_symbol(chain), &mut |e| progress(Some(e)));
+    progress(None);
+    let report = report?;
+    Ok((TransferIndex::open_current(store, chain)?, report))
+}
+
+/// Amount in whole coins for display (8 decimals for BTC, 18 for ETH; tokens in base units).
+pub fn coins(amount: u128, asset: &str) -> String {
+    let decimals = match asset {
+        "BTC" | "BCH" | "LTC" | "DOGE" => 8,
+        "ETH" | "BNB" | "POL" | "AVAX" | "FTM" | "XDAI" => 18,
+        _ => return amount.to_string(),
+    };
+    let d = 10u128.pow(decimals);
+    let frac = format!("{:0width$}", amount % d, width = decimals as usize);
+    let frac = frac.trim_end_matches('0');
+    format!("{}{}{} {asset}", amount / d, if frac.is_empty() { "" } else { "." }, &frac[..frac.len().min(8)])
+}
