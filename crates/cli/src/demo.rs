@@ -2,7 +2,8 @@
 //! heist, ingest it from its block files, and follow the stolen coins with SQL.
 
 use crate::block_on;
-use crate::entities::{address_cmd, ensure_index, evaluate_against, explain_cmd};
+use crate::chains::ensure_index;
+use crate::entities::{address_cmd, evaluate_against, explain_cmd};
 use crate::labels::{open_labels, write_tags_table};
 use crate::progress::IngestProgress;
 use anyhow::{Context, Result};
@@ -10,7 +11,8 @@ use std::path::Path;
 use tracehound_graph::cluster::{self, ClusterConfig, Clusters};
 use tracehound_graph::GraphIndex;
 use tracehound_ingest::bitcoin::blk::{ingest_blk_files, BlkOptions};
-use tracehound_tables::sql::{query, session, write_results, OutputFormat};
+use tracehound_tables::format::{write_results, OutputFormat};
+use tracehound_tables::sql::{query, session};
 use tracehound_tables::Store;
 
 fn values_list(pairs: &[(String, String)]) -> String {

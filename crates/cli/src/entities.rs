@@ -1,6 +1,6 @@
 //! `index`, `cluster`, `address`, `entity` and `explain`: the graph index and the entities built on it.
 
-use crate::chains::{any_chain, bar, coins, ensure_transfer_index, utxo_chain};
+use crate::chains::{any_chain, bar, coins, ensure_index, ensure_transfer_index, utxo_chain};
 use crate::labels::{open_labels, tags_by_address};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
@@ -13,7 +13,6 @@ use tracehound_graph::AddressIndex;
 use tracehound_tables::Store;
 
 // `demo` reaches the graph index through this module.
-pub use crate::chains::ensure_index;
 
 /// `tracehound index`.
 pub fn index_cmd(data_dir: &Path, chain: Option<&str>, json: bool) -> Result<()> {

@@ -193,14 +193,8 @@ pub fn import_cmd(data_dir: &Path, files: &[PathBuf], chain: &str, decimals: Opt
         if !r.bad_rows.is_empty() {
             notes.push(format!("{} bad rows skipped (listed above)", r.bad_rows.len()));
         }
-        println!(
-            "{}: {} rows, {} {} {chain}.transfers{}",
-            r.file,
-            r.rows,
-            if r.replaced { "replacing its earlier import; net change" } else { "added to" },
-            if r.replaced { format!("{:+} in", r.added) } else { r.added.to_string() },
-            if notes.is_empty() { String::new() } else { format!(" ({})", notes.join(", ")) }
-        );
+        let what = if r.replaced { format!("replacing its earlier import: {:+} rows in", r.added) } else { format!("{} added to", r.added) };
+        println!("{}: {} rows, {what} {chain}.transfers{}", r.file, r.rows, if notes.is_empty() { String::new() } else { format!(" ({})", notes.join(", ")) });
     }
     if !rejected.is_empty() {
         return Err(crate::RejectedRows(format!(

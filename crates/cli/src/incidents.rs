@@ -1,7 +1,8 @@
 //! `incident`, `prices` and `report`: the incident registry, tracing an incident's stolen funds
 //! with a USD accounting, and crime statistics.
 
-use crate::trace::{coins, run_trace, TraceRequest, DEFAULT_STOP_AT};
+use crate::chains::coins;
+use crate::trace::{run_trace, TraceRequest, DEFAULT_STOP_AT};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! `tracehound trace`: follow the money from seeds, on a UTXO chain (over the graph index) or an
 //! EVM chain (over the `transfers` table), and print the flow graph and the accounting.
 
-use crate::chains::{ensure_index, ensure_transfer_index, utxo_chain};
+use crate::chains::{coins, ensure_index, ensure_transfer_index, utxo_chain};
 use crate::labels::{open_labels, tags_by_address};
 use anyhow::{bail, Context, Result};
 use datafusion::arrow::array::{Array, AsArray};
@@ -13,7 +13,6 @@ use tracehound_tables::{ChainKind, Store};
 use tracehound_trace::{account, utxo, Direction, Fees, Limits, Model, Sink, Trace};
 
 // `incident` prints amounts through this module too.
-pub use crate::chains::coins;
 
 /// Output formats of a trace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -169,7 +168,7 @@ fn trace_utxo(data_dir: &Path, store: &Store, req: &TraceRequest, seeds: &[Strin
 fn warn_idle_seeds(seeds: &[String], traces: &[Trace], side: SeedSide) {
     let contributed: BTreeSet<String> = traces.iter().flat_map(|t| t.seed_amounts.iter().map(|s| s.seed.to_ascii_lowercase())).collect();
     for s in seeds {
-        let is_address = !s.contains(':') && !(s.len() == 64 || s.len() == 66);
+        let is_address = !s.contains(':') && s.len() != 64 && s.len() != 66;
         if !is_address || contributed.contains(&format!("{} ({})", s.to_ascii_lowercase(), side.name())) {
             continue;
         }
@@ -295,8 +294,8 @@ fn stop_at_has(stop_at: &[String], category: &str) -> bool {
     stop_at.iter().any(|c| c == category)
 }
 
-/// Prints a readable accounting of `t`.
-pub fn print_text(t: &Trace, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+/// Prints a readable accounting of `t`; `coins` shows an amount of an asset to a person.
+pub fn print_text(t: &Trace, out: &mut dyn std::io::Write, coins: &dyn Fn(u128, &str) -> String) -> std::io::Result<()> {
     let a = &t.accounting;
     let pct = |x: u128| if t.seed_amount == 0 { 0.0 } else { x as f64 * 100.0 / t.seed_amount as f64 };
     let flow = t.flow.as_deref().map(|f| format!(" — flow {f}")).unwrap_or_default();
@@ -335,8 +334,9 @@ pub fn print_text(t: &Trace, out: &mut dyn std::io::Write) -> std::io::Result<()
     Ok(())
 }
 
-/// Writes traces in `format` to `out` (a file, or standard output for `-`).
-pub fn write_traces(traces: &[Trace], format: TraceFormat, out: &Path) -> Result<()> {
+/// Writes traces in `format` to `out` (a file, or standard output for `-`); text shows amounts with
+/// `amounts` (machine formats keep exact base units).
+pub fn write_traces(traces: &[Trace], format: TraceFormat, out: &Path, amounts: &dyn Fn(u128, &str) -> String) -> Result<()> {
     let text = match format {
         TraceFormat::Json => {
             let v = if traces.len() == 1 { serde_json::to_value(&traces[0])? } else { serde_json::to_value(traces)? };
@@ -355,7 +355,7 @@ pub fn write_traces(traces: &[Trace], format: TraceFormat, out: &Path) -> Result
         TraceFormat::Text => {
             let mut buf = vec![];
             for t in traces {
-                print_text(t, &mut buf)?;
+                print_text(t, &mut buf, amounts)?;
             }
             String::from_utf8(buf)?
         }
@@ -375,7 +375,18 @@ pub fn trace_cmd(data_dir: &Path, req: &TraceRequest, format: TraceFormat, out: 
     if entities {
         traces = group_by_entity(data_dir, &req.chain, &traces)?;
     }
-    write_traces(&traces, format, out)
+    // Token amounts a person can read (`4,505,835.697678 USDC`), from the chain's `tokens` table
+    // and the bundled list; every other format keeps exact base units.
+    let store = crate::open_existing(data_dir)?;
+    let book = match store.manifest().chain_kind(&req.chain) {
+        ChainKind::Evm => tracehound_ingest::evm::tokens::token_metadata(&store, &req.chain).ok(),
+        ChainKind::Utxo => None,
+    };
+    let amounts = |amount: u128, asset: &str| match &book {
+        Some(b) if asset.starts_with("0x") => b.format(asset, tracehound_core::evm::U256::from(amount)),
+        _ => coins(amount, asset),
+    };
+    write_traces(&traces, format, out, &amounts)
 }
 
 /// The traces' flow graphs with addresses grouped into their clusters (`entity <cluster id>`;

@@ -317,7 +317,11 @@ fn entities_from_index_clusters_and_labels() {
         ),
     )
     .unwrap();
+    // A file with a bad row is refused whole (exit 3) unless its good rows are to be kept.
     let o = run(&data, &["labels", "import", "csv", csv.to_str().unwrap(), "--source", "test", "--chain", "bitcoin_regtest"]);
+    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("0 tags added"), "{}", String::from_utf8_lossy(&o.stdout));
+    let o = run(&data, &["labels", "import", "csv", csv.to_str().unwrap(), "--source", "test", "--chain", "bitcoin_regtest", "--keep-good-rows"]);
     assert!(o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("exchanges.csv:3"), "the bad row is named by file and line: {err}");

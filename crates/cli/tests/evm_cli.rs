@@ -172,11 +172,14 @@ fn import_transfers_from_an_explorer_export() {
     )
     .unwrap();
     let data = tmp.path().join("data");
+    // A bad row: nothing stored, exit 3; with --keep-good-rows the good row is stored.
     let out = run(&data, &["import", "transfers", csv.to_str().unwrap(), "--chain", "ethereum"]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&data, &["import", "transfers", csv.to_str().unwrap(), "--chain", "ethereum", "--keep-good-rows"]);
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stdout.contains("1 transfers imported into ethereum.transfers"), "{stdout}");
+    assert!(stdout.contains("1 rows, 1 added to ethereum.transfers"), "{stdout}");
     assert!(stderr.contains("export-0x0d04.csv:3: to \"nope\""), "{stderr}");
     let again = ok(&data, &["import", "transfers", csv.to_str().unwrap(), "--chain", "eth"]);
     assert!(again.contains("already imported"), "{again}");

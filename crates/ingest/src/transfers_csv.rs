@@ -525,13 +525,8 @@ fn merge(store: &Store, chain: &str, files: &[(String, Vec<RecordBatch>)]) -> Re
     let block = all.column_by_name("block_number").and_then(|c| c.as_any().downcast_ref::<UInt64Array>()).expect("block_number");
     let tx = text_column(&all, "transaction_hash");
     let mut idx: Vec<u32> = (0..all.num_rows() as u32).collect();
-    idx.sort_by(|&a, &b| {
-        (block.value(a as usize), tx.is_null(a as usize).then_some("").unwrap_or_else(|| tx.value(a as usize)), a).cmp(&(
-            block.value(b as usize),
-            tx.is_null(b as usize).then_some("").unwrap_or_else(|| tx.value(b as usize)),
-            b,
-        ))
-    });
+    let tx_of = |k: u32| if tx.is_null(k as usize) { "" } else { tx.value(k as usize) };
+    idx.sort_by(|&a, &b| (block.value(a as usize), tx_of(a), a).cmp(&(block.value(b as usize), tx_of(b), b)));
     let indices = UInt32Array::from(idx);
     let columns: Vec<ArrayRef> = all
         .columns()

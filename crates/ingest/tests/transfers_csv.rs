@@ -219,7 +219,7 @@ fn a_corrected_file_replaces_what_it_added() {
 /// transfers within a transaction occur.
 fn pool_row(k: u8) -> (String, u64, String, String, &'static str, String) {
     let tx = k % 4;
-    (h(tx + 1), 100 + tx as u64, a(0x10 + (k % 3)), a(0x20 + (k % 2)), if k % 5 == 0 { USDC } else { "native" }, ((k % 3) as u64 + 1).to_string())
+    (h(tx + 1), 100 + tx as u64, a(0x10 + (k % 3)), a(0x20 + (k % 2)), if k.is_multiple_of(5) { USDC } else { "native" }, ((k % 3) as u64 + 1).to_string())
 }
 
 proptest::proptest! {

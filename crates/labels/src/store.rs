@@ -370,6 +370,7 @@ impl LabelStore {
             // Dropping the transaction rolls back every row of the file.
             drop(tx);
             report.rejected = true;
+            report.actors_inserted = 0;
             return Ok(report);
         }
         if parsed.counts_actors {

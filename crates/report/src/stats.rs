@@ -437,7 +437,11 @@ impl StatsTable {
             }
         }
         if let Some(note) = self.simulated_note() {
-            let hint = if self.include_simulated { "" } else { " `report stats --include-simulated` counts them." };
+            let hint = match (self.include_simulated, self.simulated.len()) {
+                (true, _) => "",
+                (false, 1) => " `report stats --include-simulated` counts it.",
+                (false, _) => " `report stats --include-simulated` counts them.",
+            };
             let _ = writeln!(out, "\n{note}{hint}");
         }
         let _ = writeln!(out, "\nregistry version {}", self.registry_version);

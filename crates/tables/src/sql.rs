@@ -3,8 +3,7 @@
 //! Every chain is a schema (`bitcoin_regtest.transactions`); the tables of the default chain
 //! (the one asked for, or the only one stored) are also reachable without a prefix.
 //!
-//! Printing the results is [`crate::format`]'s job (exports print through it too); its
-//! `OutputFormat` and `write_results` are re-exported here for the callers of `sql`.
+//! Printing the results is [`crate::format`]'s job (exports print through it too).
 
 use crate::{schema, Error, Result, Store};
 use datafusion::arrow::datatypes::SchemaRef;
@@ -15,8 +14,6 @@ use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTable
 use datafusion::datasource::{MemTable, TableProvider};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use std::sync::Arc;
-
-pub use crate::format::{write_results, OutputFormat};
 
 /// The chain whose tables answer to unqualified names: `requested`, or the only chain stored.
 pub fn default_chain(store: &Store, requested: Option<&str>) -> Result<Option<String>> {

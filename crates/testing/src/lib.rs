@@ -47,7 +47,7 @@ pub fn table_rows(data_dir: &Path, sql: &str) -> Vec<serde_json::Map<String, Val
         tracehound_tables::sql::query(&ctx, sql).await.unwrap()
     });
     let mut buf = vec![];
-    tracehound_tables::sql::write_results(&batches, tracehound_tables::sql::OutputFormat::Json, &mut buf).unwrap();
+    tracehound_tables::format::write_results(&batches, tracehound_tables::format::OutputFormat::Json, &mut buf).unwrap();
     String::from_utf8(buf).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
