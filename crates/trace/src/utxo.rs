@@ -345,19 +345,7 @@ pub fn trace(g: UtxoGraph<'_>, names: &dyn Names, chain: &str, seeds: &[Seed], s
 /// Outputs of address `a` spent by a transaction within the time window (what it sent).
 fn spent_outputs(g: &UtxoGraph<'_>, a: u32, limits: &Limits) -> Vec<u64> {
     let all = address_outputs(g, a, &Limits { since_time: None, until_time: None, until_height: None, ..limits.clone() });
-    all.into_iter()
-        .filter(|&o| {
-            let spender = g.out_spender[o as usize];
-            if spender == NONE {
-                return false;
-            }
-            let t = g.tx_of_input(spender) as usize;
-            let time = g.tx_time[t] as u64;
-            limits.since_time.is_none_or(|s| time >= s)
-                && limits.until_time.is_none_or(|u| time <= u)
-                && limits.until_height.is_none_or(|h| g.tx_height[t] as u64 <= h)
-        })
-        .collect()
+    all.into_iter().filter(|&o| g.out_spender[o as usize] != NONE && in_window(g, g.tx_of_input(g.out_spender[o as usize]), limits)).collect()
 }
 
 /// Outputs paying address `a` within the time window.
@@ -367,15 +355,13 @@ fn address_outputs(g: &UtxoGraph<'_>, a: u32, limits: &Limits) -> Vec<u64> {
     } else {
         (0..g.out_addr.len() as u64).filter(|&o| g.out_addr[o as usize] == a).collect()
     };
-    all.into_iter()
-        .filter(|&o| {
-            let t = g.tx_of_output(o) as usize;
-            let time = g.tx_time[t] as u64;
-            limits.since_time.is_none_or(|s| time >= s)
-                && limits.until_time.is_none_or(|u| time <= u)
-                && limits.until_height.is_none_or(|h| g.tx_height[t] as u64 <= h)
-        })
-        .collect()
+    all.into_iter().filter(|&o| in_window(g, g.tx_of_output(o), limits)).collect()
+}
+
+/// Whether transaction `t` lies within the time window of `limits`.
+fn in_window(g: &UtxoGraph<'_>, t: u32, limits: &Limits) -> bool {
+    let (time, height) = (g.tx_time[t as usize] as u64, g.tx_height[t as usize] as u64);
+    limits.since_time.is_none_or(|s| time >= s) && limits.until_time.is_none_or(|u| time <= u) && limits.until_height.is_none_or(|h| height <= h)
 }
 
 impl Run<'_> {
