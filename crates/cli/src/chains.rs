@@ -96,3 +96,17 @@ pub fn coins(amount: u128, asset: &str) -> String {
     let frac = frac.trim_end_matches('0');
     format!("{}{}{} {asset}", amount / d, if frac.is_empty() { "" } else { "." }, &frac[..frac.len().min(8)])
 }
+
+/// How amounts of `chain` read for a person: token amounts with the token's symbol and decimals
+/// (the chain's `tokens` table, then the bundled list: `4,505,835.697678 USDC`), native coins
+/// with [`coins`]. Machine formats keep exact base units and do not use it.
+pub fn amount_formatter(store: &Store, chain: &str) -> impl Fn(u128, &str) -> String {
+    let book = match store.manifest().chain_kind(chain) {
+        tracehound_tables::ChainKind::Evm => tracehound_ingest::evm::tokens::token_metadata(store, chain).ok(),
+        tracehound_tables::ChainKind::Utxo => None,
+    };
+    move |amount: u128, asset: &str| match &book {
+        Some(b) if asset.starts_with("0x") => b.format(asset, tracehound_core::evm::U256::from(amount)),
+        _ => coins(amount, asset),
+    }
+}

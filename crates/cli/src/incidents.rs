@@ -1,7 +1,7 @@
 //! `incident`, `prices` and `report`: the incident registry, tracing an incident's stolen funds
 //! with a USD accounting, and crime statistics.
 
-use crate::chains::coins;
+use crate::chains::amount_formatter;
 use crate::trace::{run_trace, TraceRequest, DEFAULT_STOP_AT};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -142,6 +142,10 @@ pub struct FlowAccounting {
     /// Amount traced from the incident's seeds.
     #[serde(with = "tracehound_trace::amount")]
     pub seed_amount: u128,
+    /// The seed amount as a person reads it (`4,505,835.697678 USDC`).
+    pub seed_amount_text: String,
+    /// The sum of the destinations as a person reads it (the seed amount but under poison).
+    pub total_text: String,
     /// Where it went.
     pub destinations: Vec<Destination>,
     /// The full trace.
@@ -240,6 +244,7 @@ pub fn trace_incident(data_dir: &Path, id: &str, model: Model, max_hops: u32) ->
         if found.is_empty() {
             continue;
         }
+        let coins = amount_formatter(&store, &chain);
         for t in run_trace(data_dir, &TraceRequest { from: found, ..req })? {
             let fallback = t.edges.first().map(|e| day(e.time)).unwrap_or_else(|| first_seen.clone());
             let mut d = vec![];
@@ -284,6 +289,8 @@ pub fn trace_incident(data_dir: &Path, id: &str, model: Model, max_hops: u32) ->
                 chain: chain.clone(),
                 flow: t.flow.clone().unwrap_or_else(|| t.asset.clone()),
                 seed_amount: t.seed_amount,
+                seed_amount_text: coins(t.seed_amount, &t.asset),
+                total_text: coins(d.iter().map(|x| x.amount).sum(), &t.asset),
                 destinations: d,
                 trace: t,
             });
@@ -299,13 +306,12 @@ pub fn trace_incident(data_dir: &Path, id: &str, model: Model, max_hops: u32) ->
 pub fn print_incident_trace(r: &IncidentTrace) {
     println!("incident {} (registry {})", r.incident, r.registry_version);
     for f in &r.flows {
-        println!("  {} {}: {} traced ({} forward)", f.chain, f.flow, coins(f.seed_amount, &f.trace.asset), f.trace.model);
+        println!("  {} {}: {} traced ({} forward)", f.chain, f.flow, f.seed_amount_text, f.trace.model);
         for d in &f.destinations {
             let pct = d.amount as f64 * 100.0 / f.seed_amount.max(1) as f64;
             println!("    {:<16} {:<44} {:>26} {:>6.2}% {:>16}", d.kind, d.label.chars().take(44).collect::<String>(), d.amount_text, pct, usd(d.usd));
         }
-        let total: u128 = f.destinations.iter().map(|d| d.amount).sum();
-        println!("    {:<61} {:>26}", "total", coins(total, &f.trace.asset));
+        println!("    {:<61} {:>26}", "total", f.total_text);
     }
     for s in &r.seeds_not_found {
         println!("  skipped (not in the data): {s}");

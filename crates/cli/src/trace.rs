@@ -1,7 +1,7 @@
 //! `tracehound trace`: follow the money from seeds, on a UTXO chain (over the graph index) or an
 //! EVM chain (over the `transfers` table), and print the flow graph and the accounting.
 
-use crate::chains::{coins, ensure_index, ensure_transfer_index, utxo_chain};
+use crate::chains::{amount_formatter, ensure_index, ensure_transfer_index, utxo_chain};
 use crate::labels::{open_labels, tags_by_address};
 use anyhow::{bail, Context, Result};
 use datafusion::arrow::array::{Array, AsArray};
@@ -377,15 +377,7 @@ pub fn trace_cmd(data_dir: &Path, req: &TraceRequest, format: TraceFormat, out: 
     }
     // Token amounts a person can read (`4,505,835.697678 USDC`), from the chain's `tokens` table
     // and the bundled list; every other format keeps exact base units.
-    let store = crate::open_existing(data_dir)?;
-    let book = match store.manifest().chain_kind(&req.chain) {
-        ChainKind::Evm => tracehound_ingest::evm::tokens::token_metadata(&store, &req.chain).ok(),
-        ChainKind::Utxo => None,
-    };
-    let amounts = |amount: u128, asset: &str| match &book {
-        Some(b) if asset.starts_with("0x") => b.format(asset, tracehound_core::evm::U256::from(amount)),
-        _ => coins(amount, asset),
-    };
+    let amounts = amount_formatter(&crate::open_existing(data_dir)?, &req.chain);
     write_traces(&traces, format, out, &amounts)
 }
 

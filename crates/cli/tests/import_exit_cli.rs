@@ -76,3 +76,22 @@ fn label_imports_with_bad_rows_exit_3_unless_the_good_rows_are_kept() {
     let search = run(&data, &["labels", "search", "Harmony exploiter"]);
     assert!(String::from_utf8_lossy(&search.stdout).contains(X), "{}", String::from_utf8_lossy(&search.stdout));
 }
+
+/// Trace text shows token amounts a person can read; JSON keeps exact base units.
+#[test]
+fn token_amounts_read_with_symbol_and_decimals() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let usdc = "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48";
+    let file = tmp.path().join("usdc.csv");
+    let tx = format!("0x{}", "ab".repeat(32));
+    std::fs::write(&file, format!("tx_hash,block_number,timestamp,from,to,asset,amount\n{tx},15012702,1655965500,{Y},{X},{usdc},4505835697678\n")).unwrap();
+    let out = run(&data, &["import", "transfers", file.to_str().unwrap(), "--chain", "ethereum"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = run(&data, &["trace", "ethereum", "--from", X]);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(stdout.contains("4,505,835.697678 USDC"), "{stdout}");
+    let json = run(&data, &["trace", "ethereum", "--from", X, "--json"]);
+    let json = String::from_utf8_lossy(&json.stdout);
+    assert!(json.contains("\"4505835697678\"") && !json.contains("4,505,835"), "{json}");
+}
