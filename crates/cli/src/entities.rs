@@ -310,7 +310,14 @@ fn show_address(
             println!("{}", serde_json::to_string_pretty(&json!({"chain": chain, "address": address, "seen": false, "tags": own}))?);
             return Ok(());
         }
-        bail!("address {address} does not appear on {chain} (up to height {:?}); {} tags name it", idx.chunks().last().map(|c| c.last), own.len());
+        let height = idx.chunks().last().map(|c| c.last);
+        if own.is_empty() {
+            bail!("address {address} does not appear on {chain} (up to height {height:?}) and no tag names it");
+        }
+        // Known to the labels but not (yet) to the chain data: what is known is still worth showing.
+        println!("{address} on {chain}: not seen in the ingested data (up to height {height:?}); labels only");
+        print_tags(&own);
+        return Ok(());
     };
     let flows = activity(a);
     let cluster = match clusters_if_current(store, idx) {

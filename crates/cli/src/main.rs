@@ -1072,6 +1072,11 @@ fn sql_hint(e: tracehound_tables::Error, store: &Store) -> anyhow::Error {
 fn status(data_dir: &Path, json: bool) -> Result<()> {
     let store = Store::open(data_dir)?;
     let m = store.manifest();
+    // The label store counts too: a compliance user may hold labels and no chain data.
+    let labels = match labels::labels_path(data_dir).is_file() {
+        true => Some(labels::open_labels(data_dir)?.counts()?),
+        false => None,
+    };
     if json {
         let chains: serde_json::Map<String, serde_json::Value> = m
             .chains
@@ -1098,11 +1103,17 @@ fn status(data_dir: &Path, json: bool) -> Result<()> {
                 )
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"data_dir": data_dir, "chains": chains, "imports": m.imports}))?);
+        let labels = labels.map(|c| serde_json::json!({"tags": c.tags, "actors": c.actors}));
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"data_dir": data_dir, "chains": chains, "imports": m.imports, "labels": labels}))?);
         return Ok(());
     }
+    let label_line =
+        labels.map(|c| format!("labels: {} tags, {} actors in {} (table `tags` in tracehound sql)", c.tags, c.actors, labels::labels_path(data_dir).display()));
     if m.chain_names().is_empty() {
         println!("{}: nothing ingested yet (try `tracehound demo`)", data_dir.display());
+        if let Some(l) = label_line {
+            println!("{l}");
+        }
         return Ok(());
     }
     println!("data directory: {}", data_dir.display());
@@ -1119,6 +1130,9 @@ fn status(data_dir: &Path, json: bool) -> Result<()> {
         for f in files {
             println!("  {:<16} {:>12} rows {:>12} bytes  from {}", f.table, f.file.rows, f.file.bytes, f.origin);
         }
+    }
+    if let Some(l) = label_line {
+        println!("{l}");
     }
     Ok(())
 }

@@ -40,7 +40,10 @@ fn labels_sql_address_and_incidents_work_without_chain_data() {
     let inserted: u64 = reports.as_array().unwrap().iter().map(|r| r["inserted"].as_u64().unwrap()).sum();
     let listed = [&xbt, &eth].iter().map(|f| std::fs::read_to_string(f).unwrap().lines().filter(|l| !l.trim().is_empty()).count() as u64).sum::<u64>();
     assert_eq!(inserted, listed, "one tag per listed address: {reports}");
-    assert!(!data.join("manifest.json").exists() && ok(&data, &["status"]).contains("nothing ingested"), "no chain is stored");
+    let status = ok(&data, &["status"]);
+    assert!(!data.join("manifest.json").exists() && status.contains("nothing ingested"), "no chain is stored");
+    assert!(status.contains(&format!("labels: {inserted} tags")), "status names the labels it holds: {status}");
+    assert_eq!(json(&data, &["status", "--json"])["labels"]["tags"], inserted);
 
     // SQL over the label table.
     assert_eq!(scalar(&data, "SELECT count(*) AS n FROM tags"), inserted.to_string());

@@ -416,6 +416,10 @@ fn evm_bridge_heist_traced_as_the_scenario_ground_truth_says() {
     assert_eq!(eth["seed_amounts"][0]["seed"], format!("{victim} (sent)").as_str());
     let e = run(&data, &["trace", "anvil", "--from", &victim, "--seed", "sent", "--direction", "backward"]);
     assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("--seed sent works forward only"));
+    // An address the chain data never saw, but a label names: its labels are shown.
+    ok(&data, &["labels", "add", "anvil", idle, "--label", "Idle watch", "--category", "hacker"]);
+    let shown = ok(&data, &["address", "anvil", idle]);
+    assert!(shown.contains("not seen in the ingested data") && shown.contains("Idle watch"), "{shown}");
     let e = run(&data, &["trace", "anvil", "--from", idle]);
     assert!(
         !e.status.success() && String::from_utf8_lossy(&e.stderr).contains("hint: an address seed takes what it received"),
