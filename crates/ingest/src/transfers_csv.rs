@@ -207,7 +207,14 @@ pub fn import_transfers_csv(store: &mut Store, path: &Path, opts: &CsvImportOpti
     // A file is known by its absolute path: importing it again replaces what it added.
     let origin = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?.display().to_string();
     let mut report = CsvImportReport { file: name.clone(), ..Default::default() };
-    if store.manifest().imports.get(&opts.chain).is_some_and(|v| v.iter().any(|i| i.table == "transfers" && i.sha256 == sha)) {
+    // The same file with the same bytes: nothing to do. (Another file with the same bytes is an
+    // import of its own, so which file gives a row never depends on the order of imports.)
+    if store
+        .manifest()
+        .imports
+        .get(&opts.chain)
+        .is_some_and(|v| v.iter().any(|i| i.table == "transfers" && i.sha256 == sha && (i.origin == origin || i.origin == name)))
+    {
         report.already_imported = true;
         return Ok(report);
     }
