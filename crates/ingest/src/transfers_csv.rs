@@ -343,10 +343,11 @@ pub fn import_transfers_csv(store: &mut Store, path: &Path, opts: &CsvImportOpti
         }
     }
     let rows_before = merged_rows(store, chain);
-    let without = merge(store, chain, &others)?;
     let mut with_it = others;
     with_it.push((origin.clone(), vec![batch.clone()]));
-    let merged = merge(store, chain, &with_it)?;
+    let node = NodeRows::read(store, chain, &with_it)?;
+    let without = merge(&node, &with_it[..with_it.len() - 1])?;
+    let merged = merge(&node, &with_it)?;
     let mine = &merged.per_file[&origin];
     report.from_node = mine.from_node;
     let gained = merged.batch.num_rows() as u64 - without.batch.num_rows() as u64;
@@ -361,7 +362,7 @@ pub fn import_transfers_csv(store: &mut Store, path: &Path, opts: &CsvImportOpti
         .map(|i| (i.origin.clone(), i.sha256.clone()))
         .collect();
     sources.push((origin.clone(), sha.clone()));
-    let basis = basis(sources, &merged);
+    let basis = basis(sources, &node);
     let file = store.commit_imports(chain, "transfers", Some(NewImport { origin: &origin, sha256: &sha, batches: &[batch] }), &[merged.batch], &basis)?;
     report.added = file.rows as i64 - rows_before as i64;
     report.stored = true;
@@ -378,9 +379,9 @@ fn merged_rows(store: &Store, chain: &str) -> u64 {
 
 /// What the merged file is made from: the imported files (origin and bytes) and the node chunks
 /// it was checked against, so it is rewritten only when one of them changes.
-fn basis(mut sources: Vec<(String, String)>, merged: &Merged) -> Vec<String> {
+fn basis(mut sources: Vec<(String, String)>, node: &NodeRows) -> Vec<String> {
     sources.sort();
-    sources.into_iter().map(|(o, sha)| format!("{o}={sha}")).chain(merged.node_chunks.iter().cloned()).collect()
+    sources.into_iter().map(|(o, sha)| format!("{o}={sha}")).chain(node.chunks.iter().cloned()).collect()
 }
 
 /// Brings what readers see of `chain`'s imported transfers up to date with the node's chunks:
@@ -399,10 +400,12 @@ pub fn refresh_imported_transfers(store: &mut Store, chain: &str) -> Result<Opti
     if files.is_empty() {
         return Ok(None);
     }
-    let merged = merge(store, chain, &files)?;
+    // Which node chunks matter is known before any is read: when neither they nor the imports
+    // changed (the usual case on each commit of an ingest), nothing is read or written.
+    let mut node = NodeRows::plan(store, chain, &files);
     let sources =
         store.manifest().imports.get(chain).into_iter().flatten().filter(|i| i.table == "transfers").map(|i| (i.origin.clone(), i.sha256.clone())).collect();
-    let basis = basis(sources, &merged);
+    let basis = basis(sources, &node);
     if store
         .manifest()
         .merged_imports
@@ -412,6 +415,8 @@ pub fn refresh_imported_transfers(store: &mut Store, chain: &str) -> Result<Opti
     {
         return Ok(None);
     }
+    node.load(store)?;
+    let merged = merge(&node, &files)?;
     let from_node = merged.per_file.values().map(|c| c.from_node).sum();
     store.commit_imports(chain, "transfers", None, &[merged.batch], &basis)?;
     Ok(Some(from_node))
@@ -428,8 +433,68 @@ struct FileCounts {
 struct Merged {
     batch: RecordBatch,
     per_file: HashMap<String, FileCounts>,
-    /// Node chunks read to find rows a node already gave (`first-last:path`).
-    node_chunks: Vec<String>,
+}
+
+/// The node's transfers of the transactions imported files hold, counted per identity: only
+/// those transactions are kept, so the map grows with the imports, not with the chain.
+#[derive(Default)]
+struct NodeRows {
+    /// Node chunks that hold a block of an imported row (`first-last:path`).
+    chunks: Vec<String>,
+    /// Their files.
+    paths: Vec<String>,
+    /// Transaction hashes of the imported rows.
+    txs: std::collections::HashSet<String>,
+    /// Identity → how many times the node's rows have it.
+    counts: HashMap<String, u32>,
+}
+
+impl NodeRows {
+    /// Which node chunks of `chain` hold a block of the imported `files` (nothing read yet).
+    fn plan(store: &Store, chain: &str, files: &[(String, Vec<RecordBatch>)]) -> NodeRows {
+        let mut blocks: Vec<u64> = vec![];
+        let mut txs = std::collections::HashSet::new();
+        for b in files.iter().flat_map(|f| &f.1) {
+            let col = b.column_by_name("block_number").and_then(|c| c.as_any().downcast_ref::<UInt64Array>()).expect("transfers schema: block_number");
+            blocks.extend(col.values().iter().copied());
+            let tx = text_column(b, "transaction_hash");
+            txs.extend((0..b.num_rows()).filter(|&r| !tx.is_null(r)).map(|r| tx.value(r).to_string()));
+        }
+        blocks.sort_unstable();
+        blocks.dedup();
+        let mut node = NodeRows { txs, ..NodeRows::default() };
+        for chunk in store.chain(chain).map(|c| c.chunks.as_slice()).unwrap_or_default() {
+            let Some(f) = chunk.tables.get("transfers") else { continue };
+            let i = blocks.partition_point(|&b| b < chunk.first);
+            if blocks.get(i).is_some_and(|&b| b <= chunk.last) {
+                node.chunks.push(format!("{}-{}:{}", chunk.first, chunk.last, f.path));
+                node.paths.push(f.path.clone());
+            }
+        }
+        node
+    }
+
+    /// Reads the planned chunks, keeping the rows of imported transactions.
+    fn load(&mut self, store: &Store) -> Result<(), Error> {
+        for path in &self.paths {
+            for b in read_batches(&store.root().join(path))? {
+                let tx = text_column(&b, "transaction_hash");
+                for row in (0..b.num_rows()).filter(|&r| !tx.is_null(r) && self.txs.contains(tx.value(r))) {
+                    if let Some(id) = identity(&b, row) {
+                        *self.counts.entry(id).or_default() += 1;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// [`NodeRows::plan`] and [`NodeRows::load`].
+    fn read(store: &Store, chain: &str, files: &[(String, Vec<RecordBatch>)]) -> Result<NodeRows, Error> {
+        let mut node = NodeRows::plan(store, chain, files);
+        node.load(store)?;
+        Ok(node)
+    }
 }
 
 /// Every row of a Parquet file.
@@ -465,37 +530,10 @@ fn identity(b: &RecordBatch, row: usize) -> Option<String> {
 /// Merges imported files (origin, rows) into what readers see: each transfer once (the first
 /// file by origin that has it gives the row), none that the node's chunks already hold; rows in
 /// block and transaction order, positions renumbered within each transaction.
-fn merge(store: &Store, chain: &str, files: &[(String, Vec<RecordBatch>)]) -> Result<Merged, Error> {
+fn merge(node: &NodeRows, files: &[(String, Vec<RecordBatch>)]) -> Result<Merged, Error> {
     let schema = tracehound_tables::evm_schema::transfers();
     let mut order: Vec<&(String, Vec<RecordBatch>)> = files.iter().collect();
     order.sort_by(|a, b| a.0.cmp(&b.0));
-    // The node's transfers of the blocks the imports touch, counted per identity.
-    let mut blocks: Vec<u64> = vec![];
-    for (_, batches) in &order {
-        for b in batches {
-            let col = b.column_by_name("block_number").and_then(|c| c.as_any().downcast_ref::<UInt64Array>()).expect("transfers schema: block_number");
-            blocks.extend(col.values().iter().copied());
-        }
-    }
-    blocks.sort_unstable();
-    blocks.dedup();
-    let mut node: HashMap<String, u32> = HashMap::new();
-    let mut node_chunks = vec![];
-    for chunk in store.chain(chain).map(|c| c.chunks.as_slice()).unwrap_or_default() {
-        let Some(f) = chunk.tables.get("transfers") else { continue };
-        let i = blocks.partition_point(|&b| b < chunk.first);
-        if blocks.get(i).is_none_or(|&b| b > chunk.last) {
-            continue;
-        }
-        node_chunks.push(format!("{}-{}:{}", chunk.first, chunk.last, f.path));
-        for b in read_batches(&store.root().join(&f.path))? {
-            for row in 0..b.num_rows() {
-                if let Some(id) = identity(&b, row) {
-                    *node.entry(id).or_default() += 1;
-                }
-            }
-        }
-    }
     // File by file in origin order: the k-th occurrence of an identity in a file is new when
     // neither the node nor an earlier file had k + 1 of them.
     let mut taken: HashMap<String, u32> = HashMap::new();
@@ -514,7 +552,7 @@ fn merge(store: &Store, chain: &str, files: &[(String, Vec<RecordBatch>)]) -> Re
                 let k = seen.entry(id.clone()).or_default();
                 let occurrence = *k;
                 *k += 1;
-                if occurrence < node.get(&id).copied().unwrap_or(0) {
+                if occurrence < node.counts.get(&id).copied().unwrap_or(0) {
                     counts.from_node += 1;
                     keep.append_value(false);
                 } else if occurrence < taken.get(&id).copied().unwrap_or(0) {
@@ -556,5 +594,5 @@ fn merge(store: &Store, chain: &str, files: &[(String, Vec<RecordBatch>)]) -> Re
     let mut columns = sorted.columns().to_vec();
     columns[pos_index] = Arc::new(UInt32Array::from(positions));
     let batch = RecordBatch::try_new(schema, columns).map_err(|e| Error::Input(format!("merging imported transfers: {e}")))?;
-    Ok(Merged { batch, per_file, node_chunks })
+    Ok(Merged { batch, per_file })
 }
