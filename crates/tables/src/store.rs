@@ -369,7 +369,9 @@ impl Store {
         let dir = self.root.join(format!("chains/{chain}/{table}"));
         let mut next = self.manifest.clone();
         if let Some(new) = added {
-            let rel = format!("chains/{chain}/{table}/import-{}.parquet", &new.sha256[..16.min(new.sha256.len())]);
+            // Named by origin and bytes: two files with the same bytes hold rows of their own
+            // (each row names its file).
+            let rel = format!("chains/{chain}/{table}/import-{}.parquet", digest_hex([new.origin.as_bytes(), new.sha256.as_bytes()].into_iter()));
             let (rows, bytes) = write_parquet_atomically(&self.root.join(&rel), new.batches)?;
             let list = next.imports.entry(chain.to_string()).or_default();
             list.retain(|i| !(i.table == table && i.origin == new.origin));
