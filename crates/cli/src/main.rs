@@ -28,8 +28,55 @@ struct Cli {
     /// Data directory: Parquet tables and their manifest.
     #[arg(long, global = true, env = "TRACEHOUND_DATA_DIR", default_value = "tracehound-data")]
     data_dir: PathBuf,
+    /// Memory budget of every stage that grows with the chain (ingest's unspent outputs, the
+    /// index builds, clustering): beyond it they spill to scratch files under the data
+    /// directory. A size such as 4GiB or 512MiB; the default is half of this machine's memory.
+    #[arg(long, global = true, env = "TRACEHOUND_MEMORY_LIMIT", default_value_t = MemoryLimit(tracehound_memory::default_limit()), value_parser = MemoryLimit::parse)]
+    memory_limit: MemoryLimit,
+    /// Say more: each stage's peak memory and the bytes it spilled.
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+/// A `--memory-limit` in bytes, shown and read as a size (`4 GiB`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryLimit(pub u64);
+
+impl MemoryLimit {
+    fn parse(text: &str) -> std::result::Result<MemoryLimit, String> {
+        let bytes = tracehound_memory::parse_size(text)?;
+        if bytes < 16 << 20 {
+            return Err(format!("{text:?}: at least 16MiB is needed"));
+        }
+        Ok(MemoryLimit(bytes))
+    }
+}
+
+impl std::fmt::Display for MemoryLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&tracehound_memory::format_size(self.0).replace(' ', ""))
+    }
+}
+
+static SETTINGS: std::sync::OnceLock<(MemoryLimit, bool)> = std::sync::OnceLock::new();
+
+/// The `--memory-limit` of this run, in bytes.
+pub fn memory_limit() -> u64 {
+    SETTINGS.get().map_or_else(tracehound_memory::default_limit, |s| s.0 .0)
+}
+
+/// Whether `-v` was given.
+pub fn verbose() -> bool {
+    SETTINGS.get().is_some_and(|s| s.1)
+}
+
+/// With `-v`, says on standard error what a stage used of its memory budget.
+pub fn report_stage(m: &tracehound_memory::StageMemory) {
+    if verbose() {
+        eprintln!("{}", m.line());
+    }
 }
 
 #[derive(Subcommand)]
@@ -690,6 +737,7 @@ fn main() {
     tracehound_alloc::configure();
     restore_sigpipe();
     let cli = Cli::parse();
+    let _ = SETTINGS.set((cli.memory_limit, cli.verbose));
     if let Err(e) = run(cli) {
         eprintln!("error: {}", error_line(&e));
         std::process::exit(if e.is::<RejectedRows>() { EXIT_REJECTED_ROWS } else { 1 });
