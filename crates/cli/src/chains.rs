@@ -69,9 +69,12 @@ fn index_progress<'a>(chain: &'a str, what: &'a str, quiet: bool) -> impl FnMut(
 /// Brings the graph index of `chain` up to date (with a progress bar) and opens it.
 pub fn ensure_index(store: &Store, chain: &str, quiet: bool) -> Result<(GraphIndex, index::UpdateReport)> {
     let mut progress = index_progress(chain, "graph index", quiet);
-    let report = index::update(store, chain, &mut |e| progress(Some(e)));
+    let report = index::update_within(store, chain, Some(crate::memory_limit()), &mut |e| progress(Some(e)));
     progress(None);
     let report = report?;
+    if report.action != "unchanged" {
+        crate::report_stage(&report.memory);
+    }
     Ok((GraphIndex::open_current(store, chain)?, report))
 }
 

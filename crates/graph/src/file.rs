@@ -9,7 +9,7 @@ use crate::{Error, Result};
 use memmap2::Mmap;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -44,45 +44,67 @@ impl SectionWriter {
 
     /// Writes the file at `path` through a temporary file, fsync and rename.
     pub fn write(self, path: &Path) -> Result<u64> {
-        let mut header = vec![0u8; HEADER_LEN];
-        header[..8].copy_from_slice(&self.magic);
-        header[8..12].copy_from_slice(&self.version.to_le_bytes());
-        header[12..16].copy_from_slice(&(self.sections.len() as u32).to_le_bytes());
-        let mut offset = HEADER_LEN as u64;
-        for (i, (name, bytes)) in self.sections.iter().enumerate() {
-            let e = 32 + i * ENTRY_LEN;
-            header[e..e + name.len()].copy_from_slice(name.as_bytes());
-            header[e + NAME_LEN..e + NAME_LEN + 8].copy_from_slice(&offset.to_le_bytes());
-            header[e + NAME_LEN + 8..e + ENTRY_LEN].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
-            offset += (bytes.len() + padding(bytes.len())) as u64;
-        }
-        header[24..32].copy_from_slice(&offset.to_le_bytes());
-        let mut hasher = header_hasher(&header);
-        for (_, bytes) in &self.sections {
-            hasher.update(bytes);
-            hasher.update(&[0u8; 8][..padding(bytes.len())]);
-        }
-        header[16..20].copy_from_slice(&hasher.finalize().to_le_bytes());
-        let dir = path.parent().expect("index files live in a directory");
-        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let tmp = tmp_path(path);
-        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let mut w = BufWriter::with_capacity(1 << 20, file);
-        let io = |e| Error::io(&tmp, e);
-        w.write_all(&header).map_err(io)?;
-        for (_, bytes) in &self.sections {
-            w.write_all(bytes).map_err(io)?;
-            w.write_all(&[0u8; 8][..padding(bytes.len())]).map_err(io)?;
-        }
-        let file = w.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
-        file.sync_all().map_err(io)?;
-        drop(file);
-        fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(offset)
+        let lens: Vec<(String, u64)> = self.sections.iter().map(|(n, b)| (n.clone(), b.len() as u64)).collect();
+        let sections = self.sections;
+        write_streamed(path, self.magic, self.version, &lens, &mut |i, sink| sink(&sections[i].1))
     }
+}
+
+/// Writes a sectioned file whose sections are produced one after the other instead of held in
+/// memory: `sections` names each section and its length in bytes, and `fill(i, sink)` hands the
+/// bytes of section `i`, in order, to `sink` (in as many pieces as it likes). The header is
+/// written first, the checksum last; a section whose bytes differ in length from the declared
+/// one is a bug and fails the write. Written through a temporary file, fsync and rename.
+pub fn write_streamed(
+    path: &Path,
+    magic: [u8; 8],
+    version: u32,
+    sections: &[(String, u64)],
+    fill: &mut dyn FnMut(usize, &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
+) -> Result<u64> {
+    assert!(sections.len() <= MAX_SECTIONS && sections.iter().all(|(n, _)| n.len() <= NAME_LEN));
+    let mut header = vec![0u8; HEADER_LEN];
+    header[..8].copy_from_slice(&magic);
+    header[8..12].copy_from_slice(&version.to_le_bytes());
+    header[12..16].copy_from_slice(&(sections.len() as u32).to_le_bytes());
+    let mut offset = HEADER_LEN as u64;
+    for (i, (name, len)) in sections.iter().enumerate() {
+        let e = 32 + i * ENTRY_LEN;
+        header[e..e + name.len()].copy_from_slice(name.as_bytes());
+        header[e + NAME_LEN..e + NAME_LEN + 8].copy_from_slice(&offset.to_le_bytes());
+        header[e + NAME_LEN + 8..e + ENTRY_LEN].copy_from_slice(&len.to_le_bytes());
+        offset += len + padding(*len as usize) as u64;
+    }
+    header[24..32].copy_from_slice(&offset.to_le_bytes());
+    let mut hasher = header_hasher(&header);
+    let dir = path.parent().expect("index files live in a directory");
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let tmp = tmp_path(path);
+    let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    w.write_all(&header).map_err(|e| Error::io(&tmp, e))?;
+    for (i, (name, len)) in sections.iter().enumerate() {
+        let mut written = 0u64;
+        fill(i, &mut |bytes: &[u8]| {
+            hasher.update(bytes);
+            written += bytes.len() as u64;
+            w.write_all(bytes).map_err(|e| Error::io(&tmp, e))
+        })?;
+        assert_eq!(written, *len, "section {name} was declared {len} bytes long and {written} were written");
+        let pad = &[0u8; 8][..padding(*len as usize)];
+        hasher.update(pad);
+        w.write_all(pad).map_err(|e| Error::io(&tmp, e))?;
+    }
+    let mut file = w.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
+    file.seek(SeekFrom::Start(16)).map_err(|e| Error::io(&tmp, e))?;
+    file.write_all(&hasher.finalize().to_le_bytes()).map_err(|e| Error::io(&tmp, e))?;
+    file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    drop(file);
+    fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(offset)
 }
 
 /// A CRC-32 hasher fed with the header, minus the checksum field (bytes 16..20).
@@ -164,6 +186,11 @@ impl SectionFile {
     pub fn slice<T: bytemuck::Pod>(&self, name: &str) -> Result<&[T]> {
         let r = self.sections.get(name).ok_or_else(|| Error::Corrupt { path: self.path.clone(), reason: format!("section {name} is missing") })?;
         bytemuck::try_cast_slice(&self.map[r.clone()]).map_err(|e| Error::Corrupt { path: self.path.clone(), reason: format!("section {name}: {e}") })
+    }
+
+    /// Where section `name` lies in the file, in bytes.
+    pub fn range(&self, name: &str) -> Option<Range<usize>> {
+        self.sections.get(name).cloned()
     }
 
     /// The file's path.

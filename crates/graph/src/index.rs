@@ -27,7 +27,8 @@
 //! the reason is reported. It is never used silently out of date: [`GraphIndex::open_current`]
 //! refuses an index that does not match the tables.
 
-use crate::file::{SectionFile, SectionWriter};
+use crate::file::{self, SectionFile};
+use crate::spill::{DiskMap, Sorter, SpillTo, SpillVec};
 use crate::{Error, Result};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, RecordBatchReader};
 use datafusion::arrow::compute::concat_batches;
@@ -35,10 +36,11 @@ use datafusion::arrow::datatypes::{UInt32Type, UInt64Type};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::arrow::ProjectionMask;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tracehound_core::script::ScriptType;
+use tracehound_memory::{Scratch, StageMemory, StageMeter};
 use tracehound_tables::{Chunk, Store};
 
 /// Address id of an output without an address.
@@ -382,6 +384,8 @@ pub struct UpdateReport {
     pub meta: IndexMeta,
     /// Size of the index file in bytes.
     pub bytes: u64,
+    /// Peak memory and bytes spilled while updating.
+    pub memory: StageMemory,
 }
 
 /// Progress of [`update`].
@@ -404,8 +408,16 @@ pub enum IndexEvent {
 }
 
 /// Brings the index of `chain` up to date with the stored tables: nothing if current, appends the
-/// new chunks if the tables only grew, rebuilds otherwise.
+/// new chunks if the tables only grew, rebuilds otherwise. Holds everything in memory while it
+/// builds; [`update_within`] keeps to a memory budget.
 pub fn update(store: &Store, chain: &str, progress: &mut dyn FnMut(IndexEvent)) -> Result<UpdateReport> {
+    update_within(store, chain, None, progress)
+}
+
+/// [`update`] within `memory_limit` bytes (`None`: no limit): the build's maps, sorts and
+/// arrays spill to a scratch directory under the data directory beyond their share of it
+/// (see [`crate::spill`]'s building blocks). The index written is the same, byte for byte.
+pub fn update_within(store: &Store, chain: &str, memory_limit: Option<u64>, progress: &mut dyn FnMut(IndexEvent)) -> Result<UpdateReport> {
     let Some(cm) = store.chain(chain) else {
         return Err(Error::NotFound(format!("no chain {chain:?} is stored; ingest it first")));
     };
@@ -414,17 +426,32 @@ pub fn update(store: &Store, chain: &str, progress: &mut dyn FnMut(IndexEvent)) 
             return Err(Error::NotFound(format!("chain {chain:?} has no {table} table: the graph index covers UTXO chains")));
         }
     }
+    let meter = StageMeter::start("index", memory_limit.unwrap_or(0));
     let want: Vec<ChunkRef> = cm.chunks.iter().map(ChunkRef::from).collect();
     let path = index_path(store.root(), chain);
-    let (mut builder, reason) = match GraphIndex::open(&path) {
-        Ok(idx) if idx.meta.chunks == want => {
+    let existing = GraphIndex::open(&path);
+    if let Ok(idx) = &existing {
+        if idx.meta.chunks == want {
             let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            return Ok(UpdateReport { action: "unchanged", reason: None, chunks_read: 0, transactions_added: 0, meta: idx.meta.clone(), bytes });
+            return Ok(UpdateReport {
+                action: "unchanged",
+                reason: None,
+                chunks_read: 0,
+                transactions_added: 0,
+                meta: idx.meta.clone(),
+                bytes,
+                memory: meter.report(),
+            });
         }
-        Ok(idx) if want.starts_with(&idx.meta.chunks) && idx.meta.chain == chain => (Builder::from_index(&idx), None),
-        Ok(idx) => (Builder::new(chain), Some(format!("the tables were rolled back below height {:?} (reorg)", idx.meta.tip_height()))),
-        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => (Builder::new(chain), Some("no index yet".to_string())),
-        Err(e) => (Builder::new(chain), Some(format!("the index was unusable: {e}"))),
+    }
+    let scratch = Scratch::new(store.root(), "index").map_err(|e| Error::io(&store.root().join("scratch"), e))?;
+    let to = SpillTo::new(scratch, meter.clone());
+    let budget = Budget::new(memory_limit);
+    let (mut builder, reason) = match existing {
+        Ok(idx) if want.starts_with(&idx.meta.chunks) && idx.meta.chain == chain => (Builder::from_index(&idx, &budget, &to)?, None),
+        Ok(idx) => (Builder::new(chain, &budget, &to), Some(format!("the tables were rolled back below height {:?} (reorg)", idx.meta.tip_height()))),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => (Builder::new(chain, &budget, &to), Some("no index yet".to_string())),
+        Err(e) => (Builder::new(chain, &budget, &to), Some(format!("the index was unusable: {e}"))),
     };
     let start = builder.meta.chunks.len();
     let before = builder.meta.transactions;
@@ -435,44 +462,92 @@ pub fn update(store: &Store, chain: &str, progress: &mut dyn FnMut(IndexEvent)) 
         builder.meta.chunks.push(ChunkRef::from(chunk));
         progress(IndexEvent::Chunk { last: chunk.last, transactions: n });
     }
-    let bytes = builder.write(&path)?;
+    let meta = builder.meta.clone();
+    let bytes = builder.write(&path, &budget)?;
     let action = if reason.is_some() { "rebuilt" } else { "extended" };
     Ok(UpdateReport {
         action,
         reason,
         chunks_read: want.len() - start,
-        transactions_added: builder.meta.transactions - before,
-        meta: builder.meta.clone(),
+        transactions_added: meta.transactions - before,
+        meta,
         bytes,
+        memory: to.meter().report(),
     })
 }
 
-/// The index in memory while it is built or extended.
-struct Builder {
-    meta: IndexMeta,
-    txid: Vec<[u8; 32]>,
-    tx_height: Vec<u32>,
-    tx_time: Vec<u32>,
-    tx_in_start: Vec<u64>,
-    tx_out_start: Vec<u64>,
-    out_value: Vec<u64>,
-    out_addr: Vec<u32>,
-    out_type: Vec<u8>,
-    out_spender: Vec<u64>,
-    in_prevout: Vec<u64>,
-    addr_offsets: Vec<u64>,
-    addr_bytes: Vec<u8>,
-    addr_ids: HashMap<Box<str>, u32>,
-    tx_ids: HashMap<[u8; 32], u32>,
+/// How a build shares its memory limit (bytes per structure; `None` everywhere without a limit).
+/// The rest of the limit is for reading one chunk of the tables at a time.
+struct Budget {
+    /// Each append-only array's values in memory.
+    array: Option<u64>,
+    /// The address → id map.
+    addresses: Option<u64>,
+    /// The txid → outputs map.
+    txids: Option<u64>,
+    /// Each lookup-section sort.
+    sort: Option<u64>,
+    /// The passes that derive spenders and the address → outputs lists, after the maps are gone.
+    window: Option<u64>,
 }
 
-/// The transaction of each input (or output), from the transactions' ranges.
-fn owners(start: &[u64]) -> Vec<u32> {
-    let mut owner = Vec::with_capacity(start.last().copied().unwrap_or(0) as usize);
-    for (t, r) in start.windows(2).enumerate() {
-        owner.resize(r[1] as usize, t as u32);
+impl Budget {
+    fn new(limit: Option<u64>) -> Budget {
+        let share = |f: f64| limit.map(|l| (l as f64 * f) as u64);
+        Budget { array: limit.map(|l| (l / 64).min(1 << 20)), addresses: share(0.30), txids: share(0.15), sort: share(0.05), window: share(0.5) }
     }
-    owner
+}
+
+/// The index while it is built or extended: append-only arrays, the two lookup maps and the two
+/// lookup sorts, each within its share of the budget.
+struct Builder {
+    meta: IndexMeta,
+    txid: SpillVec<[u8; 32]>,
+    tx_height: SpillVec<u32>,
+    tx_time: SpillVec<u32>,
+    tx_in_start: SpillVec<u64>,
+    tx_out_start: SpillVec<u64>,
+    out_value: SpillVec<u64>,
+    out_addr: SpillVec<u32>,
+    out_type: SpillVec<u8>,
+    in_prevout: SpillVec<u64>,
+    addr_offsets: SpillVec<u64>,
+    addr_bytes: SpillVec<u8>,
+    /// Outputs that pay an address (the length of `addr_outs`).
+    addressed_outputs: u64,
+    /// Address key ([`address_map_key`]) → address id.
+    addr_ids: DiskMap,
+    /// txid (first 16 bytes) → first output id and output count ([`pack_outputs`]).
+    tx_ids: DiskMap,
+    addr_keys: Sorter,
+    tx_keys: Sorter,
+}
+
+/// The key of an address in the build's map: its FNV-1a hash (the index's lookup key) and a
+/// SipHash of it, 128 bits, so two addresses share a key with a chance below 10⁻²⁰ on a chain of
+/// Bitcoin's size. The map lives only while the index is built.
+fn address_map_key(address: &str) -> u128 {
+    use std::hash::{Hash, Hasher};
+    let mut sip = std::hash::DefaultHasher::new();
+    address.hash(&mut sip);
+    ((address_key(address) as u128) << 64) | sip.finish() as u128
+}
+
+/// The key of a txid in the build's map: its first 16 bytes (txids are uniformly random; the
+/// same txid twice, as in Bitcoin's two duplicated coinbases, resolves to the newer one).
+fn txid_map_key(txid: &[u8; 32]) -> u128 {
+    u128::from_le_bytes(txid[..16].try_into().expect("16 bytes"))
+}
+
+const OUT_COUNT_BITS: u32 = 24;
+
+/// A transaction's first output id and output count in one `u64` (40 + 24 bits).
+fn pack_outputs(start: u64, count: u64) -> Option<u64> {
+    (start < 1 << (64 - OUT_COUNT_BITS) && count < 1 << OUT_COUNT_BITS).then_some(start << OUT_COUNT_BITS | count)
+}
+
+fn unpack_outputs(v: u64) -> (u64, u64) {
+    (v >> OUT_COUNT_BITS, v & ((1 << OUT_COUNT_BITS) - 1))
 }
 
 /// Reads `columns` of the Parquet file at `path` into one batch; a missing column is an error.
@@ -502,62 +577,87 @@ fn decode_txid(hex_str: &str, path: &Path, row: usize) -> Result<[u8; 32]> {
 }
 
 impl Builder {
-    fn new(chain: &str) -> Builder {
-        Builder {
-            meta: IndexMeta { chain: chain.to_string(), ..Default::default() },
-            txid: vec![],
-            tx_height: vec![],
-            tx_time: vec![],
-            tx_in_start: vec![0],
-            tx_out_start: vec![0],
-            out_value: vec![],
-            out_addr: vec![],
-            out_type: vec![],
-            out_spender: vec![],
-            in_prevout: vec![],
-            addr_offsets: vec![0],
-            addr_bytes: vec![],
-            addr_ids: HashMap::new(),
-            tx_ids: HashMap::new(),
-        }
-    }
-
-    fn from_index(idx: &GraphIndex) -> Builder {
+    fn new(chain: &str, budget: &Budget, to: &SpillTo) -> Builder {
         let mut b = Builder {
-            meta: idx.meta.clone(),
-            txid: idx.txid().to_vec(),
-            tx_height: idx.tx_height().to_vec(),
-            tx_time: idx.tx_time().to_vec(),
-            tx_in_start: idx.tx_in_start().to_vec(),
-            tx_out_start: idx.tx_out_start().to_vec(),
-            out_value: idx.out_value().to_vec(),
-            out_addr: idx.out_addr().to_vec(),
-            out_type: idx.out_type().to_vec(),
-            out_spender: idx.out_spender().to_vec(),
-            in_prevout: idx.in_prevout().to_vec(),
-            addr_offsets: idx.sl::<u64>("addr_offsets").to_vec(),
-            addr_bytes: idx.sl::<u8>("addr_bytes").to_vec(),
-            addr_ids: HashMap::with_capacity(idx.address_count()),
-            tx_ids: HashMap::with_capacity(idx.tx_count()),
+            meta: IndexMeta { chain: chain.to_string(), ..Default::default() },
+            txid: SpillVec::new("txid", budget.array, to),
+            tx_height: SpillVec::new("tx_height", budget.array, to),
+            tx_time: SpillVec::new("tx_time", budget.array, to),
+            tx_in_start: SpillVec::new("tx_in_start", budget.array, to),
+            tx_out_start: SpillVec::new("tx_out_start", budget.array, to),
+            out_value: SpillVec::new("out_value", budget.array, to),
+            out_addr: SpillVec::new("out_addr", budget.array, to),
+            out_type: SpillVec::new("out_type", budget.array, to),
+            in_prevout: SpillVec::new("in_prevout", budget.array, to),
+            addr_offsets: SpillVec::new("addr_offsets", budget.array, to),
+            addr_bytes: SpillVec::new("addr_bytes", budget.array, to),
+            addressed_outputs: 0,
+            addr_ids: DiskMap::new(budget.addresses, to),
+            tx_ids: DiskMap::new(budget.txids, to),
+            addr_keys: Sorter::new(budget.sort, to),
+            tx_keys: Sorter::new(budget.sort, to),
         };
-        for a in 0..idx.address_count() as u32 {
-            b.addr_ids.insert(idx.address(a).into(), a);
-        }
-        for (t, id) in b.txid.iter().enumerate() {
-            b.tx_ids.insert(*id, t as u32);
+        for v in [&mut b.tx_in_start, &mut b.tx_out_start, &mut b.addr_offsets] {
+            v.push(0).expect("one value stays in memory");
         }
         b
     }
 
-    fn intern(&mut self, address: &str) -> u32 {
-        if let Some(&id) = self.addr_ids.get(address) {
-            return id;
+    /// A builder that extends `idx`: its arrays start with the index's sections (read from the
+    /// file as they are written out), its maps and sorts are filled from them.
+    fn from_index(idx: &GraphIndex, budget: &Budget, to: &SpillTo) -> Result<Builder> {
+        let mut b = Builder::new(&idx.meta.chain, budget, to);
+        b.meta = idx.meta.clone();
+        let path = idx.file.path().to_path_buf();
+        let file = Arc::new(File::open(&path).map_err(|e| Error::io(&path, e))?);
+        fn base<T: bytemuck::Pod>(v: &mut SpillVec<T>, idx: &GraphIndex, file: &Arc<File>, path: &Path, name: &str) {
+            let r = idx.file.range(name).expect("sections are checked when the index is opened");
+            let values: &[T] = idx.sl(name);
+            *v = SpillVec::new(v.name(), v.cap_bytes(), v.spill_to());
+            v.set_base(file.clone(), path, r.start as u64, values.len() as u64, values.last().copied());
         }
-        let id = self.addr_ids.len() as u32;
-        self.addr_ids.insert(address.into(), id);
-        self.addr_bytes.extend_from_slice(address.as_bytes());
-        self.addr_offsets.push(self.addr_bytes.len() as u64);
-        id
+        base(&mut b.txid, idx, &file, &path, "txid");
+        base(&mut b.tx_height, idx, &file, &path, "tx_height");
+        base(&mut b.tx_time, idx, &file, &path, "tx_time");
+        base(&mut b.tx_in_start, idx, &file, &path, "tx_in_start");
+        base(&mut b.tx_out_start, idx, &file, &path, "tx_out_start");
+        base(&mut b.out_value, idx, &file, &path, "out_value");
+        base(&mut b.out_addr, idx, &file, &path, "out_addr");
+        base(&mut b.out_type, idx, &file, &path, "out_type");
+        base(&mut b.in_prevout, idx, &file, &path, "in_prevout");
+        base(&mut b.addr_offsets, idx, &file, &path, "addr_offsets");
+        base(&mut b.addr_bytes, idx, &file, &path, "addr_bytes");
+        b.addressed_outputs = idx.addr_outs().len() as u64;
+        for a in 0..idx.address_count() as u32 {
+            b.addr_ids.insert(address_map_key(idx.address(a)), a as u64)?;
+        }
+        let starts = idx.tx_out_start();
+        for (t, id) in idx.txid().iter().enumerate() {
+            let packed = pack_outputs(starts[t], starts[t + 1] - starts[t]).ok_or_else(|| too_many_outputs(&path, t))?;
+            b.tx_ids.insert(txid_map_key(id), packed)?;
+        }
+        for (&k, &id) in idx.sl::<u64>("addr_key").iter().zip(idx.sl::<u32>("addr_key_id")) {
+            b.addr_keys.push(k, id)?;
+        }
+        for (&k, &id) in idx.sl::<u64>("txid_key").iter().zip(idx.sl::<u32>("txid_key_id")) {
+            b.tx_keys.push(k, id)?;
+        }
+        Ok(b)
+    }
+
+    fn intern(&mut self, address: &str) -> Result<u32> {
+        let key = address_map_key(address);
+        if let Some(id) = self.addr_ids.get(key)? {
+            return Ok(id as u32);
+        }
+        let id = self.meta.addresses as u32;
+        self.meta.addresses += 1;
+        self.addr_ids.insert(key, id as u64)?;
+        self.addr_keys.push(address_key(address), id)?;
+        self.addr_bytes.extend(address.as_bytes())?;
+        let end = self.addr_offsets.last().unwrap_or(0) + address.len() as u64;
+        self.addr_offsets.push(end)?;
+        Ok(id)
     }
 
     /// Appends one chunk; returns its number of transactions.
@@ -601,12 +701,14 @@ impl Builder {
         for t in 0..txs.num_rows() {
             let h = hash.value(t);
             let id = decode_txid(h, txs_path, t)?;
-            let tx = self.txid.len() as u32;
-            self.txid.push(id);
-            self.tx_height.push(height.value(t) as u32);
-            self.tx_time.push(time.value(t).clamp(0, u32::MAX as i64) as u32);
+            let tx = self.meta.transactions as u32;
+            self.txid.push(id)?;
+            self.tx_keys.push(txid_key(&id), tx)?;
+            self.tx_height.push(height.value(t) as u32)?;
+            self.tx_time.push(time.value(t).clamp(0, u32::MAX as i64) as u32)?;
             let n_out = out_count.value(t) as usize;
             let n_in = in_count.value(t) as usize;
+            let first_out = self.meta.outputs;
             for k in 0..n_out {
                 let r = orow + k;
                 if o_tx.value(r) != h || o_index.value(r) as usize != k {
@@ -615,14 +717,14 @@ impl Builder {
                         format!("row {r} is output {}:{} where {h}:{k} was expected (tables out of order)", o_tx.value(r), o_index.value(r)),
                     ));
                 }
-                self.out_value.push(o_value.value(r));
+                self.out_value.push(o_value.value(r))?;
                 let ty = o_type.value(r);
-                self.out_type.push(type_codes.iter().find(|(n, _)| n == ty).map(|(_, c)| *c).unwrap_or(nonstandard));
+                self.out_type.push(type_codes.iter().find(|(n, _)| n == ty).map(|(_, c)| *c).unwrap_or(nonstandard))?;
                 let offsets = o_addrs.value_offsets();
                 let (s, e) = (offsets[r] as usize, offsets[r + 1] as usize);
                 let addr = match e - s {
                     0 => NO_ADDRESS,
-                    1 => self.intern(o_addr_values.value(s)),
+                    1 => self.intern(o_addr_values.value(s))?,
                     _ => {
                         // A bare multisig output: its keys together are one address.
                         joined.clear();
@@ -633,14 +735,17 @@ impl Builder {
                             joined.push_str(o_addr_values.value(i));
                         }
                         let j = joined.clone();
-                        self.intern(&j)
+                        self.intern(&j)?
                     }
                 };
-                self.out_addr.push(addr);
-                self.out_spender.push(NONE);
+                if addr != NO_ADDRESS {
+                    self.addressed_outputs += 1;
+                }
+                self.out_addr.push(addr)?;
             }
             orow += n_out;
-            self.tx_out_start.push(self.out_value.len() as u64);
+            self.meta.outputs += n_out as u64;
+            self.tx_out_start.push(self.meta.outputs)?;
             for k in 0..n_in {
                 let r = irow + k;
                 if i_tx.value(r) != h || i_index.value(r) as usize != k {
@@ -649,22 +754,21 @@ impl Builder {
                         format!("row {r} is input {}:{} where {h}:{k} was expected (tables out of order)", i_tx.value(r), i_index.value(r)),
                     ));
                 }
-                let input = self.in_prevout.len() as u64;
                 let prevout = if i_spent.is_null(r) {
                     NONE
                 } else {
                     let spent = decode_txid(i_spent.value(r), ins_path, r)?;
-                    match self.tx_ids.get(&spent) {
-                        Some(&st) => {
-                            let o = self.tx_out_start[st as usize] + i_vout.value(r) as u64;
-                            if o >= self.tx_out_start[st as usize + 1] {
+                    match self.tx_ids.get(txid_map_key(&spent))? {
+                        Some(packed) => {
+                            let (start, count) = unpack_outputs(packed);
+                            let vout = i_vout.value(r) as u64;
+                            if vout >= count {
                                 return Err(corrupt(
                                     ins_path,
                                     format!("row {r} spends output {} of {} which has fewer outputs", i_vout.value(r), i_spent.value(r)),
                                 ));
                             }
-                            self.out_spender[o as usize] = input;
-                            o
+                            start + vout
                         }
                         None => {
                             self.meta.unresolved_inputs += 1;
@@ -672,65 +776,210 @@ impl Builder {
                         }
                     }
                 };
-                self.in_prevout.push(prevout);
+                self.in_prevout.push(prevout)?;
             }
             irow += n_in;
-            self.tx_in_start.push(self.in_prevout.len() as u64);
-            self.tx_ids.insert(id, tx);
+            self.meta.inputs += n_in as u64;
+            self.tx_in_start.push(self.meta.inputs)?;
+            let packed = pack_outputs(first_out, n_out as u64).ok_or_else(|| too_many_outputs(txs_path, t))?;
+            self.tx_ids.insert(txid_map_key(&id), packed)?;
+            self.meta.transactions += 1;
         }
-        self.meta.transactions = self.txid.len() as u64;
-        self.meta.inputs = self.in_prevout.len() as u64;
-        self.meta.outputs = self.out_value.len() as u64;
-        self.meta.addresses = self.addr_ids.len() as u64;
         Ok(txs.num_rows() as u64)
     }
 
-    fn write(&self, path: &Path) -> Result<u64> {
-        let naddr = self.addr_ids.len();
-        // Address → outputs (CSR), in output order, which is time order.
-        let mut start = vec![0u64; naddr + 1];
-        for &a in &self.out_addr {
-            if a != NO_ADDRESS {
-                start[a as usize + 1] += 1;
+    /// Writes the index file: the arrays as they are, then what derives from them (each
+    /// output's spender, each input's and output's transaction, address → outputs, the sorted
+    /// lookups), in passes over windows that fit the budget.
+    fn write(self, path: &Path, budget: &Budget) -> Result<u64> {
+        let Builder {
+            meta,
+            mut txid,
+            mut tx_height,
+            mut tx_time,
+            mut tx_in_start,
+            mut tx_out_start,
+            mut out_value,
+            mut out_addr,
+            mut out_type,
+            mut in_prevout,
+            mut addr_offsets,
+            mut addr_bytes,
+            addressed_outputs,
+            addr_ids,
+            tx_ids,
+            addr_keys,
+            tx_keys,
+        } = self;
+        drop((addr_ids, tx_ids));
+        let addr_keys = addr_keys.finish()?;
+        let tx_keys = tx_keys.finish()?;
+        let (t, i, o, a) = (meta.transactions, meta.inputs, meta.outputs, meta.addresses);
+        assert_eq!((txid.len(), in_prevout.len(), out_addr.len(), addr_keys.len(), tx_keys.len()), (t, i, o, a, t));
+        let meta_bytes = serde_json::to_vec(&meta).expect("meta serializes");
+        let sections: Vec<(String, u64)> = [
+            ("meta", meta_bytes.len() as u64),
+            ("txid", txid.byte_len()),
+            ("tx_height", tx_height.byte_len()),
+            ("tx_time", tx_time.byte_len()),
+            ("tx_in_start", tx_in_start.byte_len()),
+            ("tx_out_start", tx_out_start.byte_len()),
+            ("out_value", out_value.byte_len()),
+            ("out_addr", out_addr.byte_len()),
+            ("out_type", out_type.byte_len()),
+            ("out_spender", 8 * o),
+            ("in_prevout", in_prevout.byte_len()),
+            ("in_tx", 4 * i),
+            ("out_tx", 4 * o),
+            ("addr_offsets", addr_offsets.byte_len()),
+            ("addr_bytes", addr_bytes.byte_len()),
+            ("addr_out_start", 8 * (a + 1)),
+            ("addr_outs", 8 * addressed_outputs),
+            ("addr_key", 8 * a),
+            ("addr_key_id", 4 * a),
+            ("txid_key", 8 * t),
+            ("txid_key_id", 4 * t),
+        ]
+        .iter()
+        .map(|(n, l)| (n.to_string(), *l))
+        .collect();
+        let window = |bytes_per_item: u64| budget.window.map_or(u64::MAX, |w| (w / bytes_per_item).max(1024));
+        fn bytes<T: bytemuck::Pod>(v: &[T]) -> &[u8] {
+            bytemuck::cast_slice(v)
+        }
+        file::write_streamed(path, MAGIC, INDEX_VERSION, &sections, &mut |s, sink| match sections[s].0.as_str() {
+            "meta" => sink(&meta_bytes),
+            "txid" => txid.for_each(&mut |v| sink(bytes(v))),
+            "tx_height" => tx_height.for_each(&mut |v| sink(bytes(v))),
+            "tx_time" => tx_time.for_each(&mut |v| sink(bytes(v))),
+            "tx_in_start" => tx_in_start.for_each(&mut |v| sink(bytes(v))),
+            "tx_out_start" => tx_out_start.for_each(&mut |v| sink(bytes(v))),
+            "out_value" => out_value.for_each(&mut |v| sink(bytes(v))),
+            "out_addr" => out_addr.for_each(&mut |v| sink(bytes(v))),
+            "out_type" => out_type.for_each(&mut |v| sink(bytes(v))),
+            "in_prevout" => in_prevout.for_each(&mut |v| sink(bytes(v))),
+            "addr_offsets" => addr_offsets.for_each(&mut |v| sink(bytes(v))),
+            "addr_bytes" => addr_bytes.for_each(&mut |v| sink(bytes(v))),
+            "out_spender" => {
+                // The inverse of in_prevout, a window of outputs per pass.
+                let w = window(8);
+                let mut lo = 0;
+                while lo < o {
+                    let hi = o.min(lo.saturating_add(w));
+                    let mut spender = vec![NONE; (hi - lo) as usize];
+                    let mut input = 0u64;
+                    in_prevout.for_each(&mut |v| {
+                        for &p in v {
+                            if p != NONE && p >= lo && p < hi {
+                                spender[(p - lo) as usize] = input;
+                            }
+                            input += 1;
+                        }
+                        Ok(())
+                    })?;
+                    sink(bytes(&spender))?;
+                    lo = hi;
+                }
+                Ok(())
             }
-        }
-        for i in 0..naddr {
-            start[i + 1] += start[i];
-        }
-        let mut fill = start.clone();
-        let mut outs = vec![0u64; start[naddr] as usize];
-        for (o, &a) in self.out_addr.iter().enumerate() {
-            if a != NO_ADDRESS {
-                outs[fill[a as usize] as usize] = o as u64;
-                fill[a as usize] += 1;
+            "in_tx" => owners_streamed(&mut tx_in_start, sink),
+            "out_tx" => owners_streamed(&mut tx_out_start, sink),
+            "addr_out_start" | "addr_outs" => {
+                // Address → outputs in output order (time order), a window of addresses per pass:
+                // count their outputs, then (for addr_outs) place them, a window of places at a time.
+                let starts_only = sections[s].0 == "addr_out_start";
+                let w = window(16);
+                let (mut lo, mut base) = (0u64, 0u64);
+                while lo < a {
+                    let hi = a.min(lo.saturating_add(w));
+                    let mut count = vec![0u64; (hi - lo) as usize];
+                    out_addr.for_each(&mut |v| {
+                        for &x in v {
+                            if x != NO_ADDRESS && (x as u64) >= lo && (x as u64) < hi {
+                                count[(x as u64 - lo) as usize] += 1;
+                            }
+                        }
+                        Ok(())
+                    })?;
+                    // count → start of each address within the window.
+                    let mut total = 0u64;
+                    for c in count.iter_mut() {
+                        let n = *c;
+                        *c = total;
+                        total += n;
+                    }
+                    if starts_only {
+                        let starts: Vec<u64> = count.iter().map(|c| base + c).collect();
+                        sink(bytes(&starts))?;
+                    } else {
+                        let pw = window(8);
+                        let mut plo = 0u64;
+                        while plo < total {
+                            let phi = total.min(plo.saturating_add(pw));
+                            let mut place = count.clone();
+                            let mut outs = vec![0u64; (phi - plo) as usize];
+                            let mut output = 0u64;
+                            out_addr.for_each(&mut |v| {
+                                for &x in v {
+                                    if x != NO_ADDRESS && (x as u64) >= lo && (x as u64) < hi {
+                                        let at = &mut place[(x as u64 - lo) as usize];
+                                        if *at >= plo && *at < phi {
+                                            outs[(*at - plo) as usize] = output;
+                                        }
+                                        *at += 1;
+                                    }
+                                    output += 1;
+                                }
+                                Ok(())
+                            })?;
+                            sink(bytes(&outs))?;
+                            plo = phi;
+                        }
+                    }
+                    base += total;
+                    lo = hi;
+                }
+                if starts_only {
+                    sink(bytes(&[base]))?;
+                }
+                Ok(())
             }
+            "addr_key" => addr_keys.for_each(&mut |v| sink(bytes(&v.iter().map(|p| p.0).collect::<Vec<u64>>()))),
+            "addr_key_id" => addr_keys.for_each(&mut |v| sink(bytes(&v.iter().map(|p| p.1).collect::<Vec<u32>>()))),
+            "txid_key" => tx_keys.for_each(&mut |v| sink(bytes(&v.iter().map(|p| p.0).collect::<Vec<u64>>()))),
+            "txid_key_id" => tx_keys.for_each(&mut |v| sink(bytes(&v.iter().map(|p| p.1).collect::<Vec<u32>>()))),
+            other => unreachable!("section {other} has no writer"),
+        })
+    }
+}
+
+/// Streams the transaction of each input (or output) from the transactions' ranges.
+fn owners_streamed(start: &mut SpillVec<u64>, sink: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+    let mut prev: Option<u64> = None;
+    let mut t = 0u32;
+    let mut buf: Vec<u32> = Vec::with_capacity(1 << 16);
+    start.for_each(&mut |v| {
+        for &s in v {
+            if let Some(p) = prev {
+                for _ in p..s {
+                    buf.push(t);
+                    if buf.len() == buf.capacity() {
+                        sink(bytemuck::cast_slice(&buf))?;
+                        buf.clear();
+                    }
+                }
+                t += 1;
+            }
+            prev = Some(s);
         }
-        let mut addr_keys: Vec<(u64, u32)> = self.addr_ids.iter().map(|(s, &id)| (address_key(s), id)).collect();
-        addr_keys.sort_unstable();
-        let mut tx_keys: Vec<(u64, u32)> = self.txid.iter().enumerate().map(|(t, id)| (txid_key(id), t as u32)).collect();
-        tx_keys.sort_unstable();
-        let mut w = SectionWriter::new(MAGIC, INDEX_VERSION);
-        w.add_bytes("meta", serde_json::to_vec(&self.meta).expect("meta serializes"));
-        w.add("txid", &self.txid);
-        w.add("tx_height", &self.tx_height);
-        w.add("tx_time", &self.tx_time);
-        w.add("tx_in_start", &self.tx_in_start);
-        w.add("tx_out_start", &self.tx_out_start);
-        w.add("out_value", &self.out_value);
-        w.add("out_addr", &self.out_addr);
-        w.add("out_type", &self.out_type);
-        w.add("out_spender", &self.out_spender);
-        w.add("in_prevout", &self.in_prevout);
-        w.add("in_tx", &owners(&self.tx_in_start));
-        w.add("out_tx", &owners(&self.tx_out_start));
-        w.add("addr_offsets", &self.addr_offsets);
-        w.add("addr_bytes", &self.addr_bytes);
-        w.add("addr_out_start", &start);
-        w.add("addr_outs", &outs);
-        w.add("addr_key", &addr_keys.iter().map(|k| k.0).collect::<Vec<_>>());
-        w.add("addr_key_id", &addr_keys.iter().map(|k| k.1).collect::<Vec<_>>());
-        w.add("txid_key", &tx_keys.iter().map(|k| k.0).collect::<Vec<_>>());
-        w.add("txid_key_id", &tx_keys.iter().map(|k| k.1).collect::<Vec<_>>());
-        w.write(path)
+        Ok(())
+    })?;
+    sink(bytemuck::cast_slice(&buf))
+}
+
+fn too_many_outputs(path: &Path, row: usize) -> Error {
+    Error::Corrupt {
+        path: path.to_path_buf(),
+        reason: format!("row {row}: a transaction with 2^24 outputs or more, or 2^40 outputs in all, is beyond the index"),
     }
 }

@@ -9,6 +9,7 @@ pub mod account;
 pub mod cluster;
 pub mod file;
 pub mod index;
+mod spill;
 pub mod transfers;
 
 pub use cluster::{ClusterConfig, Clusters, UnionFind};

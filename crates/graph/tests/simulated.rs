@@ -257,3 +257,42 @@ fn clusters_against_ground_truth() {
     assert!(c.merges().iter().any(|m| m.rule_name().starts_with("change(")));
     eprintln!("multi-input: {multi:?}\nwith change: {with_change:?}");
 }
+
+/// Index file bytes after an update of `data` within `limit`, with the report.
+fn build_within(data: &Path, limit: Option<u64>) -> (index::UpdateReport, Vec<u8>) {
+    let store = Store::open(data).unwrap();
+    let r = index::update_within(&store, "bitcoin_regtest", limit, &mut |_| {}).unwrap();
+    GraphIndex::open_current(&store, "bitcoin_regtest").unwrap();
+    assert!(!data.join("scratch").exists(), "scratch files are removed when the build ends");
+    (r, std::fs::read(index::index_path(data, "bitcoin_regtest")).unwrap())
+}
+
+#[test]
+fn a_tiny_memory_limit_spills_and_writes_the_same_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    sim(tmp.path(), 320, 13);
+    let blocks = tmp.path().join("sim/blocks");
+    let data = tmp.path().join("data");
+    let path = index::index_path(&data, "bitcoin_regtest");
+    ingest(&blocks, &data, Some(170));
+    let (_, unlimited) = build_within(&data, None);
+    std::fs::remove_file(&path).unwrap();
+    // 256 KiB: every map, sort and array spills, and the derived sections take several windows.
+    let (r, limited) = build_within(&data, Some(256 << 10));
+    assert_eq!(r.action, "rebuilt");
+    assert!(r.memory.spilled_bytes > 0, "{:?}", r.memory);
+    assert!(limited == unlimited, "the index built within the limit differs from the one built in memory");
+
+    // Extending within the limit gives the bytes of an unlimited rebuild of the same tables.
+    ingest(&blocks, &data, None);
+    let (r, extended) = build_within(&data, Some(256 << 10));
+    assert_eq!(r.action, "extended");
+    assert!(r.memory.spilled_bytes > 0);
+    std::fs::remove_file(&path).unwrap();
+    let (r, rebuilt) = build_within(&data, None);
+    assert_eq!((r.action, r.memory.spilled_bytes), ("rebuilt", 0));
+    assert!(extended == rebuilt, "the index extended within the limit differs from an unlimited rebuild");
+    let idx = GraphIndex::open(&path).unwrap();
+    // Within 256 KiB a pass holds 8,192 addresses or 16,384 outputs: the chain needs several.
+    assert!(idx.meta().addresses > 2 * 8_192 && idx.meta().outputs > 16_384, "{:?}: the chain must be larger than the windows", idx.meta());
+}

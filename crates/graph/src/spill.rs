@@ -1,0 +1,618 @@
+//! The bounded-memory building blocks of the index builds. Each holds what fits its share of
+//! the `--memory-limit` in memory and spills the rest to files in the build's [`Scratch`]
+//! directory (removed when the build ends; never state a crash could corrupt):
+//!
+//! * [`SpillVec`]: an append-only array (the index's per-transaction, per-output and
+//!   per-input columns), read back in order as many times as needed;
+//! * [`DiskMap`]: a map from 128-bit keys to `u64` values (txid → outputs, address → id) as a
+//!   small log-structured merge tree: a hash table in memory, flushed as sorted runs of 24-byte
+//!   records with a fence key per 128 records and a Bloom filter (10 bits per key) in memory,
+//!   so a lookup that misses memory reads one 3 KiB block of the run that holds the key;
+//! * [`Sorter`]: an external sort of `(u64 key, u32 id)` pairs (the index's lookup sections).
+//!
+//! With no limit nothing is spilled and every structure stays in memory.
+
+use crate::{Error, Result};
+use bytemuck::Pod;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::fs::File;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tracehound_memory::{Scratch, StageMeter};
+
+/// Where spilled bytes go and who counts them.
+#[derive(Clone)]
+pub(crate) struct SpillTo {
+    scratch: Arc<Scratch>,
+    meter: StageMeter,
+}
+
+impl SpillTo {
+    /// Spills into `scratch`, counted by `meter`.
+    pub(crate) fn new(scratch: Scratch, meter: StageMeter) -> SpillTo {
+        SpillTo { scratch: Arc::new(scratch), meter }
+    }
+
+    /// The meter that counts spilled bytes.
+    pub(crate) fn meter(&self) -> &StageMeter {
+        &self.meter
+    }
+
+    fn create(&self, prefix: &str) -> Result<(PathBuf, File)> {
+        let path = self.scratch.file(prefix);
+        let file = File::options().create_new(true).read(true).write(true).open(&path).map_err(|e| Error::io(&path, e))?;
+        Ok((path, file))
+    }
+}
+
+const READ_BLOCK: usize = 1 << 20;
+
+/// A reader of `file` from its start (a clone of a file just written is at its end).
+fn reader_from_start(file: &File, path: &Path) -> Result<BufReader<File>> {
+    let mut f = file.try_clone().map_err(|e| Error::io(path, e))?;
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
+    Ok(BufReader::with_capacity(1 << 16, f))
+}
+
+/// Reads `count` values of `T` at byte `offset` of `file`, block by block, into `f`.
+fn read_values<T: Pod>(file: &File, path: &Path, offset: u64, count: u64, f: &mut dyn FnMut(&[T]) -> Result<()>) -> Result<()> {
+    let size = std::mem::size_of::<T>();
+    let per_block = (READ_BLOCK / size).max(1);
+    let mut buf: Vec<T> = vec![T::zeroed(); per_block];
+    let mut done = 0u64;
+    while done < count {
+        let n = per_block.min((count - done) as usize);
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut buf[..n]);
+        file.read_exact_at(bytes, offset + done * size as u64).map_err(|e| Error::io(path, e))?;
+        f(&buf[..n])?;
+        done += n as u64;
+    }
+    Ok(())
+}
+
+/// An append-only array: a `base` of values already in a file (the index being extended), the
+/// values spilled to a scratch file, and the newest ones in memory.
+pub(crate) struct SpillVec<T: Pod> {
+    name: &'static str,
+    base: Option<(Arc<File>, PathBuf, u64, u64)>,
+    spill: Option<(PathBuf, BufWriter<File>)>,
+    spilled: u64,
+    buf: Vec<T>,
+    cap: usize,
+    to: SpillTo,
+    last: Option<T>,
+}
+
+impl<T: Pod> SpillVec<T> {
+    /// An empty array keeping at most `cap_bytes` in memory (`None`: everything).
+    pub(crate) fn new(name: &'static str, cap_bytes: Option<u64>, to: &SpillTo) -> SpillVec<T> {
+        let cap = cap_bytes.map_or(usize::MAX, |b| (b as usize / std::mem::size_of::<T>()).max(1024));
+        SpillVec { name, base: None, spill: None, spilled: 0, buf: vec![], cap, to: to.clone(), last: None }
+    }
+
+    /// Starts the array with `count` values stored at byte `offset` of `file`; `last` is the
+    /// last of them.
+    pub(crate) fn set_base(&mut self, file: Arc<File>, path: &Path, offset: u64, count: u64, last: Option<T>) {
+        assert!(self.len() == 0);
+        self.base = Some((file, path.to_path_buf(), offset, count));
+        self.last = last;
+    }
+
+    /// The array's name (its scratch files' prefix).
+    pub(crate) fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The cap given to [`SpillVec::new`].
+    pub(crate) fn cap_bytes(&self) -> Option<u64> {
+        (self.cap != usize::MAX).then(|| (self.cap * std::mem::size_of::<T>()) as u64)
+    }
+
+    /// Where it spills.
+    pub(crate) fn spill_to(&self) -> &SpillTo {
+        &self.to
+    }
+
+    /// Number of values.
+    pub(crate) fn len(&self) -> u64 {
+        self.base.as_ref().map_or(0, |b| b.3) + self.spilled + self.buf.len() as u64
+    }
+
+    /// The last value pushed.
+    pub(crate) fn last(&self) -> Option<T> {
+        self.last
+    }
+
+    /// Appends `v`, spilling the values in memory when they reach the cap.
+    pub(crate) fn push(&mut self, v: T) -> Result<()> {
+        self.buf.push(v);
+        self.last = Some(v);
+        if self.buf.len() >= self.cap {
+            self.spill_buf()?;
+        }
+        Ok(())
+    }
+
+    /// Appends every value of `vs`.
+    pub(crate) fn extend(&mut self, vs: &[T]) -> Result<()> {
+        for &v in vs {
+            self.push(v)?;
+        }
+        Ok(())
+    }
+
+    fn spill_buf(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        if self.spill.is_none() {
+            let (path, file) = self.to.create(self.name)?;
+            self.spill = Some((path, BufWriter::with_capacity(1 << 16, file)));
+        }
+        let (path, w) = self.spill.as_mut().expect("created");
+        let bytes: &[u8] = bytemuck::cast_slice(&self.buf);
+        w.write_all(bytes).map_err(|e| Error::io(path, e))?;
+        self.to.meter.spilled(bytes.len() as u64);
+        self.spilled += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Hands every value, in order, to `f` in blocks.
+    pub(crate) fn for_each(&mut self, f: &mut dyn FnMut(&[T]) -> Result<()>) -> Result<()> {
+        if let Some((file, path, offset, count)) = &self.base {
+            read_values(file, path, *offset, *count, f)?;
+        }
+        if let Some((path, w)) = &mut self.spill {
+            w.flush().map_err(|e| Error::io(path, e))?;
+            read_values(w.get_ref(), path, 0, self.spilled, f)?;
+        }
+        if !self.buf.is_empty() {
+            f(&self.buf)?;
+        }
+        Ok(())
+    }
+
+    /// Bytes of all values.
+    pub(crate) fn byte_len(&self) -> u64 {
+        self.len() * std::mem::size_of::<T>() as u64
+    }
+}
+
+/// Keys are hashes already: the low 64 bits spread them well enough.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct KeyHasher(u64);
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ *b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.0 = (v as u64 ^ (v >> 64) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+#[derive(Default, Clone, Copy)]
+pub(crate) struct BuildKeyHasher;
+impl BuildHasher for BuildKeyHasher {
+    type Hasher = KeyHasher;
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(0)
+    }
+}
+
+const RECORD: usize = 24;
+const FENCE_EVERY: usize = 128;
+const MAX_RUNS: usize = 8;
+const BLOOM_BITS_PER_KEY: u64 = 10;
+const BLOOM_HASHES: u64 = 7;
+
+/// Memory of one entry of the in-memory table: its slot with the hash table's spare room (up
+/// to 50 bytes) and, while a run is written, its place in the sorted vector (32 bytes).
+pub(crate) const MAP_ENTRY_BYTES: u64 = 80;
+
+struct Bloom {
+    bits: Vec<u64>,
+}
+
+impl Bloom {
+    fn new(keys: u64) -> Bloom {
+        Bloom { bits: vec![0; (keys * BLOOM_BITS_PER_KEY / 64 + 1) as usize] }
+    }
+    fn positions(&self, key: u128) -> impl Iterator<Item = usize> {
+        let m = self.bits.len() as u64 * 64;
+        let (h1, h2) = (key as u64, ((key >> 64) as u64) | 1);
+        (0..BLOOM_HASHES).map(move |i| (h1.wrapping_add(i.wrapping_mul(h2)) % m) as usize)
+    }
+    fn insert(&mut self, key: u128) {
+        let m = self.bits.len() as u64 * 64;
+        let (h1, h2) = (key as u64, ((key >> 64) as u64) | 1);
+        for i in 0..BLOOM_HASHES {
+            let p = (h1.wrapping_add(i.wrapping_mul(h2)) % m) as usize;
+            self.bits[p / 64] |= 1 << (p % 64);
+        }
+    }
+    fn bytes(&self) -> u64 {
+        self.bits.len() as u64 * 8
+    }
+    fn may_contain(&self, key: u128) -> bool {
+        self.positions(key).all(|p| self.bits[p / 64] & (1 << (p % 64)) != 0)
+    }
+}
+
+struct Run {
+    path: PathBuf,
+    file: File,
+    len: u64,
+    fences: Vec<u128>,
+    bloom: Bloom,
+}
+
+fn record(key: u128, value: u64) -> [u8; RECORD] {
+    let mut r = [0u8; RECORD];
+    r[..16].copy_from_slice(&key.to_le_bytes());
+    r[16..].copy_from_slice(&value.to_le_bytes());
+    r
+}
+
+fn unrecord(r: &[u8]) -> (u128, u64) {
+    (u128::from_le_bytes(r[..16].try_into().expect("16")), u64::from_le_bytes(r[16..24].try_into().expect("8")))
+}
+
+/// Writes sorted `(key, value)` records as a run.
+struct RunWriter {
+    path: PathBuf,
+    w: BufWriter<File>,
+    len: u64,
+    fences: Vec<u128>,
+    bloom: Bloom,
+}
+
+impl RunWriter {
+    /// A run of at most `keys` keys.
+    fn new(to: &SpillTo, keys: u64) -> Result<RunWriter> {
+        let (path, file) = to.create("run")?;
+        Ok(RunWriter { path, w: BufWriter::with_capacity(1 << 16, file), len: 0, fences: vec![], bloom: Bloom::new(keys) })
+    }
+    fn push(&mut self, key: u128, value: u64) -> Result<()> {
+        if self.len % FENCE_EVERY as u64 == 0 {
+            self.fences.push(key);
+        }
+        self.bloom.insert(key);
+        self.len += 1;
+        self.w.write_all(&record(key, value)).map_err(|e| Error::io(&self.path, e))
+    }
+    fn finish(self, to: &SpillTo) -> Result<Run> {
+        let file = self.w.into_inner().map_err(|e| Error::io(&self.path, e.into_error()))?;
+        to.meter.spilled(self.len * RECORD as u64);
+        Ok(Run { path: self.path, file, len: self.len, fences: self.fences, bloom: self.bloom })
+    }
+}
+
+/// A map from 128-bit keys to `u64` values that keeps at most a set number of entries in memory
+/// (see the module docs). A key inserted again takes its new value.
+pub(crate) struct DiskMap {
+    mem: HashMap<u128, u64, BuildKeyHasher>,
+    cap: usize,
+    budget: Option<u64>,
+    runs: Vec<Run>,
+    to: SpillTo,
+}
+
+impl DiskMap {
+    /// An empty map keeping about `cap_bytes` in memory (`None`: everything).
+    pub(crate) fn new(cap_bytes: Option<u64>, to: &SpillTo) -> DiskMap {
+        let mut m = DiskMap { mem: HashMap::default(), cap: usize::MAX, budget: cap_bytes, runs: vec![], to: to.clone() };
+        m.set_cap();
+        m
+    }
+
+    /// Entries the in-memory table may hold: the budget less the runs' fences and Bloom filters.
+    fn set_cap(&mut self) {
+        let Some(budget) = self.budget else { return };
+        let runs: u64 = self.runs.iter().map(|r| r.bloom.bytes() + r.fences.len() as u64 * 16).sum();
+        self.cap = (budget.saturating_sub(runs) / MAP_ENTRY_BYTES).max(1024) as usize;
+        self.mem = HashMap::with_capacity_and_hasher(self.cap.min(1 << 26), BuildKeyHasher);
+    }
+
+    /// The value of `key`.
+    pub(crate) fn get(&self, key: u128) -> Result<Option<u64>> {
+        if let Some(&v) = self.mem.get(&key) {
+            return Ok(Some(v));
+        }
+        let mut block = [0u8; RECORD * FENCE_EVERY];
+        for run in self.runs.iter().rev() {
+            if !run.bloom.may_contain(key) {
+                continue;
+            }
+            let b = run.fences.partition_point(|&f| f <= key);
+            if b == 0 {
+                continue;
+            }
+            let first = (b - 1) * FENCE_EVERY;
+            let n = FENCE_EVERY.min((run.len - first as u64) as usize);
+            let bytes = &mut block[..n * RECORD];
+            run.file.read_exact_at(bytes, (first * RECORD) as u64).map_err(|e| Error::io(&run.path, e))?;
+            let (mut lo, mut hi) = (0, n);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                let (k, v) = unrecord(&bytes[mid * RECORD..]);
+                match k.cmp(&key) {
+                    std::cmp::Ordering::Less => lo = mid + 1,
+                    std::cmp::Ordering::Greater => hi = mid,
+                    std::cmp::Ordering::Equal => return Ok(Some(v)),
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Sets `key` to `value`.
+    pub(crate) fn insert(&mut self, key: u128, value: u64) -> Result<()> {
+        self.mem.insert(key, value);
+        if self.mem.len() >= self.cap {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Runs written so far.
+    #[cfg(test)]
+    pub(crate) fn runs(&self) -> usize {
+        self.runs.len()
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        let mut entries: Vec<(u128, u64)> = std::mem::take(&mut self.mem).into_iter().collect();
+        entries.sort_unstable_by_key(|e| e.0);
+        let mut w = RunWriter::new(&self.to, entries.len() as u64)?;
+        for (k, v) in entries {
+            w.push(k, v)?;
+        }
+        self.runs.push(w.finish(&self.to)?);
+        if self.runs.len() > MAX_RUNS {
+            self.merge()?;
+        }
+        self.set_cap();
+        Ok(())
+    }
+
+    /// Merges every run into one; where runs share a key, the newest run's value wins.
+    fn merge(&mut self) -> Result<()> {
+        let runs = std::mem::take(&mut self.runs);
+        let mut readers = vec![];
+        for r in &runs {
+            readers.push(reader_from_start(&r.file, &r.path)?);
+        }
+        let next = |i: usize, readers: &mut Vec<BufReader<File>>| -> Result<Option<(u128, u64)>> {
+            let mut r = [0u8; RECORD];
+            match readers[i].read_exact(&mut r) {
+                Ok(()) => Ok(Some(unrecord(&r))),
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+                Err(e) => Err(Error::io(&runs[i].path, e)),
+            }
+        };
+        let mut heap = BinaryHeap::new();
+        let mut values = vec![0u64; runs.len()];
+        for i in 0..runs.len() {
+            if let Some((k, v)) = next(i, &mut readers)? {
+                values[i] = v;
+                heap.push(Reverse((k, Reverse(i))));
+            }
+        }
+        let mut w = RunWriter::new(&self.to, runs.iter().map(|r| r.len).sum())?;
+        let mut last: Option<u128> = None;
+        while let Some(Reverse((k, Reverse(i)))) = heap.pop() {
+            if last != Some(k) {
+                w.push(k, values[i])?;
+                last = Some(k);
+            }
+            if let Some((k2, v2)) = next(i, &mut readers)? {
+                values[i] = v2;
+                heap.push(Reverse((k2, Reverse(i))));
+            }
+        }
+        self.runs.push(w.finish(&self.to)?);
+        for r in runs {
+            let _ = std::fs::remove_file(&r.path);
+        }
+        Ok(())
+    }
+}
+
+const PAIR: usize = 12;
+
+/// An external sort of `(key, id)` pairs, in `(key, id)` order.
+pub(crate) struct Sorter {
+    buf: Vec<(u64, u32)>,
+    cap: usize,
+    runs: Vec<(PathBuf, File, u64)>,
+    to: SpillTo,
+}
+
+/// The sorted pairs of a [`Sorter`].
+pub(crate) enum Sorted {
+    /// All in memory.
+    Memory(Vec<(u64, u32)>),
+    /// In one scratch file.
+    File(PathBuf, File, u64),
+}
+
+fn write_pairs(to: &SpillTo, pairs: impl Iterator<Item = Result<(u64, u32)>>) -> Result<(PathBuf, File, u64)> {
+    let (path, file) = to.create("sorted")?;
+    let mut w = BufWriter::with_capacity(1 << 16, file);
+    let mut n = 0u64;
+    for p in pairs {
+        let (k, id) = p?;
+        let mut r = [0u8; PAIR];
+        r[..8].copy_from_slice(&k.to_le_bytes());
+        r[8..].copy_from_slice(&id.to_le_bytes());
+        w.write_all(&r).map_err(|e| Error::io(&path, e))?;
+        n += 1;
+    }
+    let file = w.into_inner().map_err(|e| Error::io(&path, e.into_error()))?;
+    to.meter.spilled(n * PAIR as u64);
+    Ok((path, file, n))
+}
+
+fn read_pair(r: &mut BufReader<File>, path: &Path) -> Result<Option<(u64, u32)>> {
+    let mut b = [0u8; PAIR];
+    match r.read_exact(&mut b) {
+        Ok(()) => Ok(Some((u64::from_le_bytes(b[..8].try_into().expect("8")), u32::from_le_bytes(b[8..].try_into().expect("4"))))),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+impl Sorter {
+    /// An empty sort keeping about `cap_bytes` in memory (`None`: everything).
+    pub(crate) fn new(cap_bytes: Option<u64>, to: &SpillTo) -> Sorter {
+        let cap = cap_bytes.map_or(usize::MAX, |b| (b / 16).max(1024) as usize);
+        Sorter { buf: vec![], cap, runs: vec![], to: to.clone() }
+    }
+
+    /// Adds a pair.
+    pub(crate) fn push(&mut self, key: u64, id: u32) -> Result<()> {
+        self.buf.push((key, id));
+        if self.buf.len() >= self.cap {
+            self.buf.sort_unstable();
+            let run = write_pairs(&self.to, self.buf.drain(..).map(Ok))?;
+            self.runs.push(run);
+        }
+        Ok(())
+    }
+
+    /// Sorts what was added.
+    pub(crate) fn finish(mut self) -> Result<Sorted> {
+        self.buf.sort_unstable();
+        if self.runs.is_empty() {
+            return Ok(Sorted::Memory(self.buf));
+        }
+        if !self.buf.is_empty() {
+            let run = write_pairs(&self.to, self.buf.drain(..).map(Ok))?;
+            self.runs.push(run);
+        }
+        self.buf = vec![];
+        let mut readers = vec![];
+        for (path, file, _) in &self.runs {
+            readers.push((reader_from_start(file, path)?, path.clone()));
+        }
+        let mut heap = BinaryHeap::new();
+        for (i, (r, path)) in readers.iter_mut().enumerate() {
+            if let Some(p) = read_pair(r, path)? {
+                heap.push(Reverse((p, i)));
+            }
+        }
+        let merged = std::iter::from_fn(|| {
+            let Reverse((p, i)) = heap.pop()?;
+            let (r, path) = &mut readers[i];
+            match read_pair(r, path) {
+                Ok(Some(q)) => heap.push(Reverse((q, i))),
+                Ok(None) => {}
+                Err(e) => return Some(Err(e)),
+            }
+            Some(Ok(p))
+        });
+        let (path, file, n) = write_pairs(&self.to, merged)?;
+        for (p, _, _) in &self.runs {
+            let _ = std::fs::remove_file(p);
+        }
+        Ok(Sorted::File(path, file, n))
+    }
+}
+
+impl Sorted {
+    /// Hands every pair, in order, to `f` in blocks.
+    pub(crate) fn for_each(&self, f: &mut dyn FnMut(&[(u64, u32)]) -> Result<()>) -> Result<()> {
+        match self {
+            Sorted::Memory(v) => f(v),
+            Sorted::File(path, file, n) => {
+                let mut r = reader_from_start(file, path)?;
+                let mut block = Vec::with_capacity(1 << 16);
+                for _ in 0..*n {
+                    let p = read_pair(&mut r, path)?.ok_or_else(|| Error::Corrupt { path: path.clone(), reason: "scratch file ended early".into() })?;
+                    block.push(p);
+                    if block.len() == block.capacity() {
+                        f(&block)?;
+                        block.clear();
+                    }
+                }
+                if !block.is_empty() {
+                    f(&block)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Number of pairs.
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Sorted::Memory(v) => v.len() as u64,
+            Sorted::File(_, _, n) => *n,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spill_to(dir: &Path) -> SpillTo {
+        SpillTo::new(Scratch::new(dir, "test").unwrap(), StageMeter::start("test", 1 << 30))
+    }
+
+    #[test]
+    fn a_tiny_disk_map_answers_like_a_hash_map() {
+        let d = tempfile::tempdir().unwrap();
+        let to = spill_to(d.path());
+        let mut m = DiskMap::new(Some(0), &to);
+        let mut plain = HashMap::new();
+        let mut x: u128 = 0x1234_5678_9abc_def0_1122_3344_5566_7788;
+        for i in 0..40_000u64 {
+            x = x.wrapping_mul(0x2545_F491_4F6C_DD1D_9E37_79B9_7F4A_7C15).wrapping_add(1);
+            // Some keys come back with a new value: the newest wins, in memory or in runs.
+            let key = if i % 7 == 0 && i > 0 { *plain.keys().next().unwrap() } else { x };
+            m.insert(key, i).unwrap();
+            plain.insert(key, i);
+        }
+        assert!(m.runs() >= 1 && m.runs() <= MAX_RUNS, "{} runs", m.runs());
+        assert!(to.meter().spilled_bytes() > 0);
+        for (&k, &v) in &plain {
+            assert_eq!(m.get(k).unwrap(), Some(v));
+        }
+        assert_eq!(m.get(42).unwrap(), None);
+    }
+
+    #[test]
+    fn a_tiny_sorter_and_vec_keep_every_value_in_order() {
+        let d = tempfile::tempdir().unwrap();
+        let to = spill_to(d.path());
+        let mut s = Sorter::new(Some(0), &to);
+        let mut v: SpillVec<u32> = SpillVec::new("v", Some(0), &to);
+        let mut want = vec![];
+        for i in 0..10_000u32 {
+            let k = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) % 5000;
+            s.push(k, i).unwrap();
+            want.push((k, i));
+            v.push(i * 3).unwrap();
+        }
+        want.sort_unstable();
+        let sorted = s.finish().unwrap();
+        assert!(matches!(sorted, Sorted::File(..)));
+        let mut got = vec![];
+        sorted.for_each(&mut |b| Ok(got.extend_from_slice(b))).unwrap();
+        assert_eq!(got, want);
+        let mut vals = vec![];
+        v.for_each(&mut |b| Ok(vals.extend_from_slice(b))).unwrap();
+        assert_eq!(vals, (0..10_000u32).map(|i| i * 3).collect::<Vec<_>>());
+        assert_eq!(v.len(), 10_000);
+    }
+}
