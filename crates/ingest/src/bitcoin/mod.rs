@@ -7,6 +7,7 @@ pub mod chain;
 pub mod rows;
 pub mod rpc;
 pub mod utxo;
+pub mod utxo_spill;
 
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -33,8 +33,27 @@ pub trait PrevoutSource {
     fn add(&mut self, txid: &Txid, vout: u32, value: u64, script: &Script);
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Key([u8; 12], u32);
+/// An outpoint as the map keys it: the first 12 bytes of the txid and the output index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Key(pub(crate) [u8; 12], pub(crate) u32);
+
+impl Key {
+    pub(crate) fn new(txid: &Txid, vout: u32) -> Key {
+        let bytes: &[u8; 32] = txid.as_ref();
+        Key(bytes[..12].try_into().expect("12"), vout)
+    }
+
+    /// The shard that holds the key: from txid bytes 8..12, which the key's hash (bytes 0..8
+    /// and the index) leaves out.
+    pub(crate) fn shard(&self) -> usize {
+        u32::from_le_bytes(self.0[8..12].try_into().expect("4")) as usize % SHARDS
+    }
+
+    /// The order of spill files: shard first, so that a shard's entries can be written alone.
+    pub(crate) fn order(&self) -> (u8, [u8; 12], u32) {
+        (self.shard() as u8, self.0, self.1)
+    }
+}
 
 impl Hash for Key {
     fn hash<H: Hasher>(&self, state: &mut H) {
@@ -45,7 +64,7 @@ impl Hash for Key {
 
 /// txids are already uniformly random: one multiply spreads them over all 64 bits.
 #[derive(Default, Clone, Copy)]
-struct TxidHasher(u64);
+pub(crate) struct TxidHasher(u64);
 impl Hasher for TxidHasher {
     fn finish(&self) -> u64 {
         self.0
@@ -60,7 +79,7 @@ impl Hasher for TxidHasher {
     }
 }
 #[derive(Default, Clone, Copy)]
-struct BuildTxidHasher;
+pub(crate) struct BuildTxidHasher;
 impl BuildHasher for BuildTxidHasher {
     type Hasher = TxidHasher;
     fn build_hasher(&self) -> TxidHasher {
@@ -68,79 +87,125 @@ impl BuildHasher for BuildTxidHasher {
     }
 }
 
-/// An output script in as few bytes as its template allows.
+/// An output script in as few bytes as its template allows, with the epoch (insertion order, in
+/// steps of [`UtxoMap`]'s epoch counter) the output was recorded in. The epoch sits in what would
+/// otherwise be the enum's padding, so it costs no memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum CompactScript {
-    P2pkh([u8; 20]),
-    P2sh([u8; 20]),
-    P2wpkh([u8; 20]),
-    P2wsh([u8; 32]),
-    P2tr([u8; 32]),
-    Other(Box<[u8]>),
+pub(crate) enum CompactScript {
+    P2pkh(u32, [u8; 20]),
+    P2sh(u32, [u8; 20]),
+    P2wpkh(u32, [u8; 20]),
+    P2wsh(u32, [u8; 32]),
+    P2tr(u32, [u8; 32]),
+    Other(u32, Box<[u8]>),
 }
 
 impl CompactScript {
-    fn new(s: &Script) -> CompactScript {
+    pub(crate) fn new(s: &Script, epoch: u32) -> CompactScript {
         let b = s.as_bytes();
         if s.is_p2pkh() {
-            CompactScript::P2pkh(b[3..23].try_into().expect("20"))
+            CompactScript::P2pkh(epoch, b[3..23].try_into().expect("20"))
         } else if s.is_p2sh() {
-            CompactScript::P2sh(b[2..22].try_into().expect("20"))
+            CompactScript::P2sh(epoch, b[2..22].try_into().expect("20"))
         } else if s.is_p2wpkh() {
-            CompactScript::P2wpkh(b[2..22].try_into().expect("20"))
+            CompactScript::P2wpkh(epoch, b[2..22].try_into().expect("20"))
         } else if s.is_p2wsh() {
-            CompactScript::P2wsh(b[2..34].try_into().expect("32"))
+            CompactScript::P2wsh(epoch, b[2..34].try_into().expect("32"))
         } else if s.is_p2tr() {
-            CompactScript::P2tr(b[2..34].try_into().expect("32"))
+            CompactScript::P2tr(epoch, b[2..34].try_into().expect("32"))
         } else {
-            CompactScript::Other(b.into())
+            CompactScript::Other(epoch, b.into())
         }
     }
 
-    fn script(&self) -> ScriptBuf {
-        let mut v = Vec::with_capacity(35);
+    /// The epoch the output was recorded in.
+    pub(crate) fn epoch(&self) -> u32 {
         match self {
-            CompactScript::P2pkh(h) => {
+            CompactScript::P2pkh(e, _) | CompactScript::P2sh(e, _) | CompactScript::P2wpkh(e, _) => *e,
+            CompactScript::P2wsh(e, _) | CompactScript::P2tr(e, _) => *e,
+            CompactScript::Other(e, _) => *e,
+        }
+    }
+
+    /// The template (0-5, the order of the variants) and the bytes that template keeps: how
+    /// spill files store a script.
+    pub(crate) fn parts(&self) -> (u8, &[u8]) {
+        match self {
+            CompactScript::P2pkh(_, h) => (0, h),
+            CompactScript::P2sh(_, h) => (1, h),
+            CompactScript::P2wpkh(_, h) => (2, h),
+            CompactScript::P2wsh(_, h) => (3, h),
+            CompactScript::P2tr(_, h) => (4, h),
+            CompactScript::Other(_, b) => (5, b),
+        }
+    }
+
+    /// Heap bytes the script holds besides its slot (non-standard scripts only), with the
+    /// allocator's rounding.
+    pub(crate) fn heap_bytes(&self) -> u64 {
+        match self {
+            CompactScript::Other(_, b) if !b.is_empty() => (b.len() as u64).div_ceil(16) * 16 + 16,
+            _ => 0,
+        }
+    }
+
+    /// The full script of template `kind` kept as `bytes` (see [`CompactScript::parts`]).
+    pub(crate) fn script_of(kind: u8, bytes: &[u8]) -> ScriptBuf {
+        let mut v = Vec::with_capacity(35);
+        match kind {
+            0 => {
                 v.extend_from_slice(&[0x76, 0xa9, 0x14]);
-                v.extend_from_slice(h);
+                v.extend_from_slice(bytes);
                 v.extend_from_slice(&[0x88, 0xac]);
             }
-            CompactScript::P2sh(h) => {
+            1 => {
                 v.extend_from_slice(&[0xa9, 0x14]);
-                v.extend_from_slice(h);
+                v.extend_from_slice(bytes);
                 v.push(0x87);
             }
-            CompactScript::P2wpkh(h) => {
+            2 => {
                 v.extend_from_slice(&[0x00, 0x14]);
-                v.extend_from_slice(h);
+                v.extend_from_slice(bytes);
             }
-            CompactScript::P2wsh(h) => {
+            3 => {
                 v.extend_from_slice(&[0x00, 0x20]);
-                v.extend_from_slice(h);
+                v.extend_from_slice(bytes);
             }
-            CompactScript::P2tr(h) => {
+            4 => {
                 v.extend_from_slice(&[0x51, 0x20]);
-                v.extend_from_slice(h);
+                v.extend_from_slice(bytes);
             }
-            CompactScript::Other(b) => v.extend_from_slice(b),
+            _ => v.extend_from_slice(bytes),
         }
         ScriptBuf::from_bytes(v)
+    }
+
+    fn script(&self) -> ScriptBuf {
+        let (kind, bytes) = self.parts();
+        CompactScript::script_of(kind, bytes)
     }
 }
 
 /// Number of hash tables the map is split into (see the module docs).
 pub const SHARDS: usize = 64;
 
-type Shard = HashMap<Key, (u64, CompactScript), BuildTxidHasher>;
+pub(crate) type Shard = HashMap<Key, (u64, CompactScript), BuildTxidHasher>;
+
+/// An empty shard with room for `capacity` entries.
+pub(crate) fn shard_with_capacity(capacity: usize) -> Shard {
+    Shard::with_capacity_and_hasher(capacity, BuildTxidHasher)
+}
 
 /// The unspent outputs of the chain ingested so far.
 pub struct UtxoMap {
-    shards: Vec<Shard>,
+    pub(crate) shards: Vec<Shard>,
+    /// The epoch new outputs are recorded in (see [`CompactScript`]).
+    pub(crate) epoch: u32,
 }
 
 impl Default for UtxoMap {
     fn default() -> UtxoMap {
-        UtxoMap { shards: (0..SHARDS).map(|_| Shard::default()).collect() }
+        UtxoMap { shards: (0..SHARDS).map(|_| Shard::default()).collect(), epoch: 0 }
     }
 }
 
@@ -160,24 +225,36 @@ impl UtxoMap {
     /// Bytes of one table slot (key, value and compact script), without the hash table's spare capacity.
     pub const SLOT_BYTES: usize = std::mem::size_of::<(Key, (u64, CompactScript))>() + 1;
 
-    /// The outpoint's key and the shard that holds it: the shard comes from txid bytes 8..12,
-    /// which the key's hash (bytes 0..8 and the index) leaves out.
-    fn locate(&mut self, txid: &Txid, vout: u32) -> (Key, &mut Shard) {
-        let bytes: &[u8; 32] = txid.as_ref();
-        let key = Key(bytes[..12].try_into().expect("12"), vout);
-        let shard = u32::from_le_bytes(bytes[8..12].try_into().expect("4")) as usize % SHARDS;
-        (key, &mut self.shards[shard])
+    /// Removes and returns the entry of `key`.
+    pub(crate) fn remove(&mut self, key: &Key) -> Option<(u64, CompactScript)> {
+        self.shards[key.shard()].remove(key)
     }
+
+    /// Records an output in the current epoch; returns the entry it replaces and the heap bytes
+    /// of the new entry's script.
+    pub(crate) fn insert(&mut self, key: Key, value: u64, script: &Script) -> (Option<(u64, CompactScript)>, u64) {
+        let compact = CompactScript::new(script, self.epoch);
+        let heap = compact.heap_bytes();
+        (self.shards[key.shard()].insert(key, (value, compact)), heap)
+    }
+
+    /// Whether `key` is held.
+    pub(crate) fn contains(&self, key: &Key) -> bool {
+        self.shards[key.shard()].contains_key(key)
+    }
+}
+
+/// A spent entry as the output it was.
+pub(crate) fn prevout((value, script): (u64, CompactScript)) -> Prevout {
+    Prevout { value, script: script.script() }
 }
 
 impl PrevoutSource for UtxoMap {
     fn spend(&mut self, outpoint: &OutPoint) -> Option<Prevout> {
-        let (key, shard) = self.locate(&outpoint.txid, outpoint.vout);
-        shard.remove(&key).map(|(value, script)| Prevout { value, script: script.script() })
+        self.remove(&Key::new(&outpoint.txid, outpoint.vout)).map(prevout)
     }
     fn add(&mut self, txid: &Txid, vout: u32, value: u64, script: &Script) {
-        let (key, shard) = self.locate(txid, vout);
-        shard.insert(key, (value, CompactScript::new(script)));
+        self.insert(Key::new(txid, vout), value, script);
     }
 }
 
