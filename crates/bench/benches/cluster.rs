@@ -108,7 +108,7 @@ fn main() {
     let (pass, merges) = best_of(runs, || {
         let mut uf = UnionFind::new(n);
         let (mut merges, mut cj) = (vec![], vec![]);
-        cluster::multi_input(&idx, 0..idx.tx_count() as u32, &mut uf, &mut merges, &mut cj, &mut |_, _| {});
+        cluster::multi_input(&idx, 0..idx.tx_count() as u32, &mut uf, &mut |m| Ok(merges.push(m)), &mut cj, &mut |_, _| {}).unwrap();
         merges.len()
     });
     let p = pairs(&idx);

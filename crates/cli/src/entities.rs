@@ -94,9 +94,10 @@ pub fn cluster_cmd(data_dir: &Path, chain: Option<&str>, change: &str, evaluate:
     let (idx, _) = ensure_index(&store, &chain, json)?;
     let pb = bar(idx.tx_count() as u64, "transactions clustered");
     let started = std::time::Instant::now();
-    let report = cluster::cluster(store.root(), &idx, &config, &mut |done, _| pb.set_position(done));
+    let report = cluster::cluster_within(store.root(), &idx, &config, Some(crate::memory_limit()), &mut |done, _| pb.set_position(done));
     pb.finish_and_clear();
     let report = report?;
+    crate::report_stage(&report.memory);
     let secs = started.elapsed().as_secs_f64();
     let clusters = Clusters::open_current(store.root(), &idx)?;
     let (rows, _) = tracehound_graph::write_cluster_table(&store, &idx, &clusters)?;

@@ -14,12 +14,14 @@
 //! [`cluster_deposits`] turns the detections into entities: each deposit address joins the
 //! exchange address it forwards to, in the same union-find and clusters file as UTXO chains.
 
-use crate::cluster::{clusters_path, write_clusters, ClusterConfig, ClustersMeta, Merge, RULE_DEPOSIT};
+use crate::cluster::{clusters_path, write_clusters, ClusterConfig, ClustersMeta, Evidence, Merge, RULE_DEPOSIT};
+use crate::spill::SpillTo;
 use crate::transfers::TransferIndex;
 use crate::{Result, UnionFind};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use tracehound_memory::{Scratch, StageMeter};
 
 /// Clusters an account chain from the deposit addresses `found`: each joins the exchange address
 /// it forwarded to (union-find over the transfer index's address ids, 4 bytes per address; the
@@ -28,15 +30,17 @@ use std::path::Path;
 /// cluster of its own.
 pub fn cluster_deposits(data_dir: &Path, idx: &TransferIndex, found: &[DepositAddress]) -> Result<ClustersMeta> {
     let mut uf = UnionFind::new(idx.address_count());
-    let mut merges = vec![];
+    let scratch = Scratch::new(data_dir, "cluster").map_err(|e| crate::Error::io(&data_dir.join("scratch"), e))?;
+    let to = SpillTo::new(scratch, StageMeter::start("cluster", 0));
+    let mut merges = Evidence::new(None, &to);
     for d in found {
         let (Some(a), Some(b), Some(tx)) = (idx.address_id(&d.address), idx.address_id(&d.forwarded_to), idx.tx_id(&d.forwarded_in)) else { continue };
         if uf.union(a, b) {
-            merges.push(Merge { a, b, tx, rule: RULE_DEPOSIT });
+            merges.push(Merge { a, b, tx, rule: RULE_DEPOSIT })?;
         }
     }
     let chain = idx.meta().chain.clone();
-    write_clusters(&clusters_path(data_dir, &chain), &chain, idx, &ClusterConfig::default(), uf.roots(), &merges, &[])
+    write_clusters(&clusters_path(data_dir, &chain), &chain, idx, &ClusterConfig::default(), uf.roots(), merges, &[], None)
 }
 
 /// One value movement (a row of the `transfers` table), or a gas fee (`to` empty).

@@ -6,13 +6,15 @@
 //! merges: clustering the first blocks and then the rest gives the clusters of clustering all
 //! blocks at once, and a cluster is renamed only when it merges with an older one.
 
-use crate::file::{SectionFile, SectionWriter};
+use crate::file::{self, SectionFile};
 use crate::index::{index_dir, ChunkRef, GraphIndex, NONE, NO_ADDRESS};
+use crate::spill::{SpillTo, SpillVec};
 use crate::{AddressIndex, Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use tracehound_core::script::ScriptType;
+use tracehound_memory::{Scratch, StageMemory, StageMeter};
 
 /// Format version of `clusters.thc`.
 pub const CLUSTERS_VERSION: u32 = 2;
@@ -408,11 +410,29 @@ pub struct ClusterReport {
     pub transactions_processed: u64,
     /// The result.
     pub meta: ClustersMeta,
+    /// Peak memory and bytes spilled.
+    pub memory: StageMemory,
 }
 
 /// Clusters the addresses of `idx` with `config` and writes `clusters.thc` next to the index.
 /// Multi-input clustering continues from a stored clustering of an older index of the same chain.
+/// Holds the evidence in memory; [`cluster_within`] keeps to a memory budget.
 pub fn cluster(data_dir: &Path, idx: &GraphIndex, config: &ClusterConfig, progress: &mut dyn FnMut(u64, u64)) -> Result<ClusterReport> {
+    cluster_within(data_dir, idx, config, None, progress)
+}
+
+/// [`cluster`] within `memory_limit` bytes (`None`: no limit). The union-find (4 bytes per
+/// address) stays in memory; the evidence of the merges (16 bytes each) spills to scratch files
+/// beyond a share of the limit, and the member lists are written a window of clusters at a time.
+/// The file written is the same, byte for byte.
+pub fn cluster_within(
+    data_dir: &Path,
+    idx: &GraphIndex,
+    config: &ClusterConfig,
+    memory_limit: Option<u64>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<ClusterReport> {
+    let meter = StageMeter::start("cluster", memory_limit.unwrap_or(0));
     let chain = idx.meta().chain.clone();
     let path = clusters_path(data_dir, &chain);
     let previous = Clusters::open(&path)
@@ -420,21 +440,26 @@ pub fn cluster(data_dir: &Path, idx: &GraphIndex, config: &ClusterConfig, progre
         .filter(|c| c.meta.config == *config && config.change_rules.is_empty() && idx.meta().chunks.starts_with(&c.meta.chunks) && c.meta.chain == chain);
     if let Some(p) = &previous {
         if p.meta.chunks == idx.meta().chunks {
-            return Ok(ClusterReport { mode: "unchanged", transactions_processed: 0, meta: p.meta.clone() });
+            return Ok(ClusterReport { mode: "unchanged", transactions_processed: 0, meta: p.meta.clone(), memory: meter.report() });
         }
     }
-    let (mut uf, mut merges, mut coinjoins, start) = match &previous {
+    let scratch = Scratch::new(data_dir, "cluster").map_err(|e| Error::io(&data_dir.join("scratch"), e))?;
+    let to = SpillTo::new(scratch, meter.clone());
+    let budget = ClusterBudget::new(memory_limit, idx.address_count() as u64);
+    let mut evidence = Evidence::new(budget.evidence, &to);
+    let (mut uf, mut coinjoins, start) = match &previous {
         Some(p) => {
             let mut uf = UnionFind::from_parents(p.cluster_ids().to_vec());
             uf.grow(idx.address_count());
-            (uf, p.merges(), p.coinjoins(), p.meta.transactions as u32)
+            evidence.extend_from(p)?;
+            (uf, p.coinjoins(), p.meta.transactions as u32)
         }
-        None => (UnionFind::new(idx.address_count()), vec![], vec![], 0),
+        None => (UnionFind::new(idx.address_count()), vec![], 0),
     };
     let mode = if previous.is_some() { "incremental" } else { "full" };
     drop(previous);
     let n = idx.tx_count() as u32;
-    multi_input(idx, start..n, &mut uf, &mut merges, &mut coinjoins, progress);
+    multi_input(idx, start..n, &mut uf, &mut |m| evidence.push(m), &mut coinjoins, progress)?;
     let enabled = config.change_bits();
     if enabled != 0 {
         let (outs, addr, prevout, ins) = (idx.tx_out_start(), idx.out_addr(), idx.in_prevout(), idx.tx_in_start());
@@ -445,26 +470,91 @@ pub fn cluster(data_dir: &Path, idx: &GraphIndex, config: &ClusterConfig, progre
                 let first_in = prevout[ins[t as usize] as usize];
                 let (a, b) = (addr[first_in as usize], addr[o]);
                 if a != NO_ADDRESS && b != NO_ADDRESS && uf.union(a, b) {
-                    merges.push(Merge { a, b, tx: t, rule: RULE_CHANGE | (fired as u32) << 8 });
+                    evidence.push(Merge { a, b, tx: t, rule: RULE_CHANGE | (fired as u32) << 8 })?;
                 }
             }
         }
     }
     let roots = uf.roots();
-    let meta = write_clusters(&path, &chain, idx, config, roots, &merges, &coinjoins)?;
-    Ok(ClusterReport { mode, transactions_processed: (n - start) as u64, meta })
+    let meta = write_clusters(&path, &chain, idx, config, roots, evidence, &coinjoins, budget.window)?;
+    Ok(ClusterReport { mode, transactions_processed: (n - start) as u64, meta, memory: to.meter().report() })
+}
+
+/// How clustering shares its limit beyond the union-find: the evidence's share, and the window
+/// of the member-list passes (bytes).
+struct ClusterBudget {
+    evidence: Option<u64>,
+    window: Option<u64>,
+}
+
+impl ClusterBudget {
+    fn new(limit: Option<u64>, addresses: u64) -> ClusterBudget {
+        let rest = limit.map(|l| l.saturating_sub(4 * addresses));
+        ClusterBudget { evidence: rest.map(|r| (r / 8).min(1 << 28)), window: rest.map(|r| r / 2) }
+    }
+}
+
+/// The merges of a clustering run, as the four evidence columns of the file (spilled beyond
+/// their budget), with counts per rule.
+pub(crate) struct Evidence {
+    a: SpillVec<u32>,
+    b: SpillVec<u32>,
+    tx: SpillVec<u32>,
+    rule: SpillVec<u32>,
+    multi_input: u64,
+    change: u64,
+    deposit: u64,
+}
+
+impl Evidence {
+    /// No merges yet; at most about `cap_bytes` of them in memory (`None`: all).
+    pub(crate) fn new(cap_bytes: Option<u64>, to: &SpillTo) -> Evidence {
+        let each = cap_bytes.map(|c| c / 4);
+        Evidence {
+            a: SpillVec::new("ev_a", each, to),
+            b: SpillVec::new("ev_b", each, to),
+            tx: SpillVec::new("ev_tx", each, to),
+            rule: SpillVec::new("ev_rule", each, to),
+            multi_input: 0,
+            change: 0,
+            deposit: 0,
+        }
+    }
+
+    /// Records a merge.
+    pub(crate) fn push(&mut self, m: Merge) -> Result<()> {
+        match m.rule & 0xff {
+            0 => self.multi_input += 1,
+            RULE_CHANGE => self.change += 1,
+            RULE_DEPOSIT => self.deposit += 1,
+            _ => {}
+        }
+        self.a.push(m.a)?;
+        self.b.push(m.b)?;
+        self.tx.push(m.tx)?;
+        self.rule.push(m.rule)
+    }
+
+    /// Records the merges of a stored clustering (read from its file, not held).
+    fn extend_from(&mut self, c: &Clusters) -> Result<()> {
+        for i in 0..c.merge_count() {
+            self.push(c.merge(i))?;
+        }
+        Ok(())
+    }
 }
 
 /// The multi-input pass over transactions `range`: every input address of a transaction that is
-/// not a CoinJoin joins the first input's address. Records merges and CoinJoins.
+/// not a CoinJoin joins the first input's address. Hands each merge to `on_merge` and records
+/// CoinJoins.
 pub fn multi_input(
     idx: &GraphIndex,
     range: std::ops::Range<u32>,
     uf: &mut UnionFind,
-    merges: &mut Vec<Merge>,
+    on_merge: &mut dyn FnMut(Merge) -> Result<()>,
     coinjoins: &mut Vec<(u32, CoinJoinKind)>,
     progress: &mut dyn FnMut(u64, u64),
-) {
+) -> Result<()> {
     let (ins, outs, prevout, addr, value) = (idx.tx_in_start(), idx.tx_out_start(), idx.in_prevout(), idx.out_addr(), idx.out_value());
     let total = range.end as u64;
     for t in range {
@@ -491,7 +581,7 @@ pub fn multi_input(
             if first == NO_ADDRESS {
                 first = a;
             } else if uf.union(first, a) {
-                merges.push(Merge { a: first, b: a, tx: t, rule: 0 });
+                on_merge(Merge { a: first, b: a, tx: t, rule: 0 })?;
             }
         }
         if t.is_multiple_of(1 << 20) {
@@ -499,33 +589,41 @@ pub fn multi_input(
         }
     }
     progress(total, total);
+    Ok(())
 }
 
+/// Writes a clusters file: each address's cluster id (`roots`), the members of each cluster
+/// (grouped by cluster id, a window of `window` bytes of clusters per pass; `None`: one pass),
+/// the evidence and the CoinJoins.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn write_clusters(
     path: &Path,
     chain: &str,
     idx: &dyn AddressIndex,
     config: &ClusterConfig,
     roots: Vec<u32>,
-    merges: &[Merge],
+    mut evidence: Evidence,
     coinjoins: &[(u32, CoinJoinKind)],
+    window: Option<u64>,
 ) -> Result<ClustersMeta> {
-    let n = roots.len();
-    // Members of each cluster, grouped by cluster id (CSR indexed by address id of the root).
-    let mut start = vec![0u32; n + 1];
-    for &r in &roots {
-        start[r as usize + 1] += 1;
-    }
-    let largest = start.iter().copied().max().unwrap_or(0) as u64;
-    let clusters = start[1..].iter().filter(|&&c| c > 0).count() as u64;
-    for i in 0..n {
-        start[i + 1] += start[i];
-    }
-    let mut fill = start.clone();
-    let mut members = vec![0u32; n];
-    for (a, &r) in roots.iter().enumerate() {
-        members[fill[r as usize] as usize] = a as u32;
-        fill[r as usize] += 1;
+    let n = roots.len() as u64;
+    let w = window.map_or(u64::MAX, |w| (w / 8).max(1024));
+    let windows = || (0..n.div_ceil(w.min(n.max(1)))).map(move |k| (k * w, n.min((k + 1) * w)));
+    // Members per cluster id in window [lo, hi).
+    let counts = |lo: u64, hi: u64| {
+        let mut count = vec![0u32; (hi - lo) as usize];
+        for &r in &roots {
+            if (r as u64) >= lo && (r as u64) < hi {
+                count[(r as u64 - lo) as usize] += 1;
+            }
+        }
+        count
+    };
+    let (mut clusters, mut largest) = (0u64, 0u64);
+    for (lo, hi) in windows() {
+        let c = counts(lo, hi);
+        clusters += c.iter().filter(|&&x| x > 0).count() as u64;
+        largest = largest.max(c.iter().copied().max().unwrap_or(0) as u64);
     }
     let mut by_kind = std::collections::BTreeMap::new();
     for (_, k) in coinjoins {
@@ -536,26 +634,89 @@ pub(crate) fn write_clusters(
         config: config.clone(),
         chunks: idx.chunks().to_vec(),
         transactions: idx.tx_count() as u64,
-        addresses: n as u64,
+        addresses: n,
         clusters,
         largest_cluster: largest,
-        multi_input_merges: merges.iter().filter(|m| m.rule == 0).count() as u64,
-        change_merges: merges.iter().filter(|m| m.rule & 0xff == RULE_CHANGE).count() as u64,
-        deposit_merges: merges.iter().filter(|m| m.rule & 0xff == RULE_DEPOSIT).count() as u64,
+        multi_input_merges: evidence.multi_input,
+        change_merges: evidence.change,
+        deposit_merges: evidence.deposit,
         coinjoins: by_kind,
     };
-    let mut w = SectionWriter::new(MAGIC, CLUSTERS_VERSION);
-    w.add_bytes("meta", serde_json::to_vec(&meta).expect("meta serializes"));
-    w.add("cluster", &roots);
-    w.add("member_start", &start);
-    w.add("members", &members);
-    w.add("ev_a", &merges.iter().map(|m| m.a).collect::<Vec<_>>());
-    w.add("ev_b", &merges.iter().map(|m| m.b).collect::<Vec<_>>());
-    w.add("ev_tx", &merges.iter().map(|m| m.tx).collect::<Vec<_>>());
-    w.add("ev_rule", &merges.iter().map(|m| m.rule).collect::<Vec<_>>());
-    w.add("coinjoin_tx", &coinjoins.iter().map(|c| c.0).collect::<Vec<_>>());
-    w.add("coinjoin_kind", &coinjoins.iter().map(|c| c.1 as u8).collect::<Vec<_>>());
-    w.write(path)?;
+    let meta_bytes = serde_json::to_vec(&meta).expect("meta serializes");
+    let merges = evidence.a.byte_len();
+    let sections: Vec<(String, u64)> = [
+        ("meta", meta_bytes.len() as u64),
+        ("cluster", 4 * n),
+        ("member_start", 4 * (n + 1)),
+        ("members", 4 * n),
+        ("ev_a", merges),
+        ("ev_b", merges),
+        ("ev_tx", merges),
+        ("ev_rule", merges),
+        ("coinjoin_tx", 4 * coinjoins.len() as u64),
+        ("coinjoin_kind", coinjoins.len() as u64),
+    ]
+    .iter()
+    .map(|(s, l)| (s.to_string(), *l))
+    .collect();
+    fn bytes<T: bytemuck::Pod>(v: &[T]) -> &[u8] {
+        bytemuck::cast_slice(v)
+    }
+    file::write_streamed(path, MAGIC, CLUSTERS_VERSION, &sections, &mut |s, sink| match sections[s].0.as_str() {
+        "meta" => sink(&meta_bytes),
+        "cluster" => sink(bytes(&roots)),
+        "member_start" => {
+            let mut base = 0u32;
+            for (lo, hi) in windows() {
+                let mut c = counts(lo, hi);
+                for x in c.iter_mut() {
+                    let k = *x;
+                    *x = base;
+                    base += k;
+                }
+                sink(bytes(&c))?;
+            }
+            sink(bytes(&[base]))
+        }
+        "members" => {
+            for (lo, hi) in windows() {
+                let mut place = counts(lo, hi);
+                let mut total = 0u32;
+                for x in place.iter_mut() {
+                    let k = *x;
+                    *x = total;
+                    total += k;
+                }
+                // A window of clusters may hold more members than fit: its places in turn.
+                let pw = w.max(1) as u32;
+                let mut plo = 0u32;
+                while plo < total {
+                    let phi = total.min(plo.saturating_add(pw));
+                    let mut at = place.clone();
+                    let mut members = vec![0u32; (phi - plo) as usize];
+                    for (a, &r) in roots.iter().enumerate() {
+                        if (r as u64) >= lo && (r as u64) < hi {
+                            let p = &mut at[(r as u64 - lo) as usize];
+                            if *p >= plo && *p < phi {
+                                members[(*p - plo) as usize] = a as u32;
+                            }
+                            *p += 1;
+                        }
+                    }
+                    sink(bytes(&members))?;
+                    plo = phi;
+                }
+            }
+            Ok(())
+        }
+        "ev_a" => evidence.a.for_each(&mut |v| sink(bytes(v))),
+        "ev_b" => evidence.b.for_each(&mut |v| sink(bytes(v))),
+        "ev_tx" => evidence.tx.for_each(&mut |v| sink(bytes(v))),
+        "ev_rule" => evidence.rule.for_each(&mut |v| sink(bytes(v))),
+        "coinjoin_tx" => sink(bytes(&coinjoins.iter().map(|c| c.0).collect::<Vec<u32>>())),
+        "coinjoin_kind" => sink(&coinjoins.iter().map(|c| c.1 as u8).collect::<Vec<u8>>()),
+        other => unreachable!("section {other} has no writer"),
+    })?;
     Ok(meta)
 }
 
@@ -650,11 +811,20 @@ impl Clusters {
         }
     }
 
-    /// Every recorded merge.
+    /// Every recorded merge (all in memory: 16 bytes each; [`Clusters::merge`] reads one).
     pub fn merges(&self) -> Vec<Merge> {
-        let s = |n: &str| -> &[u32] { self.file.slice(n).expect("checked on open") };
-        let (a, b, tx, rule) = (s("ev_a"), s("ev_b"), s("ev_tx"), s("ev_rule"));
-        (0..a.len()).map(|i| Merge { a: a[i], b: b[i], tx: tx[i], rule: rule[i] }).collect()
+        (0..self.merge_count()).map(|i| self.merge(i)).collect()
+    }
+
+    /// Number of recorded merges.
+    pub fn merge_count(&self) -> usize {
+        self.file.slice::<u32>("ev_a").expect("checked on open").len()
+    }
+
+    /// Merge `i`, in the order they were made.
+    pub fn merge(&self, i: usize) -> Merge {
+        let s = |n: &str| -> u32 { self.file.slice::<u32>(n).expect("checked on open")[i] };
+        Merge { a: s("ev_a"), b: s("ev_b"), tx: s("ev_tx"), rule: s("ev_rule") }
     }
 
     /// Every CoinJoin found, with its kind.
@@ -671,7 +841,8 @@ impl Clusters {
         if c != self.cluster_of(b) {
             return None;
         }
-        let merges: Vec<Merge> = self.merges().into_iter().filter(|m| self.cluster_of(m.a) == c).collect();
+        let ev_a: &[u32] = self.file.slice("ev_a").expect("checked on open");
+        let merges: Vec<Merge> = (0..ev_a.len()).filter(|&i| self.cluster_of(ev_a[i]) == c).map(|i| self.merge(i)).collect();
         let mut adj: HashMap<u32, Vec<usize>> = HashMap::new();
         for (i, m) in merges.iter().enumerate() {
             adj.entry(m.a).or_default().push(i);

@@ -159,9 +159,9 @@ pub fn write_cluster_table(store: &tracehound_tables::Store, idx: &dyn AddressIn
     ]));
     let chain = idx.chain();
     let ids = clusters.cluster_ids();
-    let mut batches = vec![];
-    const ROWS: usize = 1 << 20;
-    for start in (0..ids.len().max(1)).step_by(ROWS) {
+    const ROWS: usize = 1 << 16;
+    // One batch at a time: the table has a row per address.
+    let mut batches = (0..ids.len().max(1)).step_by(ROWS).map(|start| {
         let end = (start + ROWS).min(ids.len());
         let mut chains = StringBuilder::new();
         let mut addrs = StringBuilder::new();
@@ -176,7 +176,7 @@ pub fn write_cluster_table(store: &tracehound_tables::Store, idx: &dyn AddressIn
             Arc::new(UInt32Array::from_iter_values(ids[start..end].iter().copied())),
             Arc::new(UInt64Array::from_iter_values(ids[start..end].iter().map(|&c| clusters.members(c).len() as u64))),
         ];
-        batches.push(RecordBatch::try_new(schema.clone(), cols).expect("columns match the schema"));
-    }
-    Ok(store.write_derived(Some(chain), "address_clusters", &batches)?)
+        RecordBatch::try_new(schema.clone(), cols).expect("columns match the schema")
+    });
+    Ok(store.write_derived_stream(Some(chain), "address_clusters", schema.clone(), &mut batches)?)
 }

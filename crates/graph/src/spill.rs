@@ -90,7 +90,7 @@ pub(crate) struct SpillVec<T: Pod> {
 impl<T: Pod> SpillVec<T> {
     /// An empty array keeping at most `cap_bytes` in memory (`None`: everything).
     pub(crate) fn new(name: &'static str, cap_bytes: Option<u64>, to: &SpillTo) -> SpillVec<T> {
-        let cap = cap_bytes.map_or(usize::MAX, |b| (b as usize / std::mem::size_of::<T>()).max(1024));
+        let cap = cap_bytes.map_or(usize::MAX, |b| (b as usize / std::mem::size_of::<T>()).max(256));
         SpillVec { name, base: None, spill: None, spilled: 0, buf: vec![], cap, to: to.clone(), last: None }
     }
 

@@ -296,3 +296,36 @@ fn a_tiny_memory_limit_spills_and_writes_the_same_index() {
     // Within 256 KiB a pass holds 8,192 addresses or 16,384 outputs: the chain needs several.
     assert!(idx.meta().addresses > 2 * 8_192 && idx.meta().outputs > 16_384, "{:?}: the chain must be larger than the windows", idx.meta());
 }
+
+#[test]
+fn clustering_within_a_tiny_limit_spills_and_writes_the_same_clusters() {
+    let tmp = tempfile::tempdir().unwrap();
+    sim(tmp.path(), 320, 14);
+    let blocks = tmp.path().join("sim/blocks");
+    let data = tmp.path().join("data");
+    let path = cluster::clusters_path(&data, "bitcoin_regtest");
+    let run = |limit: Option<u64>| {
+        let store = Store::open(&data).unwrap();
+        index::update(&store, "bitcoin_regtest", &mut |_| {}).unwrap();
+        let idx = GraphIndex::open_current(&store, "bitcoin_regtest").unwrap();
+        let r = cluster::cluster_within(&data, &idx, &ClusterConfig::default(), limit, &mut |_, _| {}).unwrap();
+        assert!(!data.join("scratch").exists(), "scratch files are removed when clustering ends");
+        (r, std::fs::read(&path).unwrap())
+    };
+    ingest(&blocks, &data, Some(170));
+    let (_, first_unlimited) = run(None);
+    std::fs::remove_file(&path).unwrap();
+    // 64 KiB less the union-find: the evidence spills and the members take several windows.
+    let (r, first_limited) = run(Some(64 << 10));
+    assert_eq!(r.mode, "full");
+    assert!(r.memory.spilled_bytes > 0, "{:?} {:?}", r.memory, r.meta);
+    assert!(first_limited == first_unlimited, "clusters written within the limit differ");
+    ingest(&blocks, &data, None);
+    let (r, incremental) = run(Some(64 << 10));
+    assert_eq!(r.mode, "incremental");
+    std::fs::remove_file(&path).unwrap();
+    let (r, full) = run(None);
+    assert_eq!((r.mode, r.memory.spilled_bytes), ("full", 0));
+    assert!(incremental == full, "incremental clustering within the limit differs from a full unlimited run");
+    assert!(r.meta.multi_input_merges > 4 * 256 && r.meta.addresses > 4 * 1024, "{:?}: the chain must outgrow the limit", r.meta);
+}

@@ -246,6 +246,21 @@ impl Store {
         Ok(r)
     }
 
+    /// [`Store::write_derived`] from batches made one at a time (a table that grows with the
+    /// chain is never held whole): `schema` is the table's, `batches` yields its rows in order.
+    pub fn write_derived_stream(
+        &self,
+        chain: Option<&str>,
+        table: &str,
+        schema: SchemaRef,
+        batches: &mut dyn Iterator<Item = RecordBatch>,
+    ) -> Result<(u64, u64)> {
+        let path = self.derived_path(chain, table);
+        let r = write_parquet_stream(&path, schema, batches)?;
+        sync_dir(path.parent().expect("derived files live in a directory"))?;
+        Ok(r)
+    }
+
     /// Names of the derived tables of `chain` (or of all chains for `None`).
     pub fn derived_tables(&self, chain: Option<&str>) -> Vec<String> {
         let dir = match chain {
@@ -653,19 +668,24 @@ pub struct SyncedChunk(ClosedChunk);
 /// Writes `batches` as one Parquet file: to a temporary name, fsynced, then renamed.
 /// Returns (rows, bytes).
 pub fn write_parquet_atomically(path: &Path, batches: &[RecordBatch]) -> Result<(u64, u64)> {
-    let dir = path.parent().expect("chunk files live in a directory");
-    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let tmp = path.with_extension("parquet.tmp");
-    let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let schema = batches
         .first()
         .map(|b| b.schema())
         .ok_or_else(|| Error::Manifest { path: path.to_path_buf(), reason: "a chunk file needs at least one (possibly empty) batch for its schema".into() })?;
+    write_parquet_stream(path, schema, &mut batches.iter().cloned())
+}
+
+/// [`write_parquet_atomically`] from batches made one at a time.
+pub fn write_parquet_stream(path: &Path, schema: SchemaRef, batches: &mut dyn Iterator<Item = RecordBatch>) -> Result<(u64, u64)> {
+    let dir = path.parent().expect("chunk files live in a directory");
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let tmp = path.with_extension("parquet.tmp");
+    let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let mut writer = ArrowWriter::try_new(file, schema, Some(writer_properties())).map_err(|e| Error::parquet(&tmp, e))?;
     let mut rows = 0u64;
     for b in batches {
         rows += b.num_rows() as u64;
-        writer.write(b).map_err(|e| Error::parquet(&tmp, e))?;
+        writer.write(&b).map_err(|e| Error::parquet(&tmp, e))?;
     }
     let bytes = finish_parquet(writer, &tmp, path)?;
     Ok((rows, bytes))
