@@ -824,6 +824,15 @@ fn print_report(r: &IngestReport, json: bool) -> Result<()> {
     if let Some(tail) = &r.partial_tail {
         println!("  {tail}");
     }
+    if let Some(m) = r.memory.as_ref().filter(|m| m.spilled_bytes > 0) {
+        println!(
+            "  memory limit {} reached: {} of the {} unspent outputs are on disk ({} written to scratch files)",
+            tracehound_memory::format_size(m.memory_limit),
+            r.utxos_on_disk,
+            r.utxos,
+            tracehound_memory::format_size(m.spilled_bytes)
+        );
+    }
     Ok(())
 }
 
@@ -837,19 +846,47 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Ingest(IngestCmd::Bitcoin { blocks_dir, chain, to, skip_corrupt, chunk_blocks, chunk_transactions, json }) => {
             let mut store = Store::open_for_write(&data_dir)?;
-            let opts = BlkOptions { blocks_dir, chain: chain_arg(chain.as_deref())?, to, skip_corrupt, chunk_blocks, chunk_transactions };
+            let opts = BlkOptions {
+                blocks_dir,
+                chain: chain_arg(chain.as_deref())?,
+                to,
+                skip_corrupt,
+                chunk_blocks,
+                chunk_transactions,
+                memory_limit: Some(memory_limit()),
+                utxo_map_bytes: None,
+            };
             let p = IngestProgress::new();
             let r = ingest_blk_files(&mut store, &opts, &|e| p.handle(e));
             p.finish();
-            print_report(&r?, json)
+            let r = r?;
+            if let Some(m) = &r.memory {
+                report_stage(m);
+            }
+            print_report(&r, json)
         }
         Command::Ingest(IngestCmd::BitcoinRpc { rpc, cookie, chain, from, to, batch_size, concurrency, retries, chunk_blocks, json }) => {
             let mut store = Store::open_for_write(&data_dir)?;
-            let opts = RpcOptions { url: rpc, cookie, chain: chain_arg(chain.as_deref())?, from, to, batch_size, concurrency, retries, chunk_blocks };
+            let opts = RpcOptions {
+                url: rpc,
+                cookie,
+                chain: chain_arg(chain.as_deref())?,
+                from,
+                to,
+                batch_size,
+                concurrency,
+                retries,
+                chunk_blocks,
+                memory_limit: Some(memory_limit()),
+            };
             let p = IngestProgress::new();
             let r = ingest_rpc(&mut store, &opts, &|e| p.handle(e));
             p.finish();
-            print_report(&r?, json)
+            let r = r?;
+            if let Some(m) = &r.memory {
+                report_stage(m);
+            }
+            print_report(&r, json)
         }
         Command::Ingest(IngestCmd::Evm { node, from, to, confirmations }) => evm::ingest_cmd(&data_dir, &node, from, &to, confirmations),
         Command::Sync(SyncCmd::Evm { node, from, confirmations, poll, rounds }) => evm::sync_cmd(&data_dir, &node, from, confirmations, poll, rounds),

@@ -79,6 +79,24 @@ fn mainnet_block_702861_gives_the_known_answers() {
 }
 
 #[test]
+fn mainnet_block_702861_gives_the_known_answers_with_its_outputs_spilled() {
+    // A map budget of nothing: every output the block makes is written to disk as soon as the
+    // next one is recorded, so the in-block spends resolve from run files.
+    let tmp = tempfile::tempdir().unwrap();
+    write_blk_file(&tmp.path().join("blocks"), MAINNET, &[block_702861()], None);
+    let mut store = Store::open_for_write(&tmp.path().join("data")).unwrap();
+    let mut opts = BlkOptions::new(tmp.path());
+    opts.memory_limit = Some(16 << 20);
+    opts.utxo_map_bytes = Some(0);
+    let r = ingest_blk_files(&mut store, &opts, &|_| {}).unwrap();
+    drop(store);
+    assert!(r.memory.as_ref().unwrap().spilled_bytes > 0 && r.utxos_on_disk > 0, "{r:?}");
+    let unspilled = ingest(tmp.path(), &tmp.path().join("data2"), false).unwrap();
+    assert_eq!((r.unresolved_inputs, r.utxos), (unspilled.unresolved_inputs, unspilled.utxos));
+    check_known_answers(&tmp.path().join("data"));
+}
+
+#[test]
 fn xor_obfuscated_files_read_the_same() {
     let tmp = tempfile::tempdir().unwrap();
     write_blk_file(&tmp.path().join("blocks"), MAINNET, &[block_702861()], Some([0x3a, 0x91, 0x07, 0xee, 0x5c, 0x00, 0xd2, 0x48]));

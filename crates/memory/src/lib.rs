@@ -11,8 +11,8 @@ use serde::Serialize;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 const KIB: u64 = 1024;
 
@@ -91,6 +91,12 @@ pub fn peak_rss() -> Option<u64> {
     status_field("VmHWM:")
 }
 
+/// Anonymous resident memory of this process now (`RssAnon`: the heap and other memory no file
+/// backs), in bytes.
+pub fn current_anonymous() -> Option<u64> {
+    status_field("RssAnon:")
+}
+
 /// Resident memory of this process now (`VmRSS`), in bytes.
 pub fn current_rss() -> Option<u64> {
     status_field("VmRSS:")
@@ -113,10 +119,15 @@ pub fn reset_peak_rss() {
 pub struct StageMemory {
     /// The stage: `ingest`, `index`, `cluster`, …
     pub stage: String,
-    /// The budget it ran under, in bytes.
+    /// The budget it ran under, in bytes (0: no limit).
     pub memory_limit: u64,
-    /// Peak resident memory of the process during the stage, in bytes (0 where unknown).
+    /// Peak resident memory of the process during the stage, in bytes (0 where unknown). It
+    /// counts the pages of memory-mapped index files the stage read, which are page cache the
+    /// kernel takes back when memory runs short.
     pub peak_rss: u64,
+    /// Peak anonymous resident memory (heap; no file behind it) during the stage, sampled every
+    /// 10 ms, in bytes: what the budget governs.
+    pub peak_anonymous: u64,
     /// Bytes written to scratch files because the budget was reached.
     pub spilled_bytes: u64,
     /// Seconds the stage took.
@@ -126,11 +137,13 @@ pub struct StageMemory {
 impl StageMemory {
     /// One line for `-v`: `index: peak 1.2 GiB of 4 GiB, spilled 3.1 GiB, 41.2 s`.
     pub fn line(&self) -> String {
+        let size = |b: u64| if b == 0 { "unknown".to_string() } else { format_size(b) };
         format!(
-            "{}: peak memory {} of a {} limit, spilled {}, {:.1} s",
+            "{}: peak memory {} ({} of it heap), {}, spilled {}, {:.1} s",
             self.stage,
-            if self.peak_rss == 0 { "unknown".to_string() } else { format_size(self.peak_rss) },
-            format_size(self.memory_limit),
+            size(self.peak_rss),
+            size(self.peak_anonymous),
+            if self.memory_limit == 0 { "no limit".to_string() } else { format!("limit {}", format_size(self.memory_limit)) },
             format_size(self.spilled_bytes),
             self.seconds
         )
@@ -143,14 +156,39 @@ pub struct StageMeter {
     stage: String,
     limit: u64,
     started: Instant,
-    spilled: Arc<AtomicU64>,
+    counts: Arc<Counts>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    spilled: AtomicU64,
+    peak_anonymous: AtomicU64,
+}
+
+impl Counts {
+    fn sample(&self) {
+        if let Some(a) = current_anonymous() {
+            self.peak_anonymous.fetch_max(a, Ordering::Relaxed);
+        }
+    }
 }
 
 impl StageMeter {
-    /// Starts measuring `stage` under `limit` bytes.
+    /// Starts measuring `stage` under `limit` bytes (0: no limit). A thread samples the
+    /// anonymous memory until the last clone of the meter is dropped.
     pub fn start(stage: &str, limit: u64) -> StageMeter {
         reset_peak_rss();
-        StageMeter { stage: stage.to_string(), limit, started: Instant::now(), spilled: Arc::new(AtomicU64::new(0)) }
+        let counts = Arc::new(Counts::default());
+        counts.sample();
+        let weak: Weak<Counts> = Arc::downgrade(&counts);
+        let _ = std::thread::Builder::new().name("memory-sampler".into()).spawn(move || loop {
+            std::thread::sleep(Duration::from_millis(10));
+            match weak.upgrade() {
+                Some(c) => c.sample(),
+                None => return,
+            }
+        });
+        StageMeter { stage: stage.to_string(), limit, started: Instant::now(), counts }
     }
 
     /// The budget in bytes.
@@ -160,12 +198,12 @@ impl StageMeter {
 
     /// Records `bytes` written to scratch files.
     pub fn spilled(&self, bytes: u64) {
-        self.spilled.fetch_add(bytes, Ordering::Relaxed);
+        self.counts.spilled.fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// Bytes spilled so far.
     pub fn spilled_bytes(&self) -> u64 {
-        self.spilled.load(Ordering::Relaxed)
+        self.counts.spilled.load(Ordering::Relaxed)
     }
 
     /// What the stage used, up to now.
@@ -174,6 +212,10 @@ impl StageMeter {
             stage: self.stage.clone(),
             memory_limit: self.limit,
             peak_rss: peak_rss().unwrap_or(0),
+            peak_anonymous: {
+                self.counts.sample();
+                self.counts.peak_anonymous.load(Ordering::Relaxed)
+            },
             spilled_bytes: self.spilled_bytes(),
             seconds: self.started.elapsed().as_secs_f64(),
         }
@@ -272,8 +314,11 @@ mod tests {
         let before = peak_rss().expect("linux");
         let big = vec![1u8; 64 << 20];
         std::hint::black_box(&big);
-        let during = meter.report().peak_rss;
+        std::thread::sleep(Duration::from_millis(30));
+        let report = meter.report();
+        let during = report.peak_rss;
         assert!(during >= before + (60 << 20), "{during} vs {before}");
+        assert!(report.peak_anonymous >= 64 << 20, "the heap of the stage is sampled: {report:?}");
         drop(big);
         reset_peak_rss();
         let after = peak_rss().expect("linux");

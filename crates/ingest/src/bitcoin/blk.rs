@@ -6,7 +6,7 @@
 use super::blkfile::{BlockFiles, IndexedBlock};
 use super::chain::best_chain;
 use super::rows::{utxo_tables, ChainBatch, ChainRows, SpendRows};
-use super::utxo::UtxoMap;
+use super::utxo_spill::UtxoStore;
 use super::{commit_info, IngestReport};
 use crate::resume_point;
 use crate::{Error, Event};
@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::ScopedJoinHandle;
 use tracehound_core::UtxoChain;
+use tracehound_memory::StageMeter;
 use tracehound_tables::{OpenChunk, Store, SyncedChunk};
 
 /// Options of a block-file ingest.
@@ -34,13 +35,41 @@ pub struct BlkOptions {
     pub chunk_blocks: u64,
     /// …or after this many transactions, whichever comes first.
     pub chunk_transactions: u64,
+    /// Memory budget of the run in bytes (`None`: no limit, nothing spilled). The unspent-output
+    /// map gets what the pipeline leaves of it ([`utxo_budget`]); beyond that the oldest unspent
+    /// outputs are written to scratch files under the data directory.
+    pub memory_limit: Option<u64>,
+    /// The unspent-output map's own budget in bytes, instead of the share of `memory_limit`
+    /// (tests force spilling with a tiny one).
+    pub utxo_map_bytes: Option<u64>,
 }
 
 impl BlkOptions {
     /// Defaults: the whole best chain, chunks of up to 1,000 blocks or 100,000 transactions.
     pub fn new(blocks_dir: impl Into<PathBuf>) -> BlkOptions {
-        BlkOptions { blocks_dir: blocks_dir.into(), chain: None, to: None, skip_corrupt: false, chunk_blocks: 1000, chunk_transactions: 100_000 }
+        BlkOptions {
+            blocks_dir: blocks_dir.into(),
+            chain: None,
+            to: None,
+            skip_corrupt: false,
+            chunk_blocks: 1000,
+            chunk_transactions: 100_000,
+            memory_limit: None,
+            utxo_map_bytes: None,
+        }
     }
+}
+
+/// Memory the ingest pipeline needs besides the unspent-output map: blocks in flight between the
+/// threads, a batch of Arrow rows on each side, the Parquet writers' pages and the allocator's
+/// slack. Measured as the peak RSS of an ingest minus its map (BENCHMARKS.md, "Ingest under a
+/// memory budget").
+pub const PIPELINE_BYTES: u64 = 192 << 20;
+
+/// The unspent-output map's share of a memory limit: what [`PIPELINE_BYTES`] leaves, and at
+/// least a quarter of the limit (a limit below what the pipeline needs is exceeded regardless).
+pub fn utxo_budget(memory_limit: u64) -> u64 {
+    memory_limit.saturating_sub(PIPELINE_BYTES).max(memory_limit / 4)
 }
 
 /// Transactions per batch of rows handed to the writer: chunks are written in pieces this size,
@@ -79,6 +108,13 @@ enum WriteMsg {
 
 /// Ingests the best chain of the block files into `store`, resuming after what it already holds.
 pub fn ingest_blk_files(store: &mut Store, opts: &BlkOptions, progress: &dyn Fn(Event)) -> Result<IngestReport, Error> {
+    let meter = opts.memory_limit.map(|limit| StageMeter::start("ingest", limit));
+    let mut report = ingest_metered(store, opts, meter.as_ref(), progress)?;
+    report.memory = meter.map(|m| m.report());
+    Ok(report)
+}
+
+fn ingest_metered(store: &mut Store, opts: &BlkOptions, meter: Option<&StageMeter>, progress: &dyn Fn(Event)) -> Result<IngestReport, Error> {
     let mut files = BlockFiles::open(&opts.blocks_dir, opts.chain)?;
     let chain = files.chain;
     progress(Event::Phase(format!("scanning {} block files of {chain}", files.files.len())));
@@ -150,6 +186,7 @@ pub fn ingest_blk_files(store: &mut Store, opts: &BlkOptions, progress: &dyn Fn(
     let chunk_blocks = opts.chunk_blocks.max(1);
     let chunk_txs = opts.chunk_transactions.max(1);
     let skip_corrupt = opts.skip_corrupt;
+    let utxos = UtxoStore::new(opts.utxo_map_bytes.or(opts.memory_limit.map(utxo_budget)), store.root());
 
     std::thread::scope(|s| -> Result<(), Error> {
         let (block_tx, block_rx) = sync_channel::<ReadMsg>(8);
@@ -158,7 +195,7 @@ pub fn ingest_blk_files(store: &mut Store, opts: &BlkOptions, progress: &dyn Fn(
         let reader = s.spawn(move || read_blocks(&mut files, &blocks, root_height, start, skip_corrupt, params, chunking, block_tx));
         let chain_name = chain.name();
         let writer = s.spawn(move || write_chunks(store, chain_name, chunk_rx, info));
-        let built = build_rows(block_rx, chunk_tx, params, &mut report, progress);
+        let built = build_rows(block_rx, chunk_tx, params, utxos, &mut report, meter, progress);
         let read = reader.join().expect("reader thread");
         let written = writer.join().expect("writer thread");
         // Report the first cause: a writer error makes the builder's send fail, not the reverse.
@@ -242,11 +279,29 @@ fn build_rows(
     input: Receiver<ReadMsg>,
     output: SyncSender<WriteMsg>,
     params: tracehound_core::chain::AddressParams,
+    mut utxos: UtxoStore,
+    report: &mut IngestReport,
+    meter: Option<&StageMeter>,
+    progress: &dyn Fn(Event),
+) -> Result<(), Error> {
+    let result = resolve_blocks(input, output, params, &mut utxos, report, progress);
+    report.utxos = utxos.len();
+    report.utxos_on_disk = utxos.on_disk();
+    if let Some(m) = meter {
+        m.spilled(utxos.spilled_bytes());
+    }
+    result
+}
+
+fn resolve_blocks(
+    input: Receiver<ReadMsg>,
+    output: SyncSender<WriteMsg>,
+    params: tracehound_core::chain::AddressParams,
+    utxos: &mut UtxoStore,
     report: &mut IngestReport,
     progress: &dyn Fn(Event),
 ) -> Result<(), Error> {
     let mut rows = SpendRows::new(params);
-    let mut utxos = UtxoMap::new();
     let mut open: Option<(u64, u64, String)> = None; // first, last, last hash of the open chunk
     let mut last_written = report.resumed_after;
     while let Ok(msg) = input.recv() {
@@ -266,7 +321,11 @@ fn build_rows(
                 break;
             }
         };
-        let counts = rows.push_block(&d.block, &d.txids, d.height, &mut utxos, d.emit);
+        let counts = rows.push_block(&d.block, &d.txids, d.height, utxos, d.emit);
+        if let Some((path, source)) = utxos.take_error() {
+            // The block's inputs may be resolved wrongly: stop before its rows are written.
+            return Err(Error::Io { path, source });
+        }
         if !d.emit {
             continue;
         }
@@ -294,7 +353,6 @@ fn build_rows(
             }
         }
     }
-    report.utxos = utxos.len() as u64;
     Ok(())
 }
 

@@ -46,6 +46,10 @@ pub struct IngestReport {
     pub chunks: u64,
     /// Unspent outputs held at the end.
     pub utxos: u64,
+    /// Of those, the ones held on disk because the memory budget was reached.
+    pub utxos_on_disk: u64,
+    /// Peak memory and bytes spilled, when the run had a memory limit.
+    pub memory: Option<tracehound_memory::StageMemory>,
     /// The `getblock` verbosity the node answered (JSON-RPC ingest only): 2, or 1 for older
     /// nodes read transaction by transaction.
     pub getblock_verbosity: Option<u8>,

@@ -11,6 +11,7 @@
 
 use super::rows::RowBuilder;
 use super::utxo::{Prevout, PrevoutSource};
+use super::utxo_spill::UtxoStore;
 use super::{commit_info, IngestReport};
 use crate::jsonrpc::{split_credentials, RpcClient};
 use crate::resume_point;
@@ -25,6 +26,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::str::FromStr;
 use tracehound_core::{amount::parse_btc, UtxoChain};
+use tracehound_memory::StageMeter;
 use tracehound_tables::Store;
 
 /// Options of a JSON-RPC ingest.
@@ -48,12 +50,28 @@ pub struct RpcOptions {
     pub retries: u32,
     /// Close a chunk after this many blocks.
     pub chunk_blocks: u64,
+    /// Memory budget of the run in bytes. `None`: the outputs seen are kept up to 4 million and
+    /// then forgotten (fetched again from the node when spent). With a limit, the map gets its
+    /// share ([`utxo_budget`](super::blk::utxo_budget)) and the oldest outputs beyond it are
+    /// written to scratch files under the data directory instead of being fetched again.
+    pub memory_limit: Option<u64>,
 }
 
 impl RpcOptions {
     /// Defaults: batches of 10 blocks, 4 requests in flight, 5 retries, chunks of 1,000 blocks.
     pub fn new(url: impl Into<String>) -> RpcOptions {
-        RpcOptions { url: url.into(), cookie: None, chain: None, from: 0, to: None, batch_size: 10, concurrency: 4, retries: 5, chunk_blocks: 1000 }
+        RpcOptions {
+            url: url.into(),
+            cookie: None,
+            chain: None,
+            from: 0,
+            to: None,
+            batch_size: 10,
+            concurrency: 4,
+            retries: 5,
+            chunk_blocks: 1000,
+            memory_limit: None,
+        }
     }
 }
 
@@ -254,17 +272,16 @@ fn fetch_verbosity1(client: &RpcClient, hashes: Vec<Value>, batch: usize) -> Res
 }
 
 /// Prevouts seen in this run, plus the ones fetched with `getrawtransaction`.
-#[derive(Default)]
 struct RpcPrevouts {
-    known: HashMap<OutPoint, Prevout>,
+    known: UtxoStore,
 }
 
 impl PrevoutSource for RpcPrevouts {
     fn spend(&mut self, outpoint: &OutPoint) -> Option<Prevout> {
-        self.known.remove(outpoint)
+        self.known.spend(outpoint)
     }
     fn add(&mut self, txid: &Txid, vout: u32, value: u64, script: &bitcoin::Script) {
-        self.known.insert(OutPoint { txid: *txid, vout }, Prevout { value, script: script.to_owned() });
+        self.known.add(txid, vout, value, script)
     }
 }
 
@@ -290,14 +307,12 @@ impl RpcPrevouts {
     /// Fetches the outputs that `block`'s inputs spend and that this run has not seen.
     fn fetch_missing(&mut self, client: &RpcClient, block: &Block, batch: usize) -> Result<(), Error> {
         let created: HashSet<Txid> = block.txdata.iter().map(|t| t.compute_txid()).collect();
-        let mut wanted: Vec<Txid> = block
-            .txdata
-            .iter()
-            .filter(|t| !t.is_coinbase())
-            .flat_map(|t| t.input.iter().map(|i| i.previous_output))
-            .filter(|o| !self.known.contains_key(o) && !created.contains(&o.txid))
-            .map(|o| o.txid)
-            .collect();
+        let mut wanted: Vec<Txid> = Vec::new();
+        for o in block.txdata.iter().filter(|t| !t.is_coinbase()).flat_map(|t| t.input.iter().map(|i| i.previous_output)) {
+            if !created.contains(&o.txid) && !self.known.contains(&o) {
+                wanted.push(o.txid);
+            }
+        }
         wanted.sort();
         wanted.dedup();
         for ids in wanted.chunks(batch.max(1) * 10) {
@@ -311,7 +326,7 @@ impl RpcPrevouts {
                     let script = ScriptBuf::from_bytes(
                         hex::decode(&o.script_pub_key.hex).map_err(|e| Error::Rpc { method: "getrawtransaction".into(), reason: format!("{txid}: {e}") })?,
                     );
-                    self.known.insert(OutPoint { txid: *txid, vout: o.n }, Prevout { value, script });
+                    self.known.add(txid, o.n, value, &script);
                 }
             }
         }
@@ -360,6 +375,20 @@ fn fetch_blocks(client: &RpcClient, heights: &[u64], batch: usize, concurrency: 
 
 /// Ingests blocks `from..=to` from a node into `store`, resuming after what it already holds.
 pub fn ingest_rpc(store: &mut Store, opts: &RpcOptions, progress: &dyn Fn(Event)) -> Result<IngestReport, Error> {
+    let meter = opts.memory_limit.map(|limit| StageMeter::start("ingest", limit));
+    let mut prevouts = RpcPrevouts { known: UtxoStore::new(opts.memory_limit.map(super::blk::utxo_budget), store.root()) };
+    let result = ingest_with(store, opts, &mut prevouts, progress);
+    let mut report = result?;
+    report.utxos = prevouts.known.len();
+    report.utxos_on_disk = prevouts.known.on_disk();
+    report.memory = meter.map(|m| {
+        m.spilled(prevouts.known.spilled_bytes());
+        m.report()
+    });
+    Ok(report)
+}
+
+fn ingest_with(store: &mut Store, opts: &RpcOptions, prevouts: &mut RpcPrevouts, progress: &dyn Fn(Event)) -> Result<IngestReport, Error> {
     let client = RpcClient::new(&opts.url, opts.cookie.as_deref(), opts.retries)?.with_version("1.0");
     let chain = match opts.chain {
         Some(c) => c,
@@ -393,7 +422,6 @@ pub fn ingest_rpc(store: &mut Store, opts: &RpcOptions, progress: &dyn Fn(Event)
     report.getblock_verbosity = Some(mode.verbosity());
     progress(Event::Planned { from: start, to });
     let mut rows = RowBuilder::new(chain.address_params());
-    let mut prevouts = RpcPrevouts::default();
     let info = commit_info("rpc", &split_credentials(&opts.url).0, 0);
     let window = (opts.batch_size.max(1) * opts.concurrency.max(1)) as u64;
     let mut open: Option<(u64, u64, String)> = None;
@@ -404,7 +432,10 @@ pub fn ingest_rpc(store: &mut Store, opts: &RpcOptions, progress: &dyn Fn(Event)
         for (height, block) in fetch_blocks(&client, &heights, opts.batch_size, opts.concurrency, mode)? {
             prevouts.fetch_missing(&client, &block, opts.batch_size)?;
             let txids: Vec<Txid> = block.txdata.iter().map(|t| t.compute_txid()).collect();
-            let counts = rows.push_block(&block, &txids, height, &mut prevouts, true);
+            let counts = rows.push_block(&block, &txids, height, prevouts, true);
+            if let Some((path, source)) = prevouts.known.take_error() {
+                return Err(Error::Io { path, source });
+            }
             report.blocks += 1;
             report.transactions += counts.transactions;
             report.inputs += counts.inputs;
@@ -420,8 +451,9 @@ pub fn ingest_rpc(store: &mut Store, opts: &RpcOptions, progress: &dyn Fn(Event)
                 report.chunks += 1;
             }
         }
-        // Keep the cache of this run's outputs bounded: what is evicted is fetched again if spent.
-        if prevouts.known.len() > 4_000_000 {
+        // Without a memory limit, keep the cache of this run's outputs bounded: what is
+        // forgotten is fetched again if spent. With one, the store spills instead.
+        if opts.memory_limit.is_none() && prevouts.known.len() > 4_000_000 {
             prevouts.known.clear();
         }
     }

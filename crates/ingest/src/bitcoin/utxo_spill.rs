@@ -470,6 +470,9 @@ impl Bloom {
     }
 }
 
+/// A record's key in file order ([`Key::order`]) and its byte offset.
+type Fence = ((u8, [u8; 12], u32), u64);
+
 /// A sorted run file and what memory keeps of it.
 struct Run {
     path: PathBuf,
@@ -480,14 +483,14 @@ struct Run {
     /// Records not yet spent.
     live: u64,
     /// Key order and byte offset of every [`FENCE_EVERY`]-th record.
-    fences: Vec<((u8, [u8; 12], u32), u64)>,
+    fences: Vec<Fence>,
     spent: Vec<u64>,
     bloom: Bloom,
 }
 
 impl Run {
     fn memory_bytes(&self) -> u64 {
-        (self.fences.capacity() * std::mem::size_of::<((u8, [u8; 12], u32), u64)>() + self.spent.capacity() * 8 + self.bloom.blocks.capacity() * 64) as u64
+        (self.fences.capacity() * std::mem::size_of::<Fence>() + self.spent.capacity() * 8 + self.bloom.blocks.capacity() * 64) as u64
     }
 
     fn is_spent(&self, index: u64) -> bool {
@@ -538,7 +541,7 @@ struct RunWriter {
     out: BufWriter<File>,
     offset: u64,
     len: u64,
-    fences: Vec<((u8, [u8; 12], u32), u64)>,
+    fences: Vec<Fence>,
     bloom: Bloom,
 }
 
