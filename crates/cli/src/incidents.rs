@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
-use tracehound_report::{html_report, stats_with, Dim, Incident, PriceTable, Registry, StatsOptions, TraceSummary};
+use tracehound_report::{html_report, stats_with, Attribution, Dim, Incident, PriceTable, Registry, StatsOptions, TraceSummary};
 use tracehound_trace::{Limits, Model, Trace};
 
 fn usd(x: Option<f64>) -> String {
@@ -46,16 +46,20 @@ pub fn list_cmd(data_dir: &Path, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(reg.incidents())?);
         return Ok(());
     }
-    println!("{:<24} {:<10} {:<40} {:>16} {:<14} {:>5}  {:<10} file", "id", "date", "name", "USD (reported)", "actor", "seeds", "provenance");
+    println!(
+        "{:<24} {:<10} {:<40} {:>16} {:<14} {:<17} {:>5}  {:<10} file",
+        "id", "date", "name", "USD (reported)", "actor", "attribution", "seeds", "provenance"
+    );
     for i in reg.incidents() {
         let name: String = i.name.chars().take(40).collect();
         println!(
-            "{:<24} {:<10} {:<40} {:>16} {:<14} {:>5}  {:<10} {}{}",
+            "{:<24} {:<10} {:<40} {:>16} {:<14} {:<17} {:>5}  {:<10} {}{}",
             i.id,
             i.date,
             name,
             usd(i.amount_usd.map(|v| v as f64)),
             i.actor.as_deref().unwrap_or("-"),
+            i.attribution.map_or("-", Attribution::name),
             i.trace_seeds().count(),
             i.provenance.name(),
             if i.is_bundled() { "-" } else { i.origin.as_str() },
@@ -91,6 +95,9 @@ pub fn show_cmd(data_dir: &Path, id: &str, json: bool) -> Result<()> {
     println!("  chains {}  assets {}", i.chains.join(", "), i.assets.join(", "));
     println!("  amount {}  USD (reported) {}", i.amount_native.as_deref().unwrap_or("-"), usd(i.amount_usd.map(|v| v as f64)));
     println!("  actor {} ({}), country {}", i.actor.as_deref().unwrap_or("-"), i.actor_name, i.country.as_deref().unwrap_or("-"));
+    if let Some(a) = i.attribution {
+        println!("  attribution {a}{}: {}", if i.attribution_disputed { " (disputed)" } else { "" }, i.attributed_by);
+    }
     println!("  provenance {}{}", i.provenance, if i.is_bundled() { String::new() } else { format!(" ({})", i.origin) });
     if i.aggregate {
         println!("  an aggregate: a published total, never summed with incidents");
@@ -353,13 +360,42 @@ pub enum ReportFormat {
     Html,
 }
 
+/// Which incidents `report stats` counts.
+#[derive(Debug, Clone, Default)]
+pub struct ReportFilters {
+    /// Count simulated cases too.
+    pub include_simulated: bool,
+    /// `--min-attribution`: the weakest attribution level counted.
+    pub min_attribution: Option<String>,
+    /// `--actor`: the actor id counted.
+    pub actor: Option<String>,
+}
+
 /// `tracehound report stats`; simulated cases are counted only with `include_simulated`.
 pub fn report_cmd(data_dir: &Path, by: &[String], format: ReportFormat, out: &Path, trace: Option<&str>, include_simulated: bool) -> Result<()> {
+    report_cmd_with(data_dir, by, format, out, trace, ReportFilters { include_simulated, ..ReportFilters::default() })
+}
+
+/// `tracehound report stats` with `--min-attribution` and `--actor`.
+pub fn report_cmd_with(data_dir: &Path, by: &[String], format: ReportFormat, out: &Path, trace: Option<&str>, filters: ReportFilters) -> Result<()> {
     let dims: Vec<Dim> = by.iter().map(|b| b.parse::<Dim>().map_err(|e| anyhow::anyhow!("--by {b:?}: {e}"))).collect::<Result<_>>()?;
     let dims = if dims.is_empty() { vec![Dim::Year] } else { dims };
+    let min_attribution = match filters.min_attribution.as_deref() {
+        Some(a) => Some(a.parse::<Attribution>().map_err(|e| anyhow::anyhow!("--min-attribution: {e}"))?),
+        None => None,
+    };
     let reg = Registry::load(data_dir)?;
+    if let Some(actor) = filters.actor.as_deref() {
+        if !reg.incidents().iter().any(|i| i.actor.as_deref() == Some(actor)) {
+            let mut known: Vec<&str> = reg.incidents().iter().filter_map(|i| i.actor.as_deref()).collect();
+            known.sort_unstable();
+            known.dedup();
+            bail!("--actor {actor:?}: no incident of the registry has this actor id (known: {})", known.join(", "));
+        }
+    }
     let prices = PriceTable::load(data_dir)?;
-    let table = stats_with(&reg, &prices, &dims, StatsOptions { include_simulated });
+    let options = StatsOptions { include_simulated: filters.include_simulated, min_attribution, actor: filters.actor };
+    let table = stats_with(&reg, &prices, &dims, options);
     let text = match format {
         ReportFormat::Table => table.to_text(),
         ReportFormat::Csv => table.to_csv(),

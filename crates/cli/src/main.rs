@@ -394,7 +394,7 @@ enum ReportCmd {
     ///
     /// Example: tracehound report stats --by country --by year --format html --out report.html
     Stats {
-        /// Group by: actor, country, year, victim_type, category (repeatable; default year).
+        /// Group by: actor, country, year, victim_type, category, attribution (repeatable; default year).
         #[arg(long)]
         by: Vec<String>,
         /// Output format.
@@ -410,6 +410,13 @@ enum ReportCmd {
         /// Count simulated cases (the demo's heist) in the figures, like real incidents.
         #[arg(long)]
         include_simulated: bool,
+        /// Count only incidents attributed at least this strongly: government, sanctions_monitor,
+        /// company, researcher, suspected (strongest first).
+        #[arg(long)]
+        min_attribution: Option<String>,
+        /// Count only incidents (and published totals) of this actor id, e.g. lazarusgroup.
+        #[arg(long)]
+        actor: Option<String>,
     },
 }
 
@@ -1059,8 +1066,9 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Prices(PricesCmd::Import { file, asset }) => incidents::prices_import_cmd(&data_dir, &file, asset.as_deref()),
-        Command::Report(ReportCmd::Stats { by, format, out, trace, include_simulated }) => {
-            incidents::report_cmd(&data_dir, &by, format, &out, trace.as_deref(), include_simulated)
+        Command::Report(ReportCmd::Stats { by, format, out, trace, include_simulated, min_attribution, actor }) => {
+            let filters = incidents::ReportFilters { include_simulated, min_attribution, actor };
+            incidents::report_cmd_with(&data_dir, &by, format, &out, trace.as_deref(), filters)
         }
         Command::Trace { chain, from, model, direction, seed, max_hops, min_amount, since, until, max_nodes, stop_at, fees, format, json, nodes, out } => {
             let mut req = trace_request(chain, from, &model, &direction, max_hops, min_amount, since, until, max_nodes, &stop_at, &fees)?;

@@ -12,7 +12,7 @@ pub enum BundledKind {
     Pack,
     /// An OFAC file (format detected from name and content).
     Ofac,
-    /// The incident attacker list (actor `lazarusgroup` for DPRK-attributed incidents).
+    /// The incident attacker list (actor `lazarusgroup` for every incident but [`SUSPECTED_ONLY_INCIDENTS`]).
     IncidentCsv,
     /// The Etherscan malicious-address list published by Forta.
     FortaCsv,
@@ -82,6 +82,11 @@ pub const BUNDLED_FILES: [BundledFile; 42] = [
     bundled!(IncidentCsv, "incidents/attacker_addresses.csv"),
     bundled!(FortaCsv, "forta/etherscan_malicious_labels.csv"),
 ];
+
+/// Incidents of the bundled attacker list that are only suspected, not attributed (the registry's
+/// attribution level `suspected`, see `data/incidents/SOURCES.md`): their addresses keep category and
+/// source but get no actor. Every other incident of the list is DPRK-attributed (actor `lazarusgroup`).
+pub const SUSPECTED_ONLY_INCIDENTS: [&str; 1] = ["orbit_bridge_2023"];
 
 /// Tag source of the bundled incident attacker list.
 pub const INCIDENT_SOURCE: &str = "tracehound incident attacker list";

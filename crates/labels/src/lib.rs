@@ -33,7 +33,7 @@ mod store;
 pub mod taxonomy;
 
 pub use address::{chain_for_currency, chain_name, check_address, normalize_address, KNOWN_CHAINS};
-pub use defaults::{BundledFile, BundledKind, BUNDLED_FILES};
+pub use defaults::{BundledFile, BundledKind, BUNDLED_FILES, SUSPECTED_ONLY_INCIDENTS};
 pub use model::{Actor, ActorDetails, CsvImport, ImportReport, NewTag, RowError, SearchResults, StoreCounts, SubjectKind, Tag};
 pub use store::LabelStore;
 pub use taxonomy::{canonical_category, category_known, confidence_level, CATEGORIES, CONFIDENCE_LEVELS};

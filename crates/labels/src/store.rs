@@ -272,9 +272,6 @@ fn actor_from_row(row: &Row<'_>) -> rusqlite::Result<(Actor, String)> {
     ))
 }
 
-/// The bundled files' importer for the incident attacker list: which incidents are DPRK/Lazarus attributed.
-pub(crate) const LAZARUS_INCIDENT_PREFIXES: [&str; 8] = ["ronin_", "harmony_", "bybit_", "stake_", "kucoin_", "atomic_", "ofac_sdn_dprk", "fbi_"];
-
 impl LabelStore {
     /// Opens (creating if needed) the store at `path`, switches it to WAL mode and applies pending migrations.
     /// The parent directory must exist.
@@ -449,7 +446,7 @@ impl LabelStore {
 
     /// Imports the incident attacker list of the bundled set: the actor goes only to incidents attributed to it.
     pub(crate) fn import_incident_csv_bytes(&mut self, file: &str, name: &str, bytes: &[u8], opts: &CsvImport) -> Result<ImportReport> {
-        let parsed = csv_list::parse_csv(file, name, bytes, opts, ActorRule::IncidentPrefixes(&LAZARUS_INCIDENT_PREFIXES))?;
+        let parsed = csv_list::parse_csv(file, name, bytes, opts, ActorRule::IncidentsExcept(&crate::defaults::SUSPECTED_ONLY_INCIDENTS))?;
         self.store_parsed(file, parsed)
     }
 

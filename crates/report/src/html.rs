@@ -15,7 +15,7 @@
 
 use crate::incidents::{Incident, Registry};
 use crate::prices::PriceTable;
-use crate::stats::{group_digits, stats_with, Dim, StatsOptions, StatsTable};
+use crate::stats::{group_digits, stats_with, Dim, ReproductionStatus, StatsOptions, StatsTable, REPRODUCTION_TOLERANCE};
 use crate::util::{escape_html as esc, today};
 use plotters::coord::Shift;
 use plotters::drawing::DrawingAreaErrorKind;
@@ -81,6 +81,9 @@ pub fn html_report_at(title: &str, table: &StatsTable, registry: &Registry, dest
         );
     }
     h.push_str("<p class=\"note\">USD figures are as reported at the time of each theft unless marked revalued. Published aggregates overlap the incidents and are never added to them.</p>\n");
+    if let Some(filter) = table.filter_note() {
+        let _ = writeln!(h, "<p class=\"note\">{}</p>", esc(&filter));
+    }
     if let Some(note) = table.simulated_note() {
         let _ = writeln!(
             h,
@@ -92,8 +95,8 @@ pub fn html_report_at(title: &str, table: &StatsTable, registry: &Registry, dest
 
     // Charts use reported USD of the whole registry, whatever dimensions the table below was grouped by,
     // with the simulated cases only if the table counts them.
-    let options = StatsOptions { include_simulated: table.include_simulated };
-    let by_year_actor = stats_with(registry, &PriceTable::default(), &[Dim::Year, Dim::Actor], options);
+    let options = StatsOptions { include_simulated: table.include_simulated, min_attribution: table.min_attribution, actor: table.actor.clone() };
+    let by_year_actor = stats_with(registry, &PriceTable::default(), &[Dim::Year, Dim::Actor], options.clone());
     let by_country = stats_with(registry, &PriceTable::default(), &[Dim::Country], options);
     h.push_str("<h2>Stolen USD per year, by actor</h2>\n");
     push_chart(&mut h, chart_year_actor(&by_year_actor));
@@ -383,6 +386,7 @@ fn push_published(h: &mut String, t: &StatsTable) {
     if t.published.is_empty() {
         return;
     }
+    push_reproductions(h, t);
     h.push_str("<h2>Published aggregate figures (not added to the incidents)</h2>\n<table>\n<tr><th>id</th><th>figure</th><th>period</th><th>attribution</th><th>USD as published</th><th>source</th></tr>\n");
     for p in &t.published {
         let _ = writeln!(
@@ -399,13 +403,59 @@ fn push_published(h: &mut String, t: &StatsTable) {
     h.push_str("</table>\n");
 }
 
+/// Each published total beside the registry's sum for its years, the difference, the verdict and why.
+fn push_reproductions(h: &mut String, t: &StatsTable) {
+    if t.reproductions.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        h,
+        "<h2>Published totals beside the registry</h2>\n<p class=\"note\">A published total is <b>reproduced</b> when the sum of the registry's incidents of the same years (with the filters above) is within {:.0}% of it. The incidents are listed largest first.</p>\n<table>\n<tr><th>years</th><th>published by</th><th>USD published</th><th>registry USD</th><th>difference</th><th>verdict</th><th>why</th><th>incidents behind the registry sum</th></tr>",
+        REPRODUCTION_TOLERANCE * 100.0
+    );
+    for r in &t.reproductions {
+        let years = if r.first_year == r.last_year { r.first_year.to_string() } else { format!("{}–{}", r.first_year, r.last_year) };
+        let counted = r.published_incidents.map(|n| format!("<br><span class=\"note\">{n} incidents</span>")).unwrap_or_default();
+        let revised = r.revised_usd.map(|v| format!("<br><span class=\"note\">revised: {}</span>", group_digits(v))).unwrap_or_default();
+        let missing = if r.registry_missing_usd > 0 { format!(", {} without USD", r.registry_missing_usd) } else { String::new() };
+        let verdict = match r.status {
+            ReproductionStatus::Reproduced => "<b>reproduced</b>".to_string(),
+            ReproductionStatus::NotReproduced => "<b class=\"warn\">not reproduced</b>".to_string(),
+        };
+        let revised_verdict = match (r.revised_status, r.revised_difference_pct) {
+            (Some(s), Some(p)) => format!("<br><span class=\"note\">revised figure: {p:+.1}%, {}</span>", s.text()),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}<br><code>{}</code></td><td class=\"n\">{}{counted}{revised}</td><td class=\"n\">{}<br><span class=\"note\">{} incidents{missing}</span></td><td class=\"n\">{}{}<br>{:+.1}%</td><td>{verdict}{revised_verdict}</td><td class=\"src\">{}</td><td class=\"src\">{}</td></tr>",
+            esc(&years),
+            esc(&r.publisher),
+            esc(&r.aggregate),
+            group_digits(r.published_usd),
+            group_digits(r.registry_usd),
+            r.registry_count,
+            if r.difference_usd < 0 { "−" } else { "+" },
+            group_digits(r.difference_usd.unsigned_abs()),
+            r.difference_pct,
+            esc(&r.why),
+            r.incidents.iter().map(|i| esc(i)).collect::<Vec<_>>().join(", "),
+        );
+    }
+    h.push_str("</table>\n<ul>\n");
+    for r in &t.reproductions {
+        let _ = writeln!(h, "<li>{}</li>", esc(&r.sentence()));
+    }
+    h.push_str("</ul>\n");
+}
+
 fn push_incidents(h: &mut String, registry: &Registry) {
-    h.push_str("<h2>Incidents</h2>\n<table>\n<tr><th>id</th><th>name</th><th>date</th><th>victim (type)</th><th>actor (as reported)</th><th>country</th><th>amount (native)</th><th>USD reported</th><th>trace seeds</th><th>sources</th></tr>\n");
+    h.push_str("<h2>Incidents</h2>\n<table>\n<tr><th>id</th><th>name</th><th>date</th><th>victim (type)</th><th>actor (as reported)</th><th>attribution</th><th>country</th><th>amount (native)</th><th>USD reported</th><th>trace seeds</th><th>sources</th></tr>\n");
     for i in registry.incidents().iter().filter(|i| !i.aggregate && !i.is_simulated()) {
         let origin = if i.is_bundled() { String::new() } else { format!("<br><span class=\"note\">from {}</span>", esc(&i.origin)) };
         let _ = writeln!(
             h,
-            "<tr><td>{}{origin}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"src\">{}</td></tr>",
+            "<tr><td>{}{origin}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"src\">{}</td></tr>",
             esc(&i.id),
             esc(&i.name),
             esc(&i.date),
@@ -413,6 +463,11 @@ fn push_incidents(h: &mut String, registry: &Registry) {
             esc(&i.victim_type),
             i.actor.as_deref().map_or_else(String::new, |a| format!("<code>{}</code> ", esc(a))),
             esc(&i.actor_name),
+            match (i.attribution, i.attribution_disputed) {
+                (Some(a), true) => format!("{a} (disputed)"),
+                (Some(a), false) => a.to_string(),
+                (None, _) => "–".into(),
+            },
             esc(i.country.as_deref().unwrap_or("")),
             esc(i.amount_native.as_deref().unwrap_or("")),
             i.amount_usd.map_or_else(|| "–".into(), group_digits),

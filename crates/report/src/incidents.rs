@@ -2,8 +2,11 @@
 //!
 //! # Bundled incidents
 //!
-//! `data/incidents/seed_incidents.csv` (15 rows, 3 of them published aggregates) with the seeds of
-//! `data/labels/incidents/attacker_addresses.csv` (joined on `incident_id`), embedded at compile time.
+//! `data/incidents/dprk_incidents_extended.csv` (275 rows: 267 thefts 2016–2025 and 8 published
+//! aggregates) with the seeds of `data/labels/incidents/attacker_addresses.csv` (470 rows, joined on
+//! `incident_id`), embedded at compile time; provenance in `data/incidents/SOURCES.md`. The file is a
+//! superset of the former 15-row seed file: those rows keep their ids and figures, and a source that
+//! later confirmed or contradicted one is appended to its note, so an incident is never listed twice.
 //! How the CSV columns become fields:
 //!
 //! * `victim_type` is derived from the name and victim text by [`derive_victim_type`]: aggregates are
@@ -19,7 +22,11 @@
 //! * `chains` are lower-cased with `-` → `_` (`bitcoin-sv` → `bitcoin_sv`); the CSV's `others` is not
 //!   a chain and is dropped (the amount text still says so). `assets` are kept as written.
 //! * `aggregate` is true for ids ending in `_aggregate`: published totals, never summed as incidents.
-//! * `sources` is the row's `source_note`.
+//! * `sources` is the row's `source_note`: it names the source of every figure, and where sources
+//!   disagree (dates, USD, native amounts) it keeps each figure with its source.
+//! * `attribution` is derived from the note by [`derive_attribution`] (see [`Attribution`] for the
+//!   levels); `attributed_by` keeps the attribution clauses it was read from and
+//!   `attribution_disputed` is true when a clause says the attribution is disputed. Aggregates have none.
 //!
 //! # Users' incidents (`incident add incident.yaml`)
 //!
@@ -40,6 +47,10 @@
 //! actor: lazarusgroup             # optional actor id of the label store
 //! actor_name: Lazarus Group (suspected)  # optional, as reported
 //! country: KP                     # optional ISO-3166 alpha-2
+//! attribution: company            # optional: government | sanctions_monitor | company | researcher
+//!                                 #   | suspected (without it, `report stats --min-attribution` leaves
+//!                                 #   the incident out)
+//! attributed_by: ACME's forensic firm   # optional: who attributes it
 //! aggregate: false                # optional; default: id ends in _aggregate
 //! simulated: false                # optional; true: a case of a simulated chain (the demo's heist),
 //!                                 #   listed and traced, left out of statistics unless asked
@@ -72,7 +83,8 @@ use serde_yaml_ng::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-const SEED_INCIDENTS_CSV: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/incidents/seed_incidents.csv"));
+const INCIDENTS_CSV: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/incidents/dprk_incidents_extended.csv"));
+const PUBLISHED_TOTALS_CSV: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/incidents/published_totals.csv"));
 const ATTACKER_ADDRESSES_CSV: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/labels/incidents/attacker_addresses.csv"));
 
 /// The victim types an incident can have.
@@ -139,6 +151,122 @@ impl std::fmt::Display for Provenance {
     }
 }
 
+/// Who attributes an incident to its actor, from the strongest to the weakest level.
+///
+/// The order is the strength of the attribution, not of the evidence behind any one figure:
+/// `Government` > `SanctionsMonitor` > `Company` > `Researcher` > `Suspected`
+/// (`Attribution::Government > Attribution::Suspected`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Attribution {
+    /// Media or officials say the actor is suspected; nobody attributes it.
+    Suspected,
+    /// One or more independent researchers (e.g. one researcher's public tables).
+    Researcher,
+    /// A blockchain-analytics or incident-response company (Chainalysis, Elliptic, Mandiant).
+    Company,
+    /// A sanctions-monitoring body of states: the UN Security Council 1718 Panel of Experts, the
+    /// Multilateral Sanctions Monitoring Team (MSMT).
+    SanctionsMonitor,
+    /// A government: a law-enforcement statement, indictment or forfeiture complaint (FBI, DOJ,
+    /// national police), or a joint statement of governments.
+    Government,
+}
+
+impl Attribution {
+    /// All levels, strongest first.
+    pub const ALL: [Attribution; 5] =
+        [Attribution::Government, Attribution::SanctionsMonitor, Attribution::Company, Attribution::Researcher, Attribution::Suspected];
+
+    /// `government`, `sanctions_monitor`, `company`, `researcher` or `suspected`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Attribution::Government => "government",
+            Attribution::SanctionsMonitor => "sanctions_monitor",
+            Attribution::Company => "company",
+            Attribution::Researcher => "researcher",
+            Attribution::Suspected => "suspected",
+        }
+    }
+}
+
+impl std::fmt::Display for Attribution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Attribution {
+    type Err = String;
+
+    /// Parses a level name (`-` or `_`, any case).
+    fn from_str(s: &str) -> Result<Attribution, String> {
+        let n = s.trim().to_ascii_lowercase().replace('-', "_");
+        Attribution::ALL
+            .into_iter()
+            .find(|a| a.name() == n)
+            .ok_or_else(|| format!("{s:?} is not an attribution level (strongest first: {})", Attribution::ALL.map(Attribution::name).join(", ")))
+    }
+}
+
+const GOVERNMENT_WORDS: [&str; 6] = ["fbi", "doj", "police", "government", "joint statement", "joint release"];
+const MONITOR_WORDS: [&str; 3] = ["msmt", "un panel", "s/2019/691"];
+const COMPANY_WORDS: [&str; 3] = ["chainalysis", "elliptic", "mandiant"];
+
+fn clause_level(clause: &str) -> Attribution {
+    let t = clause.trim().to_lowercase();
+    if t.starts_with("researcher") {
+        return Attribution::Researcher;
+    }
+    if t.starts_with("suspected") {
+        return Attribution::Suspected;
+    }
+    let has = |words: &[&str]| words.iter().any(|w| t.contains(w));
+    if has(&GOVERNMENT_WORDS) {
+        Attribution::Government
+    } else if has(&MONITOR_WORDS) {
+        Attribution::SanctionsMonitor
+    } else if has(&COMPANY_WORDS) {
+        Attribution::Company
+    } else {
+        Attribution::Researcher
+    }
+}
+
+/// The attribution level of a bundled row, read from its source note; also the clauses it was read
+/// from and whether one says the attribution is disputed.
+///
+/// The rule (the same one `data/incidents/check_counts.py` implements independently):
+/// * clauses are the text after every `Attribution:` or `Attribution upgraded:` up to the next
+///   `". "` (or the end); a note without any clause is read as one clause, up to its `[extended]` part;
+/// * a clause that starts with `researcher` or `suspected` is that level; otherwise the strongest
+///   party it names: government (FBI, DOJ, police, government, joint statement/release) >
+///   sanctions monitor (MSMT, UN Panel, S/2019/691) > company (Chainalysis, Elliptic, Mandiant) >
+///   researcher;
+/// * the incident's level is the strongest over its clauses; `DISPUTED` in a clause marks it disputed.
+pub fn derive_attribution(note: &str) -> (Attribution, String, bool) {
+    let mut clauses: Vec<&str> = Vec::new();
+    let mut rest = note;
+    while let Some(at) = rest.find("Attribution") {
+        let after = &rest[at + "Attribution".len()..];
+        let body = after.strip_prefix(':').or_else(|| after.strip_prefix(" upgraded:"));
+        match body {
+            Some(body) => {
+                let end = body.find(". ").unwrap_or(body.len());
+                clauses.push(body[..end].trim());
+                rest = &body[end..];
+            }
+            None => rest = after,
+        }
+    }
+    if clauses.is_empty() {
+        clauses.push(note.split("[extended]").next().unwrap_or(note).trim());
+    }
+    let level = clauses.iter().map(|c| clause_level(c)).max().unwrap_or(Attribution::Researcher);
+    let disputed = clauses.iter().any(|c| c.contains("DISPUTED"));
+    (level, clauses.join(" | "), disputed)
+}
+
 /// What a seed names: an address or a transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -196,6 +324,13 @@ pub struct Incident {
     pub actor_name: String,
     /// ISO-3166 alpha-2 country of the actor.
     pub country: Option<String>,
+    /// Who attributes the incident to the actor ([`Attribution`]); `None` for aggregates and for
+    /// users' incidents that do not say.
+    pub attribution: Option<Attribution>,
+    /// The attributing parties as the sources name them (bundled rows: the note's attribution clauses).
+    pub attributed_by: String,
+    /// A source disputes the attribution (e.g. the MSMT names DPRK and a researcher says "Not DPRK").
+    pub attribution_disputed: bool,
     /// A published total, not an incident: listed, never summed.
     pub aggregate: bool,
     /// Addresses and transactions tied to the incident.
@@ -251,6 +386,9 @@ impl Incident {
             "actor",
             "actor_name",
             "country",
+            "attribution",
+            "attributed_by",
+            "attribution_disputed",
             "aggregate",
             "simulated",
             "seeds",
@@ -291,6 +429,12 @@ impl Incident {
             Some(c) => return Err(f.err("country", format!("{c:?} is not an ISO-3166 alpha-2 code (e.g. KP)"))),
             None => None,
         };
+        let attribution = match f.opt_str("attribution")? {
+            Some(a) => Some(a.parse::<Attribution>().map_err(|r| f.err("attribution", r))?),
+            None => None,
+        };
+        let attributed_by = f.opt_str("attributed_by")?.unwrap_or_default();
+        let attribution_disputed = f.opt_bool("attribution_disputed")?.unwrap_or(false);
         let sources = f.opt_str_list("sources")?;
         if sources.iter().all(|s| s.trim().is_empty()) {
             return Err(f.err("sources", "at least one source (text or URL) is required: every figure in a report names its sources".into()));
@@ -311,6 +455,9 @@ impl Incident {
             actor,
             actor_name,
             country,
+            attribution,
+            attributed_by,
+            attribution_disputed,
             aggregate,
             seeds,
             sources,
@@ -492,22 +639,60 @@ fn describe(v: &Value) -> String {
     }
 }
 
+/// What the project records about a bundled published aggregate besides its row
+/// (`data/incidents/published_totals.csv`): who published it, for which years, how many incidents
+/// it counted, a later revision, and why the registry's incidents do or do not add up to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishedNote {
+    /// Aggregate id (`dprk_2021_aggregate`).
+    pub id: String,
+    /// Who published the figure.
+    pub publisher: String,
+    /// First year the figure covers.
+    pub first_year: u16,
+    /// Last year the figure covers (the same as `first_year` for one year).
+    pub last_year: u16,
+    /// Incidents the publisher says it counted, when it says.
+    pub incidents_counted: Option<u32>,
+    /// A later figure for the same period by the same publisher, if one was published.
+    pub revised_usd: Option<u64>,
+    /// Where the revised figure comes from.
+    pub revised_by: String,
+    /// Why the registry's incidents reproduce the figure or not (written from the sources).
+    pub why: String,
+}
+
+impl PublishedNote {
+    /// The years of an aggregate without a note, from its date (`2021`, `2017/2022`).
+    pub fn years_of(date: &str) -> Option<(u16, u16)> {
+        let (a, b) = date.split_once('/').unwrap_or((date, date));
+        Some((a.get(..4)?.parse().ok()?, b.get(..4)?.parse().ok()?))
+    }
+}
+
 /// Bundled incidents and the user's incident files, sorted by id.
 #[derive(Debug, Clone)]
 pub struct Registry {
     incidents: Vec<Incident>,
+    notes: Vec<PublishedNote>,
 }
 
 impl Registry {
     /// The incidents that ship with tracehound (`data/incidents/`).
     pub fn bundled() -> Registry {
-        let incidents = parse_bundled(SEED_INCIDENTS_CSV, ATTACKER_ADDRESSES_CSV).expect("bundled incident files parse (checked by the tests)");
+        let incidents = parse_bundled(INCIDENTS_CSV, ATTACKER_ADDRESSES_CSV).expect("bundled incident files parse (checked by the tests)");
         Registry::from_incidents(incidents)
     }
 
     fn from_incidents(mut incidents: Vec<Incident>) -> Registry {
         incidents.sort_by(|a, b| a.id.cmp(&b.id));
-        Registry { incidents }
+        let notes = parse_published_notes(PUBLISHED_TOTALS_CSV).expect("bundled published totals parse (checked by the tests)");
+        Registry { incidents, notes }
+    }
+
+    /// The note of a bundled published aggregate (`data/incidents/published_totals.csv`).
+    pub fn published_note(&self, id: &str) -> Option<&PublishedNote> {
+        self.notes.iter().find(|n| n.id == id)
     }
 
     /// The bundled incidents plus every `*.yaml` in `data_dir/incidents/` (a missing folder is empty).
@@ -585,6 +770,10 @@ impl Registry {
             serde_json::to_writer(&mut bytes, &i).expect("an incident serializes");
             bytes.push(b'\n');
         }
+        for n in &self.notes {
+            serde_json::to_writer(&mut bytes, n).expect("a note serializes");
+            bytes.push(b'\n');
+        }
         format!("{:016x}", fnv1a64(&bytes))
     }
 }
@@ -634,9 +823,46 @@ fn split_list(s: &str) -> impl Iterator<Item = &str> {
     s.split(';').map(str::trim).filter(|x| !x.is_empty())
 }
 
+fn parse_published_notes(text: &str) -> Result<Vec<PublishedNote>> {
+    const FILE: &str = "data/incidents/published_totals.csv";
+    let mut rd = csv::Reader::from_reader(text.as_bytes());
+    let h = Columns(rd.headers().map_err(|e| csv_err(FILE, e))?.clone());
+    let names = ["id", "publisher", "first_year", "last_year", "incidents_counted", "revised_usd", "revised_by", "why"];
+    let mut col = [0usize; 8];
+    for (c, n) in col.iter_mut().zip(names) {
+        *c = h.index(FILE, n)?;
+    }
+    let mut out = Vec::new();
+    for rec in rd.records() {
+        let r = rec.map_err(|e| csv_err(FILE, e))?;
+        let line = r.position().map_or(0, |p| p.line());
+        let get = |k: usize| r[col[k]].trim().to_string();
+        let bad = |reason: String| Error::Row { file: FILE.into(), line, reason };
+        let number = |k: usize| -> Result<Option<u64>> {
+            let v = get(k);
+            if v.is_empty() {
+                return Ok(None);
+            }
+            v.parse::<u64>().map(Some).map_err(|_| bad(format!("{} {v:?} is not a whole number", names[k])))
+        };
+        let year = |k: usize| -> Result<u16> { number(k)?.and_then(|y| u16::try_from(y).ok()).ok_or_else(|| bad(format!("{} is not a year", names[k]))) };
+        out.push(PublishedNote {
+            id: get(0),
+            publisher: get(1),
+            first_year: year(2)?,
+            last_year: year(3)?,
+            incidents_counted: number(4)?.map(|n| n as u32),
+            revised_usd: number(5)?,
+            revised_by: get(6),
+            why: get(7),
+        });
+    }
+    Ok(out)
+}
+
 fn parse_bundled(incidents_csv: &str, seeds_csv: &str) -> Result<Vec<Incident>> {
     const SEEDS_FILE: &str = "data/labels/incidents/attacker_addresses.csv";
-    const FILE: &str = "data/incidents/seed_incidents.csv";
+    const FILE: &str = "data/incidents/dprk_incidents_extended.csv";
 
     let mut seeds: BTreeMap<String, Vec<Seed>> = BTreeMap::new();
     let mut rd = csv::Reader::from_reader(seeds_csv.as_bytes());
@@ -683,6 +909,16 @@ fn parse_bundled(incidents_csv: &str, seeds_csv: &str) -> Result<Vec<Incident>> 
         };
         let country = opt(9);
         let (name, victim) = (get(1), get(3));
+        let note = get(10);
+        if note.is_empty() {
+            return Err(bad(format!("{id}: no source_note; every bundled figure names its source")));
+        }
+        let (attribution, attributed_by, attribution_disputed) = if aggregate {
+            (None, String::new(), false)
+        } else {
+            let (level, by, disputed) = derive_attribution(&note);
+            (Some(level), by, disputed)
+        };
         out.push(Incident {
             victim_type: derive_victim_type(&name, &victim, aggregate).to_string(),
             category: None,
@@ -693,9 +929,12 @@ fn parse_bundled(incidents_csv: &str, seeds_csv: &str) -> Result<Vec<Incident>> 
             actor: (country.as_deref() == Some("KP")).then(|| DPRK_ACTOR_ID.to_string()),
             actor_name: get(8),
             country,
+            attribution,
+            attributed_by,
+            attribution_disputed,
             aggregate,
             seeds: seeds.remove(&id).unwrap_or_default(),
-            sources: opt(10).into_iter().collect(),
+            sources: vec![note],
             provenance: Provenance::Bundled,
             origin: "bundled".into(),
             id,
@@ -810,6 +1049,66 @@ seeds:
         assert_eq!(i.seeds.len(), 1);
         assert_eq!(i.amount_usd, Some(4_500_000));
         assert_eq!(i.provenance, Provenance::User);
+    }
+
+    /// Reorders the data rows of a CSV text with a seeded shuffle (the header stays first).
+    fn shuffled(text: &str, seed: u64) -> String {
+        let mut rd = csv::Reader::from_reader(text.as_bytes());
+        let header = rd.headers().unwrap().clone();
+        let mut rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
+        let mut state = seed | 1;
+        for i in (1..rows.len()).rev() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            rows.swap(i, (state % (i as u64 + 1)) as usize);
+        }
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(&header).unwrap();
+        for r in rows {
+            w.write_record(&r).unwrap();
+        }
+        String::from_utf8(w.into_inner().unwrap()).unwrap()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(8))]
+        /// The order of the incident rows does not change the registry (its version included); the
+        /// seeds of each incident keep the order of the address file.
+        #[test]
+        fn incident_row_order_does_not_matter(seed in proptest::prelude::any::<u64>()) {
+            let bundled = Registry::bundled();
+            let reordered = Registry::from_incidents(parse_bundled(&shuffled(INCIDENTS_CSV, seed), ATTACKER_ADDRESSES_CSV).unwrap());
+            proptest::prop_assert_eq!(reordered.incidents(), bundled.incidents());
+            proptest::prop_assert_eq!(reordered.version(), bundled.version());
+        }
+    }
+
+    #[test]
+    fn attribution_rule() {
+        let (level, by, disputed) = derive_attribution("Attribution: researcher (tayvano). tayvano README: $1.");
+        assert_eq!((level, by.as_str(), disputed), (Attribution::Researcher, "researcher (tayvano)", false));
+        let (level, _, disputed) = derive_attribution("Attribution: MSMT (TraderTraitor) - DISPUTED by researcher (tayvano: 'Not DPRK'). MSMT report.");
+        assert_eq!((level, disputed), (Attribution::SanctionsMonitor, true));
+        assert_eq!(
+            derive_attribution("dn-institute (> $100M; attribution by Elliptic). [extended] Attribution upgraded: FBI 2023-08-22 names it. x").0,
+            Attribution::Government
+        );
+        assert_eq!(
+            derive_attribution("UN S/2019/691: ~$7M. [extended] tayvano identifies it in a DOJ complaint.").0,
+            Attribution::SanctionsMonitor,
+            "the seed note before [extended]"
+        );
+        assert_eq!(derive_attribution("Attribution: suspected (officials). Chainalysis mentions it.").0, Attribution::Suspected);
+        assert_eq!(derive_attribution("Attribution: US-Japan-ROK joint statement + MSMT (CryptoCore). x").0, Attribution::Government);
+        assert_eq!(derive_attribution("Attribution: Elliptic ('attributed'). x").0, Attribution::Company);
+        assert!(
+            Attribution::Government > Attribution::SanctionsMonitor
+                && Attribution::Company > Attribution::Researcher
+                && Attribution::Researcher > Attribution::Suspected
+        );
+        assert_eq!("Sanctions-Monitor".parse::<Attribution>(), Ok(Attribution::SanctionsMonitor));
+        assert!("un".parse::<Attribution>().unwrap_err().contains("government, sanctions_monitor, company, researcher, suspected"));
     }
 
     #[test]

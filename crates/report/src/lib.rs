@@ -1,11 +1,14 @@
 //! The incident registry, daily USD prices, statistics and self-contained HTML reports.
 //!
 //! The registry is the bundled list of DPRK-attributed thefts (`data/incidents/`, embedded in the
-//! binary) plus the user's own incidents, one YAML file each in `<data dir>/incidents/`. Prices are
+//! binary: 267 thefts 2016–2025, each with its sources and an [`Attribution`] level, and 8 published
+//! totals) plus the user's own incidents, one YAML file each in `<data dir>/incidents/`. Prices are
 //! the bundled FRED/Coinbase daily closes (`data/prices/`) plus the user's imports in
 //! `<data dir>/prices/prices.csv`. Statistics group the incidents (never the published aggregates)
 //! by actor, country, year, victim type or category, and every figure lists the incident ids and
-//! sources behind it. Simulated cases (the `demo` heist, [`Provenance::Simulated`]) are left out of
+//! sources behind it; each published total is set beside the registry's sum for its years
+//! ([`Reproduction`]: the difference, the incidents, reproduced within 10% or not, and why).
+//! Simulated cases (the `demo` heist, [`Provenance::Simulated`]) are left out of
 //! statistics unless [`StatsOptions::include_simulated`] asks for them. A report records the registry
 //! [`Registry::version`] it was computed from.
 //!
@@ -16,8 +19,10 @@
 //! let prices = PriceTable::bundled();
 //! let table = stats(&registry, &prices, &[Dim::Year]);
 //! let y2022 = table.groups.iter().find(|g| g.key == ["2022"]).unwrap();
-//! assert_eq!(y2022.incidents, ["harmony_2022", "ronin_2022"]);
-//! assert_eq!(y2022.usd_reported, 720_000_000); // the NIS 2022 aggregate is not added
+//! assert_eq!(y2022.count, 14);
+//! assert_eq!(y2022.usd_reported, 805_222_860); // the NIS and Chainalysis 2022 aggregates are not added
+//! let nis = table.reproductions.iter().find(|r| r.aggregate == "nis_2022_aggregate").unwrap();
+//! assert_eq!(nis.status, tracehound_report::ReproductionStatus::NotReproduced); // +28.6%
 //! let html = tracehound_report::html_report("DPRK thefts", &table, &registry, None);
 //! assert!(html.contains("<svg"));
 //! ```
@@ -44,9 +49,12 @@ pub fn unix_of_date(s: &str) -> Option<u64> {
 }
 
 pub use html::{html_report, html_report_at, TraceSummary};
-pub use incidents::{Incident, Provenance, Registry, Seed, SeedKind, TRACE_ROLES, VICTIM_TYPES};
+pub use incidents::{derive_attribution, Attribution, Incident, Provenance, PublishedNote, Registry, Seed, SeedKind, TRACE_ROLES, VICTIM_TYPES};
 pub use prices::{PricePoint, PriceTable, MAX_PRICE_AGE_DAYS};
-pub use stats::{stats, stats_with, Dim, Group, Published, Revaluation, RevaluedPart, StatsOptions, StatsTable, Totals};
+pub use stats::{
+    stats, stats_with, Dim, Group, Published, Reproduction, ReproductionStatus, Revaluation, RevaluedPart, StatsOptions, StatsTable, Totals,
+    REPRODUCTION_TOLERANCE,
+};
 
 /// Everything that can go wrong in this crate; each message names the file, and the line or field.
 #[derive(Debug, thiserror::Error)]

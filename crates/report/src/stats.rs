@@ -16,7 +16,7 @@
 //!   whose date is a full day, and where every asset has a price within 7 days before that day. Others
 //!   are counted in `not_revalued`; `usd_revalued` is `None` when no incident of the group was revalued.
 
-use crate::incidents::{Incident, Registry};
+use crate::incidents::{Attribution, Incident, PublishedNote, Registry};
 use crate::prices::PriceTable;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -36,13 +36,16 @@ pub enum Dim {
     VictimType,
     /// The incident's own `category` when its file sets one, else its victim type.
     Category,
+    /// The attribution level (`government` … `suspected`, see [`Attribution`]), else `(none)`.
+    Attribution,
 }
 
 impl Dim {
     /// All dimensions.
-    pub const ALL: [Dim; 5] = [Dim::Actor, Dim::Country, Dim::Year, Dim::VictimType, Dim::Category];
+    pub const ALL: [Dim; 6] = [Dim::Actor, Dim::Country, Dim::Year, Dim::VictimType, Dim::Category, Dim::Attribution];
 
-    /// The name used in output and on the command line (`actor`, `country`, `year`, `victim_type`, `category`).
+    /// The name used in output and on the command line (`actor`, `country`, `year`, `victim_type`,
+    /// `category`, `attribution`).
     pub fn name(self) -> &'static str {
         match self {
             Dim::Actor => "actor",
@@ -50,6 +53,7 @@ impl Dim {
             Dim::Year => "year",
             Dim::VictimType => "victim_type",
             Dim::Category => "category",
+            Dim::Attribution => "attribution",
         }
     }
 
@@ -60,6 +64,7 @@ impl Dim {
             Dim::Year => i.year().to_string(),
             Dim::VictimType => i.victim_type.clone(),
             Dim::Category => i.category.clone().unwrap_or_else(|| i.victim_type.clone()),
+            Dim::Attribution => i.attribution.map_or_else(|| "(none)".to_string(), |a| a.name().to_string()),
         }
     }
 }
@@ -143,6 +148,109 @@ pub struct Published {
     pub usd: Option<u64>,
     /// Who published it.
     pub sources: Vec<String>,
+    /// The publisher, the years, a revision and the explanation (`data/incidents/published_totals.csv`),
+    /// when the project recorded them.
+    pub note: Option<PublishedNote>,
+}
+
+/// Whether the registry's incidents add up to a published total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReproductionStatus {
+    /// The registry's sum for the same years is within [`REPRODUCTION_TOLERANCE`] of the published figure.
+    Reproduced,
+    /// It is not.
+    NotReproduced,
+}
+
+impl ReproductionStatus {
+    /// `reproduced` or `not reproduced`.
+    pub fn text(self) -> &'static str {
+        match self {
+            ReproductionStatus::Reproduced => "reproduced",
+            ReproductionStatus::NotReproduced => "not reproduced",
+        }
+    }
+
+    fn of(registry: u64, published: u64) -> ReproductionStatus {
+        if (registry as f64 - published as f64).abs() <= REPRODUCTION_TOLERANCE * published as f64 {
+            ReproductionStatus::Reproduced
+        } else {
+            ReproductionStatus::NotReproduced
+        }
+    }
+}
+
+/// A published total counts as reproduced when the registry's sum is within this fraction of it (10%).
+pub const REPRODUCTION_TOLERANCE: f64 = 0.10;
+
+/// A published total beside the sum of the registry's incidents of the same years (with the same filters).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reproduction {
+    /// Aggregate id.
+    pub aggregate: String,
+    /// Who published it (the note's publisher, else the aggregate's name).
+    pub publisher: String,
+    /// First and last year covered.
+    pub first_year: u16,
+    /// Last year covered.
+    pub last_year: u16,
+    /// The published USD figure.
+    pub published_usd: u64,
+    /// Incidents the publisher counted, when it says.
+    pub published_incidents: Option<u32>,
+    /// The sum of the reported USD of the registry's incidents of those years.
+    pub registry_usd: u64,
+    /// Number of those incidents.
+    pub registry_count: usize,
+    /// Those without a reported USD figure (counted as 0).
+    pub registry_missing_usd: usize,
+    /// The incidents behind `registry_usd`, largest reported USD first.
+    pub incidents: Vec<String>,
+    /// `registry_usd - published_usd`.
+    pub difference_usd: i64,
+    /// The difference as a percentage of the published figure.
+    pub difference_pct: f64,
+    /// Within [`REPRODUCTION_TOLERANCE`] or not.
+    pub status: ReproductionStatus,
+    /// A later figure by the same publisher, and the registry against it.
+    pub revised_usd: Option<u64>,
+    /// `registry_usd` against `revised_usd`, as a percentage of it.
+    pub revised_difference_pct: Option<f64>,
+    /// `status` against `revised_usd`.
+    pub revised_status: Option<ReproductionStatus>,
+    /// Why the registry does or does not add up to the figure (from the note; empty without one).
+    pub why: String,
+}
+
+impl Reproduction {
+    /// One plain sentence: the figures, the difference and whether the registry reproduces the total.
+    pub fn sentence(&self) -> String {
+        let years = if self.first_year == self.last_year { self.first_year.to_string() } else { format!("{}–{}", self.first_year, self.last_year) };
+        let counted = self.published_incidents.map(|n| format!(" over {n} incidents")).unwrap_or_default();
+        let missing = match self.registry_missing_usd {
+            0 => String::new(),
+            n => format!(" ({n} without a public USD figure)"),
+        };
+        let verdict = match self.status {
+            ReproductionStatus::Reproduced => format!("the registry reproduces it (within {:.0}%)", REPRODUCTION_TOLERANCE * 100.0),
+            ReproductionStatus::NotReproduced => format!("the registry does NOT reproduce it (more than {:.0}% apart)", REPRODUCTION_TOLERANCE * 100.0),
+        };
+        let revised = match (self.revised_usd, self.revised_difference_pct, self.revised_status) {
+            (Some(r), Some(p), Some(s)) => format!(" Against the revised ${} the registry is {p:+.1}%: {}.", group_digits(r), s.text()),
+            _ => String::new(),
+        };
+        format!(
+            "{years}: {} published ${}{counted}; the registry's {} incidents{missing} sum to ${} ({}{}, {:+.1}%): {verdict}.{revised}",
+            self.publisher,
+            group_digits(self.published_usd),
+            self.registry_count,
+            group_digits(self.registry_usd),
+            if self.difference_usd < 0 { "-$" } else { "+$" },
+            group_digits(self.difference_usd.unsigned_abs()),
+            self.difference_pct
+        )
+    }
 }
 
 /// Figures over all grouped incidents.
@@ -159,11 +267,24 @@ pub struct Totals {
 }
 
 /// Which incidents [`stats_with`] counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatsOptions {
     /// Count simulated cases ([`crate::Provenance::Simulated`]) like real incidents. Off by default:
     /// they are left out of every figure and only listed in [`StatsTable::simulated`].
     pub include_simulated: bool,
+    /// Count only incidents attributed at least this strongly (see [`Attribution`]); incidents
+    /// without an attribution are then left out. Published aggregates are not filtered.
+    pub min_attribution: Option<Attribution>,
+    /// Count only incidents (and published aggregates) of this actor id (`lazarusgroup`).
+    pub actor: Option<String>,
+}
+
+impl StatsOptions {
+    fn counts(&self, i: &Incident) -> bool {
+        let actor_ok = self.actor.as_deref().is_none_or(|a| i.actor.as_deref() == Some(a));
+        let level_ok = i.aggregate || self.min_attribution.is_none_or(|min| i.attribution.is_some_and(|a| a >= min));
+        actor_ok && level_ok
+    }
 }
 
 /// The result of [`stats`]: groups, totals and the published aggregates, with the registry version.
@@ -184,6 +305,14 @@ pub struct StatsTable {
     /// Ids of the registry's simulated cases (not real incidents): left out of every figure above
     /// unless `include_simulated`.
     pub simulated: Vec<String>,
+    /// The weakest attribution counted ([`StatsOptions::min_attribution`]), `None` for all.
+    pub min_attribution: Option<Attribution>,
+    /// The actor counted ([`StatsOptions::actor`]), `None` for all.
+    pub actor: Option<String>,
+    /// Incidents left out by `min_attribution` or `actor`.
+    pub filtered_out: usize,
+    /// Each published total with a USD figure beside the registry's sum for its years.
+    pub reproductions: Vec<Reproduction>,
 }
 
 /// Groups the real (not simulated) non-aggregate incidents of `registry` by `dims` (see the module
@@ -198,12 +327,18 @@ pub fn stats_with(registry: &Registry, prices: &PriceTable, dims: &[Dim], option
     let mut groups: BTreeMap<Vec<String>, Group> = BTreeMap::new();
     let mut published = Vec::new();
     let mut simulated = Vec::new();
+    let mut counted: Vec<&Incident> = Vec::new();
+    let mut filtered_out = 0;
     for i in registry.incidents() {
         if i.is_simulated() {
             simulated.push(i.id.clone());
             if !options.include_simulated {
                 continue;
             }
+        }
+        if !options.counts(i) {
+            filtered_out += usize::from(!i.aggregate);
+            continue;
         }
         if i.aggregate {
             published.push(Published {
@@ -214,9 +349,11 @@ pub fn stats_with(registry: &Registry, prices: &PriceTable, dims: &[Dim], option
                 country: i.country.clone(),
                 usd: i.amount_usd,
                 sources: i.sources.clone(),
+                note: registry.published_note(&i.id).cloned(),
             });
             continue;
         }
+        counted.push(i);
         let key: Vec<String> = dims.iter().map(|d| d.key(i)).collect();
         let g = groups.entry(key.clone()).or_insert_with(|| Group {
             key,
@@ -256,7 +393,53 @@ pub fn stats_with(registry: &Registry, prices: &PriceTable, dims: &[Dim], option
         not_revalued: groups.iter().map(|g| g.not_revalued).sum(),
     };
     published.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.id.cmp(&b.id)));
-    StatsTable { registry_version: registry.version(), dims: dims.to_vec(), groups, totals, published, include_simulated: options.include_simulated, simulated }
+    let reproductions = published.iter().filter_map(|p| reproduce(p, &counted)).collect();
+    StatsTable {
+        registry_version: registry.version(),
+        dims: dims.to_vec(),
+        groups,
+        totals,
+        published,
+        include_simulated: options.include_simulated,
+        simulated,
+        min_attribution: options.min_attribution,
+        actor: options.actor,
+        filtered_out,
+        reproductions,
+    }
+}
+
+/// The published figure `p` beside the sum of the counted incidents of its years.
+fn reproduce(p: &Published, counted: &[&Incident]) -> Option<Reproduction> {
+    let published_usd = p.usd?;
+    let (first_year, last_year) = match &p.note {
+        Some(n) => (n.first_year, n.last_year),
+        None => PublishedNote::years_of(&p.date)?,
+    };
+    let mut behind: Vec<&Incident> = counted.iter().copied().filter(|i| i.year().parse::<u16>().is_ok_and(|y| (first_year..=last_year).contains(&y))).collect();
+    behind.sort_by(|a, b| b.amount_usd.unwrap_or(0).cmp(&a.amount_usd.unwrap_or(0)).then_with(|| a.id.cmp(&b.id)));
+    let registry_usd: u64 = behind.iter().filter_map(|i| i.amount_usd).sum();
+    let pct = |published: u64| (registry_usd as f64 - published as f64) * 100.0 / published.max(1) as f64;
+    let revised_usd = p.note.as_ref().and_then(|n| n.revised_usd);
+    Some(Reproduction {
+        aggregate: p.id.clone(),
+        publisher: p.note.as_ref().map_or_else(|| p.name.clone(), |n| n.publisher.clone()),
+        first_year,
+        last_year,
+        published_usd,
+        published_incidents: p.note.as_ref().and_then(|n| n.incidents_counted),
+        registry_usd,
+        registry_count: behind.len(),
+        registry_missing_usd: behind.iter().filter(|i| i.amount_usd.is_none()).count(),
+        incidents: behind.iter().map(|i| i.id.clone()).collect(),
+        difference_usd: registry_usd as i64 - published_usd as i64,
+        difference_pct: pct(published_usd),
+        status: ReproductionStatus::of(registry_usd, published_usd),
+        revised_usd,
+        revised_difference_pct: revised_usd.map(pct),
+        revised_status: revised_usd.map(|r| ReproductionStatus::of(registry_usd, r)),
+        why: p.note.as_ref().map(|n| n.why.clone()).unwrap_or_default(),
+    })
 }
 
 /// Parses `"173,600 ETH + 25.5M USDC"` into (amount, ASSET) parts; `None` for anything else.
@@ -322,14 +505,29 @@ impl StatsTable {
         })
     }
 
+    /// One sentence on the filters (`--min-attribution`, `--actor`), `None` without any.
+    pub fn filter_note(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(min) = self.min_attribution {
+            let levels: Vec<&str> = Attribution::ALL.into_iter().filter(|a| *a >= min).map(Attribution::name).collect();
+            parts.push(format!("attributed by {}", levels.join(", ")));
+        }
+        if let Some(actor) = &self.actor {
+            parts.push(format!("of actor {actor}"));
+        }
+        (!parts.is_empty())
+            .then(|| format!("Counting only incidents {} ({} left out); published totals are compared with these.", parts.join(" and "), self.filtered_out))
+    }
+
     /// Pretty-printed JSON of the whole table.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a stats table serializes")
     }
 
-    /// CSV, one row per group, one per published aggregate, then one per simulated case (`section` =
-    /// `group` | `published` | `simulated_left_out` | `simulated_included`; a simulated row has only
-    /// its id in `incidents`).
+    /// CSV, one row per group, one per published aggregate, one per [`Reproduction`] (the registry's
+    /// count and sum for the aggregate's years, its incidents, and the sentence in `sources`), then one
+    /// per simulated case (`section` = `group` | `published` | `reproduction` | `simulated_left_out` |
+    /// `simulated_included`; a simulated row has only its id in `incidents`).
     ///
     /// Columns: `section`, one per dimension, `count, usd_reported, usd_missing, usd_revalued,
     /// not_revalued, incidents, sources, registry_version`; lists are joined with ` | `.
@@ -365,6 +563,21 @@ impl StatsTable {
                 String::new(),
                 p.id.clone(),
                 p.sources.join(" | "),
+                self.registry_version.clone(),
+            ]);
+            w.write_record(&row).expect("write to memory");
+        }
+        for r in &self.reproductions {
+            let mut row = vec!["reproduction".to_string()];
+            row.extend(self.dims.iter().map(|_| String::new()));
+            row.extend([
+                r.registry_count.to_string(),
+                r.registry_usd.to_string(),
+                r.registry_missing_usd.to_string(),
+                String::new(),
+                String::new(),
+                r.incidents.join(" | "),
+                format!("{}: {}", r.aggregate, r.sentence()),
                 self.registry_version.clone(),
             ]);
             w.write_record(&row).expect("write to memory");
@@ -429,11 +642,35 @@ impl StatsTable {
                 out.push('\n');
             }
         }
-        if !self.published.is_empty() {
-            out.push_str("\nPublished aggregates (as published; overlap the incidents, never added):\n");
-            for p in &self.published {
-                let usd = p.usd.map_or_else(|| "-".into(), group_digits);
-                let _ = writeln!(out, "  {:<24} {:<10} {:>15}  {}", p.id, p.date, usd, p.name);
+        if let Some(filter) = self.filter_note() {
+            let _ = writeln!(out, "\n{filter}");
+        }
+        if !self.reproductions.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nPublished totals beside the registry (never added to the incidents; reproduced = within {:.0}%):",
+                REPRODUCTION_TOLERANCE * 100.0
+            );
+            for r in &self.reproductions {
+                let _ = writeln!(out, "  {} — {}", r.aggregate, r.sentence());
+                if !r.why.is_empty() {
+                    let _ = writeln!(out, "    why: {}", r.why);
+                }
+                let shown: Vec<&str> = r.incidents.iter().take(5).map(String::as_str).collect();
+                let more = r.incidents.len().saturating_sub(shown.len());
+                let _ = writeln!(
+                    out,
+                    "    incidents (largest first): {}{}",
+                    if shown.is_empty() { "none".to_string() } else { shown.join(", ") },
+                    if more > 0 { format!(" and {more} more (--format json lists all)") } else { String::new() }
+                );
+            }
+        }
+        let without: Vec<&Published> = self.published.iter().filter(|p| p.usd.is_none()).collect();
+        if !without.is_empty() {
+            out.push_str("\nPublished aggregates without a USD figure:\n");
+            for p in without {
+                let _ = writeln!(out, "  {:<24} {:<10} {}", p.id, p.date, p.name);
             }
         }
         if let Some(note) = self.simulated_note() {
@@ -495,16 +732,27 @@ mod tests {
     #[test]
     fn bundled_by_year_excludes_aggregates() {
         let t = stats(&Registry::bundled(), &PriceTable::bundled(), &[Dim::Year]);
-        assert_eq!(t.totals.count, 12);
-        assert_eq!(t.published.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["nis_2017_2022_aggregate", "dprk_2021_aggregate", "nis_2022_aggregate"]);
-        assert!(t.groups.iter().all(|g| g.key[0] != "2021"), "2021 has only the aggregate");
+        // 267 incidents of dprk_incidents_extended.csv (was 12 of seed_incidents.csv); 8 aggregates (was 3).
+        assert_eq!(t.totals.count, 267);
+        assert_eq!(t.published.len(), 8);
+        assert!(t.published.iter().all(|p| p.id.ends_with("_aggregate") && p.note.is_some()));
+        assert!(t.groups.iter().all(|g| g.incidents.iter().all(|i| !i.ends_with("_aggregate"))));
         let text = t.to_text();
-        assert!(text.contains("720,000,000"), "{text}");
+        // 2022: 14 incidents, 805,222,860 (was Ronin + Harmony, 720,000,000).
+        assert!(text.contains("805,222,860"), "{text}");
         let csv = t.to_csv();
-        assert!(csv.lines().any(|l| l.starts_with("group,2022,2,720000000,")), "{csv}");
+        assert!(csv.lines().any(|l| l.starts_with("group,2022,14,805222860,")), "{csv}");
         assert!(csv.lines().any(|l| l.starts_with("published,,,1200000000,")), "{csv}");
         let json: serde_json::Value = serde_json::from_str(&t.to_json()).unwrap();
         assert_eq!(json["dims"][0], "year");
         assert_eq!(json["registry_version"], t.registry_version);
+    }
+
+    #[test]
+    fn reproduction_tolerance_is_ten_percent_either_way() {
+        assert_eq!(ReproductionStatus::of(110, 100), ReproductionStatus::Reproduced);
+        assert_eq!(ReproductionStatus::of(90, 100), ReproductionStatus::Reproduced);
+        assert_eq!(ReproductionStatus::of(111, 100), ReproductionStatus::NotReproduced);
+        assert_eq!(ReproductionStatus::of(89, 100), ReproductionStatus::NotReproduced);
     }
 }

@@ -2,7 +2,9 @@
 //! and the user-file workflows (incident add, price import, HTML report) in temporary data directories.
 
 use std::path::Path;
-use tracehound_report::{html_report_at, stats, stats_with, Dim, Error, PriceTable, Provenance, Registry, StatsOptions, TraceSummary};
+use tracehound_report::{
+    html_report_at, stats, stats_with, Attribution, Dim, Error, PriceTable, Provenance, Registry, ReproductionStatus, StatsOptions, TraceSummary,
+};
 
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -13,9 +15,23 @@ fn write(path: &Path, text: &str) {
 fn bundled_incidents_match_the_csv() {
     let r = Registry::bundled();
     let all = r.incidents();
-    assert_eq!(all.len(), 15, "15 rows in seed_incidents.csv");
+    // 267 thefts + 8 published aggregates in dprk_incidents_extended.csv (was 15 rows of seed_incidents.csv,
+    // all of which the extended file keeps with their ids and figures).
+    assert_eq!(all.len(), 275, "275 rows in dprk_incidents_extended.csv");
     let aggregates: Vec<&str> = all.iter().filter(|i| i.aggregate).map(|i| i.id.as_str()).collect();
-    assert_eq!(aggregates, ["dprk_2021_aggregate", "nis_2017_2022_aggregate", "nis_2022_aggregate"]);
+    assert_eq!(
+        aggregates,
+        [
+            "chainalysis_2022_aggregate",
+            "chainalysis_2023_aggregate",
+            "chainalysis_2024_aggregate",
+            "chainalysis_2025_aggregate",
+            "dprk_2021_aggregate",
+            "nis_2017_2022_aggregate",
+            "nis_2022_aggregate",
+            "un_poe_2017_2023_aggregate"
+        ]
+    );
     assert!(all.windows(2).all(|w| w[0].id < w[1].id), "sorted by id");
     assert!(all.iter().all(|i| i.is_bundled() && i.actor.as_deref() == Some("lazarusgroup") && i.country.as_deref() == Some("KP")));
 
@@ -50,9 +66,32 @@ fn bundled_incidents_match_the_csv() {
     assert!(r.get("bithumb_2017_02").unwrap().seeds.is_empty());
     // Seed groups that are not incidents are not attached anywhere.
     assert!(r.get("ofac_sdn_dprk").is_none());
-    assert_eq!(all.iter().map(|i| i.seeds.len()).sum::<usize>(), 239 - 69 - 6);
+    // 470 address rows (was 239) minus the two groups that are not incidents.
+    assert_eq!(all.iter().map(|i| i.seeds.len()).sum::<usize>(), 470 - 69 - 6);
+    // awk -F, 'NR>1{print $1}' data/labels/incidents/attacker_addresses.csv | sort -u | wc -l  → 47, minus the 2 groups.
+    assert_eq!(all.iter().filter(|i| !i.seeds.is_empty()).count(), 45);
 
-    let types: Vec<(&str, &str)> = all.iter().map(|i| (i.id.as_str(), i.victim_type.as_str())).collect();
+    // The 15 former seed rows keep their victim types.
+    let types: Vec<(&str, &str)> = [
+        "atomic_wallet_2023",
+        "bithumb_2017_02",
+        "bithumb_2017_06",
+        "bithumb_2018_06",
+        "bithumb_2019_03",
+        "bybit_2025",
+        "dprk_2021_aggregate",
+        "harmony_2022",
+        "kucoin_2020",
+        "nis_2017_2022_aggregate",
+        "nis_2022_aggregate",
+        "ronin_2022",
+        "stake_2023",
+        "yapizon_2017_04",
+        "youbit_2017_12",
+    ]
+    .iter()
+    .map(|id| (*id, r.get(id).unwrap().victim_type.as_str()))
+    .collect();
     assert_eq!(
         types,
         [
@@ -85,8 +124,9 @@ fn registry_version_is_stable() {
     assert_eq!(v, REGISTRY_VERSION);
 }
 
-// f9cb832822211be5 since incidents carry their `provenance` (bundled / user / simulated).
-const REGISTRY_VERSION: &str = "f9cb832822211be5";
+// Since the registry holds all 267 thefts of dprk_incidents_extended.csv with an attribution level and
+// the notes of the 8 published totals (was f9cb832822211be5, 12 incidents with their provenance).
+const REGISTRY_VERSION: &str = "0a285c1f90394e14";
 
 #[test]
 fn bundled_prices_known_answers() {
@@ -108,33 +148,50 @@ fn stats_known_answers() {
     let t = stats(&r, &PriceTable::bundled(), &[Dim::Country, Dim::Year]);
     assert_eq!(t.registry_version, r.version());
     let g2022 = t.groups.iter().find(|g| g.key == ["KP", "2022"]).unwrap();
-    // Non-aggregate 2022 rows: ronin_2022 620,000,000 + harmony_2022 100,000,000; nis_2022_aggregate (626,000,000) excluded.
-    assert_eq!(g2022.usd_reported, 720_000_000);
-    assert_eq!(g2022.incidents, ["harmony_2022", "ronin_2022"]);
-    assert_eq!(g2022.sources.len(), 2);
-    // 2017: bithumb 7,000,000 + 7,000,000 + yapizon 4,800,000 + youbit 35,000,000.
-    assert_eq!(t.groups.iter().find(|g| g.key == ["KP", "2017"]).unwrap().usd_reported, 53_800_000);
-    assert!(t.groups.iter().all(|g| g.key[1] != "2021"), "2021 has only the Chainalysis aggregate");
-    // All 12 incidents: the sum of amount_usd of the non-aggregate rows.
-    assert_eq!(t.totals.count, 12);
-    assert_eq!(t.totals.usd_reported, 2_746_200_000);
-    // No bundled amount_native is a plain "<n> <ASSET>" sum of priced assets (Ronin needs USDC).
-    assert_eq!(t.totals.usd_revalued, None);
-    assert_eq!(t.totals.not_revalued, 12);
+    // 2022 now holds 14 incidents (was Ronin + Harmony = 720,000,000); the aggregates of 2022 stay excluded.
+    // python3 data/incidents/check_counts.py: "2022: 14 incidents $805,222,860".
+    assert_eq!(g2022.usd_reported, 805_222_860);
+    assert_eq!(g2022.incidents.len(), 14);
+    assert!(g2022.incidents.contains(&"ronin_2022".to_string()) && g2022.incidents.contains(&"harmony_2022".to_string()));
+    assert!(g2022.incidents.iter().all(|i| !i.ends_with("_aggregate")));
+    // 2017: bithumb 7,000,000 + 7,000,000 + yapizon 4,800,000 + youbit 35,000,000 (the former 53,800,000)
+    // + coinis_2017 2,190,000 + nicehash_2017 63,920,000.
+    assert_eq!(t.groups.iter().find(|g| g.key == ["KP", "2017"]).unwrap().usd_reported, 53_800_000 + 2_190_000 + 63_920_000);
+    // 2021 now has its 23 incidents (it had only the Chainalysis aggregate).
+    assert_eq!(t.groups.iter().find(|g| g.key == ["KP", "2021"]).unwrap().count, 23);
+    // All 267 incidents: the sum of amount_usd of the non-aggregate rows (was 12 and 2,746,200,000).
+    assert_eq!(t.totals.count, 267);
+    assert_eq!(t.totals.usd_reported, 6_068_632_492);
+    // One bundled amount_native is a plain "<n> <ASSET>" sum of assets priced on its day (Ronin needs USDC;
+    // Munchables, DMM and 2025 are after the bundled prices): upbit_2019, 342,000 ETH × 153.42 (CBETHUSD.csv,
+    // 2019-11-27) = 52,469,640 (reported: 48,500,000). Was None before the registry held upbit_2019.
+    assert_eq!(t.totals.usd_revalued, Some(52_469_640));
+    assert_eq!(t.totals.not_revalued, 266);
     let published: Vec<(&str, Option<u64>)> = t.published.iter().map(|p| (p.id.as_str(), p.usd)).collect();
     assert_eq!(
         published,
-        [("nis_2017_2022_aggregate", Some(1_200_000_000)), ("dprk_2021_aggregate", Some(395_000_000)), ("nis_2022_aggregate", Some(626_000_000))]
+        [
+            ("nis_2017_2022_aggregate", Some(1_200_000_000)),
+            ("un_poe_2017_2023_aggregate", Some(3_000_000_000)),
+            ("dprk_2021_aggregate", Some(395_000_000)),
+            ("chainalysis_2022_aggregate", Some(1_700_000_000)),
+            ("nis_2022_aggregate", Some(626_000_000)),
+            ("chainalysis_2023_aggregate", Some(660_500_000)),
+            ("chainalysis_2024_aggregate", Some(1_340_000_000)),
+            ("chainalysis_2025_aggregate", Some(2_020_000_000)),
+        ]
     );
 
     let by_type = stats(&r, &PriceTable::bundled(), &[Dim::VictimType]);
     let bridge = by_type.groups.iter().find(|g| g.key == ["bridge"]).unwrap();
-    assert_eq!((bridge.count, bridge.usd_reported), (2, 720_000_000));
+    assert!(bridge.incidents.contains(&"ronin_2022".to_string()) && bridge.incidents.contains(&"harmony_2022".to_string()));
     let cat = stats(&r, &PriceTable::bundled(), &[Dim::Category]);
-    assert_eq!(cat.groups.iter().map(|g| &g.key[0]).collect::<Vec<_>>(), ["bridge", "casino", "exchange", "wallet"]);
+    for c in ["bridge", "casino", "exchange", "wallet"] {
+        assert!(cat.groups.iter().any(|g| g.key[0] == c), "{c}");
+    }
     let actor = stats(&r, &PriceTable::bundled(), &[Dim::Actor]);
     assert_eq!(actor.groups.len(), 1);
-    assert_eq!(actor.groups[0].usd_reported, 2_746_200_000);
+    assert_eq!(actor.groups[0].usd_reported, 6_068_632_492);
     let none = stats(&r, &PriceTable::bundled(), &[]);
     assert_eq!(none.groups.len(), 1);
     assert!(none.groups[0].key.is_empty());
@@ -156,7 +213,7 @@ fn user_incidents_add_load_and_collide() {
     assert_eq!(added.origin, stored.display().to_string());
     assert_eq!(std::fs::read_to_string(&stored).unwrap(), CASE);
     let r = Registry::load(&data).unwrap();
-    assert_eq!(r.incidents().len(), 16);
+    assert_eq!(r.incidents().len(), 276, "275 bundled rows + 1 (was 15 + 1)");
     let acme = r.get("acme_2024").unwrap();
     assert_eq!((acme.victim_type.as_str(), acme.trace_seeds().count()), ("exchange", 1));
     assert_ne!(r.version(), before.version());
@@ -216,7 +273,9 @@ fn price_import_and_revaluation() {
     let g = t.groups.iter().find(|g| g.key == ["2022"]).unwrap();
     // 173,600 × 3039.17 (ETH close 2022-03-23) + 25,500,000 × 1.0 = 527,599,912 + 25,500,000.
     assert_eq!(g.usd_revalued, Some(553_099_912));
-    assert_eq!(g.not_revalued, 1, "harmony_2022 (\"~85,837 ETH equivalent after swaps …\") is not a plain amount");
+    // harmony_2022 ("~85,837 ETH equivalent after swaps …") and deribit_2022 ("~691 BTC; ~6,947 ETH; …") are not
+    // plain amounts, and the other 11 incidents of 2022 have no native amount (was 1: only Harmony).
+    assert_eq!(g.not_revalued, 13);
     assert_eq!(g.revaluations[0].incident, "ronin_2022");
 
     // A bad row: file:line, and the stored file is unchanged.
@@ -266,7 +325,7 @@ fn html_report_is_self_contained() {
         assert!(html.contains(&p.id));
     }
     assert!(html.contains(&registry.version()));
-    assert!(html.contains("720,000,000"));
+    assert!(html.contains("805,222,860"), "the 2022 sum");
     let lower = html.to_lowercase();
     for forbidden in ["<script", "<link", "<img", "<iframe", "@import", "url(", "src=", "href=\"http"] {
         assert!(!lower.contains(forbidden), "no external asset or script: {forbidden}");
@@ -313,18 +372,21 @@ fn simulated_cases_are_left_out_of_statistics_unless_asked() {
     assert!(!t.to_json().contains("simulated attacker"));
 
     // Asked for, it is counted like any incident.
-    let all = StatsOptions { include_simulated: true };
-    let t = stats_with(&with, &prices, &[Dim::Country, Dim::Year], all);
+    let all = StatsOptions { include_simulated: true, ..StatsOptions::default() };
+    let t = stats_with(&with, &prices, &[Dim::Country, Dim::Year], all.clone());
     assert!(t.include_simulated && t.simulated_left_out().is_empty());
-    assert_eq!(t.totals.count, 13);
-    assert_eq!(t.totals.usd_reported, 2_746_200_000 + 570_000);
+    assert_eq!(t.totals.count, 268, "267 bundled incidents (was 12) + the simulated case");
+    assert_eq!(t.totals.usd_reported, 6_068_632_492 + 570_000);
     let unknown = t.groups.iter().find(|g| g.key == ["(unknown)", "2022"]).unwrap();
     assert_eq!((unknown.count, unknown.usd_reported, unknown.incidents.as_slice()), (1, 570_000, &["demo_heist".to_string()][..]));
     assert!(t.to_text().contains("The figures include 1 simulated case (demo_heist): not a real incident."));
     assert!(t.to_csv().lines().any(|l| l.starts_with("simulated_included,")));
-    let by_year = stats_with(&with, &prices, &[Dim::Year], all);
-    assert_eq!(by_year.groups.iter().find(|g| g.key == ["2022"]).unwrap().incidents, ["demo_heist", "harmony_2022", "ronin_2022"]);
-    assert_eq!(stats_with(&without, &prices, &[Dim::Year], all).groups, stats(&without, &prices, &[Dim::Year]).groups);
+    let by_year = stats_with(&with, &prices, &[Dim::Year], all.clone());
+    // The 14 incidents of 2022 (was harmony_2022 and ronin_2022) and the simulated case.
+    let y2022 = &by_year.groups.iter().find(|g| g.key == ["2022"]).unwrap().incidents;
+    assert_eq!(y2022.len(), 15);
+    assert!(y2022.contains(&"demo_heist".to_string()));
+    assert_eq!(stats_with(&without, &prices, &[Dim::Year], all.clone()).groups, stats(&without, &prices, &[Dim::Year]).groups);
 
     // The HTML report: the charts and tables are those of the real incidents; the simulated case and
     // its trace have a section of their own that says it is not real and not counted.
@@ -352,4 +414,212 @@ fn simulated_cases_are_left_out_of_statistics_unless_asked() {
     let counted = html_report_at("r", &stats_with(&with, &prices, &[Dim::Year, Dim::Actor], all), &with, None, "2026-01-02");
     assert!(counted.contains("counted in the figures and charts above only because simulated cases were included on request"));
     assert_ne!(charts(&counted), charts(&plain), "included on request, it is charted");
+}
+
+/// Incidents and reported USD per year and attribution level of the bundled registry.
+///
+/// Computed independently of the Rust code from the CSV with
+/// `python3 data/incidents/check_counts.py` (standard library only; it writes the attribution rule
+/// out a second time). (year, level, incidents, USD reported; rows without a USD figure count 0.)
+const BY_YEAR_AND_ATTRIBUTION: [(&str, &str, usize, u64); 27] = [
+    ("2016", "researcher", 1, 1_500_000),
+    ("2017", "government", 1, 63_920_000),
+    ("2017", "sanctions_monitor", 5, 55_990_000),
+    ("2018", "government", 3, 296_237_669),
+    ("2018", "researcher", 12, 115_865_000),
+    ("2018", "sanctions_monitor", 1, 31_000_000),
+    ("2019", "government", 3, 50_772_000),
+    ("2019", "researcher", 6, 133_952_000),
+    ("2019", "sanctions_monitor", 2, 26_490_000),
+    ("2020", "company", 1, 281_000_000),
+    ("2020", "government", 1, 11_800_000),
+    ("2020", "researcher", 11, 26_913_000),
+    ("2021", "researcher", 23, 394_282_751),
+    ("2022", "government", 3, 748_000_000),
+    ("2022", "researcher", 11, 57_222_860),
+    ("2023", "company", 1, 116_000_000),
+    ("2023", "government", 4, 238_300_000),
+    ("2023", "researcher", 22, 271_804_332),
+    ("2023", "suspected", 1, 81_540_000),
+    ("2024", "government", 4, 609_130_000),
+    ("2024", "researcher", 39, 137_088_267),
+    ("2024", "sanctions_monitor", 28, 233_052_400),
+    ("2025", "government", 1, 1_500_000_000),
+    ("2025", "researcher", 74, 413_564_594),
+    ("2025", "sanctions_monitor", 8, 143_207_619),
+    ("2025", "suspected", 1, 30_000_000),
+    // The last row is a sentinel so the array length says the number of groups above plus one.
+    ("total", "all", 267, 6_068_632_492),
+];
+
+#[test]
+fn counts_per_year_and_attribution_are_known_answers() {
+    let r = Registry::bundled();
+    let t = stats(&r, &PriceTable::bundled(), &[Dim::Year, Dim::Attribution]);
+    let got: Vec<(&str, &str, usize, u64)> = t.groups.iter().map(|g| (g.key[0].as_str(), g.key[1].as_str(), g.count, g.usd_reported)).collect();
+    let (groups, total) = BY_YEAR_AND_ATTRIBUTION.split_at(BY_YEAR_AND_ATTRIBUTION.len() - 1);
+    assert_eq!(got, groups);
+    assert_eq!((t.totals.count, t.totals.usd_reported), (total[0].2, total[0].3));
+    // Per year (check_counts.py: "2021: 23 incidents $394,282,751", …).
+    let years = stats(&r, &PriceTable::bundled(), &[Dim::Year]);
+    let per_year: Vec<(&str, usize)> = years.groups.iter().map(|g| (g.key[0].as_str(), g.count)).collect();
+    assert_eq!(
+        per_year,
+        [("2016", 1), ("2017", 6), ("2018", 16), ("2019", 11), ("2020", 13), ("2021", 23), ("2022", 14), ("2023", 28), ("2024", 71), ("2025", 84)]
+    );
+    // Per level: government 20, sanctions_monitor 44, company 2, researcher 199, suspected 2.
+    let levels = stats(&r, &PriceTable::bundled(), &[Dim::Attribution]);
+    let per_level: Vec<(&str, usize)> = levels.groups.iter().map(|g| (g.key[0].as_str(), g.count)).collect();
+    assert_eq!(per_level, [("company", 2), ("government", 20), ("researcher", 199), ("sanctions_monitor", 44), ("suspected", 2)]);
+}
+
+#[test]
+fn min_attribution_counts_only_strong_enough_incidents() {
+    let r = Registry::bundled();
+    let prices = PriceTable::bundled();
+    for min in Attribution::ALL {
+        let options = StatsOptions { min_attribution: Some(min), ..StatsOptions::default() };
+        let t = stats_with(&r, &prices, &[Dim::Year], options);
+        let strong_enough = |level: &str| level.parse::<Attribution>().is_ok_and(|a| a >= min);
+        let (groups, _) = BY_YEAR_AND_ATTRIBUTION.split_at(BY_YEAR_AND_ATTRIBUTION.len() - 1);
+        let expected_count: usize = groups.iter().filter(|g| strong_enough(g.1)).map(|g| g.2).sum();
+        let expected_usd: u64 = groups.iter().filter(|g| strong_enough(g.1)).map(|g| g.3).sum();
+        assert_eq!((t.totals.count, t.totals.usd_reported), (expected_count, expected_usd), "{min}");
+        assert_eq!(t.filtered_out, 267 - expected_count, "{min}");
+        assert_eq!(t.published.len(), 8, "published totals are not filtered by attribution");
+        if min != Attribution::Suspected {
+            assert!(t.to_text().contains("Counting only incidents attributed by"), "{min}");
+        }
+    }
+    // Government only: 20 incidents, 3,518,159,669 USD (the government rows of the table above).
+    let gov = stats_with(&r, &prices, &[], StatsOptions { min_attribution: Some(Attribution::Government), ..StatsOptions::default() });
+    assert_eq!((gov.totals.count, gov.totals.usd_reported), (20, 3_518_159_669));
+    // An incident of a user file without an attribution is left out by any --min-attribution.
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("incidents/acme_2024.yaml"), CASE);
+    let with = Registry::load(dir.path()).unwrap();
+    assert_eq!(with.get("acme_2024").unwrap().attribution, None);
+    let t = stats_with(&with, &prices, &[], StatsOptions { min_attribution: Some(Attribution::Suspected), ..StatsOptions::default() });
+    assert_eq!(t.totals.count, 267);
+    let attributed = CASE.replace("country: KP\n", "country: KP\nattribution: company\nattributed_by: ACME's forensic firm\n");
+    write(&dir.path().join("incidents/acme_2024.yaml"), &attributed);
+    let with = Registry::load(dir.path()).unwrap();
+    assert_eq!(with.get("acme_2024").unwrap().attribution, Some(Attribution::Company));
+    let t = stats_with(&with, &prices, &[], StatsOptions { min_attribution: Some(Attribution::Company), ..StatsOptions::default() });
+    assert_eq!(t.totals.count, 20 + 44 + 2 + 1);
+    write(&dir.path().join("incidents/acme_2024.yaml"), &CASE.replace("country: KP\n", "country: KP\nattribution: rumour\n"));
+    let e = Registry::load(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("field \"attribution\"") && e.contains("government, sanctions_monitor, company, researcher, suspected"), "{e}");
+}
+
+#[test]
+fn every_incident_has_a_source_and_an_attribution() {
+    let r = Registry::bundled();
+    for i in r.incidents() {
+        assert!(i.sources.iter().any(|s| !s.trim().is_empty()), "{}", i.id);
+        if i.aggregate {
+            assert_eq!(i.attribution, None, "{}: an aggregate is not an incident", i.id);
+            assert!(r.published_note(&i.id).is_some_and(|n| !n.publisher.is_empty() && !n.why.is_empty()), "{}: note", i.id);
+        } else {
+            assert!(i.attribution.is_some() && !i.attributed_by.trim().is_empty(), "{}", i.id);
+        }
+    }
+    // Spot checks of the rule (each clause as written in the note).
+    let level = |id: &str| r.get(id).unwrap().attribution.unwrap();
+    assert_eq!(level("ronin_2022"), Attribution::Government, "FBI attribution 2022-04-14");
+    assert_eq!(level("atomic_wallet_2023"), Attribution::Government, "Attribution upgraded: FBI");
+    assert_eq!(level("kucoin_2020"), Attribution::Company, "Attribution: Chainalysis 2021 report");
+    assert_eq!(level("bithumb_2017_02"), Attribution::SanctionsMonitor, "UN Panel of Experts S/2019/691");
+    assert_eq!(level("rain_2024"), Attribution::Government, "US-Japan-ROK joint statement + MSMT");
+    assert_eq!(level("orbit_bridge_2023"), Attribution::Suspected);
+    assert_eq!(level("bitcurex_2016"), Attribution::Researcher);
+    assert_eq!(level("htx_heco_2023"), Attribution::Company, "Elliptic");
+    // Attributed by the MSMT and disputed by a researcher (check_counts.py: "disputed: …").
+    let disputed: Vec<&str> = r.incidents().iter().filter(|i| i.attribution_disputed).map(|i| i.id.as_str()).collect();
+    assert_eq!(
+        disputed,
+        [
+            "btcturk_2024",
+            "deltaprime_2024_09",
+            "deltaprime_2024_11",
+            "hector_network_2024",
+            "loopring_2024",
+            "lykke_2024",
+            "onyx_dao_2024",
+            "prismafi_2024",
+            "swissborg_2025",
+            "uwu_lend_2024"
+        ]
+    );
+    assert!(r.incidents().iter().filter(|i| i.attribution_disputed).all(|i| i.attribution == Some(Attribution::SanctionsMonitor)));
+    // Where sources disagree the note keeps each figure with its source.
+    let yapizon = &r.get("yapizon_2017_04").unwrap().sources[0];
+    assert!(yapizon.contains("$4.8M") && yapizon.contains("$4.7M / 3,816 BTC") && yapizon.contains("$5.3M / 3618 BTC"), "{yapizon}");
+}
+
+/// Each published total with a USD figure against the registry's incidents of its years (all attribution
+/// levels, actor lazarusgroup). A registry change that breaks a reproduction (or makes one) fails here.
+/// Sums from `python3 data/incidents/check_counts.py` (per-year USD), added over each aggregate's years.
+#[test]
+fn published_totals_reproduction_status() {
+    use tracehound_report::ReproductionStatus::{NotReproduced, Reproduced};
+    let r = Registry::bundled();
+    let options = StatsOptions { actor: Some("lazarusgroup".into()), ..StatsOptions::default() };
+    let t = stats_with(&r, &PriceTable::bundled(), &[Dim::Year], options);
+    assert_eq!(t.filtered_out, 0, "every bundled incident is lazarusgroup's");
+    let got: Vec<(&str, u64, usize, ReproductionStatus)> =
+        t.reproductions.iter().map(|x| (x.aggregate.as_str(), x.registry_usd, x.registry_count, x.status)).collect();
+    assert_eq!(
+        got,
+        [
+            // 2017–2022: 119,910,000 + 443,102,669 + 211,214,000 + 319,713,000 + 394,282,751 + 805,222,860 (+91.1%).
+            ("nis_2017_2022_aggregate", 2_293_445_280, 83, NotReproduced),
+            // 2017–2023: the above + 707,644,332 = 3,001,089,612 against $3B (+0.04%).
+            ("un_poe_2017_2023_aggregate", 3_001_089_612, 111, Reproduced),
+            // 2021: 394,282,751 against Chainalysis' $395M (−0.2%).
+            ("dprk_2021_aggregate", 394_282_751, 23, Reproduced),
+            // 2022: 805,222,860 against $1.7B (−52.6%) and the NIS' $626M (+28.6%).
+            ("chainalysis_2022_aggregate", 805_222_860, 14, NotReproduced),
+            ("nis_2022_aggregate", 805_222_860, 14, NotReproduced),
+            // 2023: 707,644,332 against $660.5M (+7.1%).
+            ("chainalysis_2023_aggregate", 707_644_332, 28, Reproduced),
+            // 2024: 979,270,667 against $1.34B (−26.9%).
+            ("chainalysis_2024_aggregate", 979_270_667, 71, NotReproduced),
+            // 2025: 2,086,772,213 against $2.02B (+3.3%).
+            ("chainalysis_2025_aggregate", 2_086_772_213, 84, Reproduced),
+        ]
+    );
+    let by_id = |id: &str| t.reproductions.iter().find(|x| x.aggregate == id).unwrap();
+    let y2021 = by_id("dprk_2021_aggregate");
+    assert_eq!((y2021.difference_usd, y2021.published_incidents), (394_282_751 - 395_000_000, Some(7)));
+    // Chainalysis' revised $429M: −8.1%, still within 10%; its revised 2022 $1.1B: −26.8%, not.
+    assert_eq!((y2021.revised_usd, y2021.revised_status), (Some(429_000_000), Some(Reproduced)));
+    assert_eq!(by_id("chainalysis_2022_aggregate").revised_status, Some(NotReproduced));
+    assert_eq!(y2021.incidents[0], "liquid_2021", "largest first");
+    let y2022 = t.groups.iter().find(|g| g.key == ["2022"]).unwrap();
+    let mut behind = by_id("nis_2022_aggregate").incidents.clone();
+    behind.sort();
+    assert_eq!(behind, y2022.incidents, "the incidents behind the year's sum");
+    let sentence = y2021.sentence();
+    assert!(sentence.contains("the registry reproduces it (within 10%)") && sentence.contains("over 7 incidents"), "{sentence}");
+    assert!(by_id("nis_2022_aggregate").sentence().contains("does NOT reproduce"));
+    assert!(by_id("nis_2022_aggregate").why.contains("Ronin"));
+
+    // Text, CSV, JSON and HTML say it.
+    let text = t.to_text();
+    assert!(text.contains("Published totals beside the registry") && text.contains("why: Chainalysis counted 7 attacks"), "{text}");
+    assert!(t.to_csv().lines().any(|l| l.starts_with("reproduction,,23,394282751,1,")), "{}", t.to_csv());
+    let json: serde_json::Value = serde_json::from_str(&t.to_json()).unwrap();
+    assert_eq!(json["reproductions"][2]["status"], "reproduced");
+    assert_eq!(json["reproductions"][0]["status"], "not_reproduced");
+    let html = html_report_at("r", &t, &r, None, "2026-01-02");
+    assert!(html.contains("<h2>Published totals beside the registry</h2>") && html.contains("not reproduced"), "html");
+
+    // Only government attributions: 2025 is Bybit alone (1.5B, −25.7%), no longer reproduced.
+    let gov = stats_with(&r, &PriceTable::bundled(), &[Dim::Year], StatsOptions { min_attribution: Some(Attribution::Government), ..StatsOptions::default() });
+    let y2025 = gov.reproductions.iter().find(|x| x.aggregate == "chainalysis_2025_aggregate").unwrap();
+    assert_eq!((y2025.registry_usd, y2025.status), (1_500_000_000, NotReproduced));
+    // Another actor: no incident and no published total.
+    let other = stats_with(&r, &PriceTable::bundled(), &[Dim::Year], StatsOptions { actor: Some("someone".into()), ..StatsOptions::default() });
+    assert!(other.groups.is_empty() && other.reproductions.is_empty());
 }

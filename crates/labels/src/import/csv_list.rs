@@ -29,8 +29,9 @@ const DEFAULT_CHAIN: &str = "ethereum";
 pub(crate) enum ActorRule<'a> {
     /// Every row that has no actor of its own.
     AllRows,
-    /// Only rows whose `incident_id` starts with one of these prefixes.
-    IncidentPrefixes(&'a [&'a str]),
+    /// Every row except those whose `incident_id` is one of these ids (incidents that are only
+    /// suspected, not attributed).
+    IncidentsExcept(&'a [&'a str]),
 }
 
 /// Column positions found in the header.
@@ -155,7 +156,7 @@ pub(crate) fn parse_csv(file: &str, origin: &str, bytes: &[u8], options: &CsvImp
             let foreign_sanctioned = role.as_deref() == Some("sanctioned") && !normalize_label(&label).contains(&normalize_label(actor));
             let in_scope = match rule {
                 ActorRule::AllRows => true,
-                ActorRule::IncidentPrefixes(prefixes) => value(columns.incident).is_some_and(|id| prefixes.iter().any(|p| id.starts_with(p))),
+                ActorRule::IncidentsExcept(ids) => !value(columns.incident).is_some_and(|id| ids.contains(&id)),
             };
             (!is_victim && !foreign_sanctioned && in_scope).then(|| actor.to_string())
         });
@@ -203,7 +204,7 @@ mod tests {
     fn incident_roles_and_actor_scope() {
         let csv = b"incident_id,chain,address,role,label,source,checksum\nronin_2022,ethereum,0x098B716B8Aaf21512996dC57EB0615e2383E2f96,attacker,Ronin exploiter,x,eth_ok\nbybit_2025,ethereum,0x1db92e2eebc8e0c075a02bea49a2935bcd2dfcf4,victim,Bybit Cold Wallet 1,x,eth_nochecksum\nofac_sdn_dprk,ethereum,0x8589427373D6D84E98730D7795D8f6f8731FDA16,sanctioned,OFAC SDN ent_num 39796: TORNADO CASH,x,eth_ok\nofac_sdn_dprk,ethereum,0xa0e1c89Ef1a489c9C7dE96311eD5Ce5D32c20E4B,sanctioned,OFAC SDN ent_num 27307: LAZARUS GROUP [DPRK3],x,eth_ok\nother_2020,bitcoin-sv,1abc,attacker,x,x,x\n";
         let opts = CsvImport { actor: Some("lazarusgroup".into()), ..options("incidents") };
-        let parsed = parse_csv("a.csv", "a.csv", csv, &opts, ActorRule::IncidentPrefixes(&["ronin_", "bybit_", "ofac_sdn_dprk"])).expect("parses");
+        let parsed = parse_csv("a.csv", "a.csv", csv, &opts, ActorRule::IncidentsExcept(&["other_2020"])).expect("parses");
         let actors: Vec<Option<&str>> = parsed.tags.iter().map(|(_, t)| t.actor.as_deref()).collect();
         assert_eq!(actors, vec![Some("lazarusgroup"), None, None, Some("lazarusgroup"), None]);
         let categories: Vec<&str> = parsed.tags.iter().map(|(_, t)| t.category.as_str()).collect();
