@@ -569,6 +569,107 @@ pub(crate) fn read_columns(path: &Path, columns: &[&str]) -> Result<RecordBatch>
     Ok(batch)
 }
 
+/// The rows of some columns of a Parquet file, read a batch at a time and handed out in
+/// batches of the length asked for, so a chunk of the tables is never read whole.
+struct BatchRows {
+    path: PathBuf,
+    reader: datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+    pending: std::collections::VecDeque<RecordBatch>,
+    buffered: u64,
+    taken: u64,
+}
+
+const BATCH_ROWS: usize = 8192;
+
+impl BatchRows {
+    fn open(path: &Path, columns: &[&str]) -> Result<BatchRows> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let pq = |e: &dyn std::fmt::Display| Error::Corrupt { path: path.to_path_buf(), reason: e.to_string() };
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| pq(&e))?;
+        for c in columns {
+            if builder.schema().field_with_name(c).is_err() {
+                return Err(pq(&format!("column {c} is missing")));
+            }
+        }
+        let fields = builder.parquet_schema().columns().iter().enumerate().filter(|(_, c)| columns.contains(&c.path().parts()[0].as_str())).map(|(i, _)| i);
+        let mask = ProjectionMask::leaves(builder.parquet_schema(), fields);
+        let reader = builder.with_projection(mask).with_batch_size(BATCH_ROWS).build().map_err(|e| pq(&e))?;
+        Ok(BatchRows { path: path.to_path_buf(), reader, pending: Default::default(), buffered: 0, taken: 0 })
+    }
+
+    fn read(&mut self) -> Result<bool> {
+        match self.reader.next() {
+            Some(b) => {
+                let b = b.map_err(|e| Error::Corrupt { path: self.path.clone(), reason: e.to_string() })?;
+                self.buffered += b.num_rows() as u64;
+                self.pending.push_back(b);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// The next batch as the file has it, if any rows are left.
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        if self.pending.is_empty() && !self.read()? {
+            return Ok(None);
+        }
+        let b = self.pending.pop_front().expect("read");
+        self.buffered -= b.num_rows() as u64;
+        self.taken += b.num_rows() as u64;
+        Ok(Some(b))
+    }
+
+    /// The next `n` rows, as one batch.
+    fn take(&mut self, n: u64) -> Result<RecordBatch> {
+        while self.buffered < n {
+            if !self.read()? {
+                return Err(Error::Corrupt {
+                    path: self.path.clone(),
+                    reason: format!("{} rows where the transactions count {} or more", self.taken + self.buffered, self.taken + n),
+                });
+            }
+        }
+        let mut parts = vec![];
+        let mut need = n as usize;
+        while need > 0 {
+            let b = self.pending.pop_front().expect("buffered");
+            if b.num_rows() <= need {
+                need -= b.num_rows();
+                parts.push(b);
+            } else {
+                parts.push(b.slice(0, need));
+                self.pending.push_front(b.slice(need, b.num_rows() - need));
+                need = 0;
+            }
+        }
+        self.buffered -= n;
+        self.taken += n;
+        let schema = self.reader.schema();
+        if parts.len() == 1 {
+            return Ok(parts.pop().expect("one"));
+        }
+        concat_batches(&schema, &parts).map_err(|e| Error::Corrupt { path: self.path.clone(), reason: e.to_string() })
+    }
+
+    /// Rows handed out so far.
+    fn taken(&self) -> u64 {
+        self.taken
+    }
+
+    /// Fails if rows are left that no transaction counted.
+    fn check_end(&mut self) -> Result<()> {
+        while self.read()? {}
+        if self.buffered > 0 {
+            return Err(Error::Corrupt {
+                path: self.path.clone(),
+                reason: format!("{} rows where the transactions count {}", self.taken + self.buffered, self.taken),
+            });
+        }
+        Ok(())
+    }
+}
+
 fn decode_txid(hex_str: &str, path: &Path, row: usize) -> Result<[u8; 32]> {
     let mut b = [0u8; 32];
     hex::decode_to_slice(hex_str, &mut b)
@@ -661,19 +762,44 @@ impl Builder {
     }
 
     /// Appends one chunk; returns its number of transactions.
+    /// Appends one chunk, a batch of transactions (with their outputs and inputs) at a time;
+    /// returns its number of transactions.
     fn add_chunk(&mut self, txs_path: &Path, outs_path: &Path, ins_path: &Path) -> Result<u64> {
-        let txs = read_columns(txs_path, &["hash", "block_number", "block_timestamp", "input_count", "output_count"])?;
-        let outs = read_columns(outs_path, &["transaction_hash", "index", "value", "type", "addresses"])?;
-        let ins = read_columns(ins_path, &["transaction_hash", "index", "spent_transaction_hash", "spent_output_index"])?;
-        let col = |b: &RecordBatch, n: &str| b.column_by_name(n).expect("checked by read_columns").clone();
+        let mut txs = BatchRows::open(txs_path, &["hash", "block_number", "block_timestamp", "input_count", "output_count"])?;
+        let mut outs = BatchRows::open(outs_path, &["transaction_hash", "index", "value", "type", "addresses"])?;
+        let mut ins = BatchRows::open(ins_path, &["transaction_hash", "index", "spent_transaction_hash", "spent_output_index"])?;
+        let mut n = 0u64;
+        while let Some(batch) = txs.next_batch()? {
+            let want = |name: &str| -> u64 { batch.column_by_name(name).expect("read").as_primitive::<UInt32Type>().values().iter().map(|&c| c as u64).sum() };
+            let (o, i) = (outs.take(want("output_count"))?, ins.take(want("input_count"))?);
+            self.add_rows(
+                &batch,
+                &o,
+                &i,
+                (txs_path, outs_path, ins_path),
+                (txs.taken() - batch.num_rows() as u64, outs.taken() - o.num_rows() as u64, ins.taken() - i.num_rows() as u64),
+            )?;
+            n += batch.num_rows() as u64;
+        }
+        outs.check_end()?;
+        ins.check_end()?;
+        Ok(n)
+    }
+
+    /// Appends transactions `txs` with their outputs `outs` and inputs `ins` (the rows of the
+    /// three tables that belong to them); `paths` and `first` (the rows' numbers in their files)
+    /// name them in errors.
+    fn add_rows(&mut self, txs: &RecordBatch, outs: &RecordBatch, ins: &RecordBatch, paths: (&Path, &Path, &Path), first: (u64, u64, u64)) -> Result<()> {
+        let (txs_path, outs_path, ins_path) = paths;
+        let col = |b: &RecordBatch, n: &str| b.column_by_name(n).expect("checked by BatchRows::open").clone();
         let corrupt = |path: &Path, reason: String| Error::Corrupt { path: path.to_path_buf(), reason };
-        let (hash, height, time) = (col(&txs, "hash"), col(&txs, "block_number"), col(&txs, "block_timestamp"));
+        let (hash, height, time) = (col(txs, "hash"), col(txs, "block_number"), col(txs, "block_timestamp"));
         let (hash, height, time) =
             (hash.as_string::<i32>(), height.as_primitive::<UInt64Type>(), time.as_primitive::<datafusion::arrow::datatypes::Int64Type>());
-        let (in_count, out_count) = (col(&txs, "input_count"), col(&txs, "output_count"));
+        let (in_count, out_count) = (col(txs, "input_count"), col(txs, "output_count"));
         let (in_count, out_count) = (in_count.as_primitive::<UInt32Type>(), out_count.as_primitive::<UInt32Type>());
         let (o_tx, o_index, o_value, o_type, o_addrs) =
-            (col(&outs, "transaction_hash"), col(&outs, "index"), col(&outs, "value"), col(&outs, "type"), col(&outs, "addresses"));
+            (col(outs, "transaction_hash"), col(outs, "index"), col(outs, "value"), col(outs, "type"), col(outs, "addresses"));
         let (o_tx, o_index, o_value, o_type, o_addrs) = (
             o_tx.as_string::<i32>(),
             o_index.as_primitive::<UInt32Type>(),
@@ -683,24 +809,17 @@ impl Builder {
         );
         let o_addr_values = o_addrs.values().as_string::<i32>().clone();
         let (i_tx, i_index, i_spent, i_vout) =
-            (col(&ins, "transaction_hash"), col(&ins, "index"), col(&ins, "spent_transaction_hash"), col(&ins, "spent_output_index"));
+            (col(ins, "transaction_hash"), col(ins, "index"), col(ins, "spent_transaction_hash"), col(ins, "spent_output_index"));
         let (i_tx, i_index, i_spent, i_vout) =
             (i_tx.as_string::<i32>(), i_index.as_primitive::<UInt32Type>(), i_spent.as_string::<i32>(), i_vout.as_primitive::<UInt32Type>());
-        let want_outs: u64 = out_count.values().iter().map(|&c| c as u64).sum();
-        let want_ins: u64 = in_count.values().iter().map(|&c| c as u64).sum();
-        if want_outs != outs.num_rows() as u64 {
-            return Err(corrupt(outs_path, format!("{} rows where the transactions count {want_outs} outputs", outs.num_rows())));
-        }
-        if want_ins != ins.num_rows() as u64 {
-            return Err(corrupt(ins_path, format!("{} rows where the transactions count {want_ins} inputs", ins.num_rows())));
-        }
+        let (t_first, o_first, i_first) = (first.0 as usize, first.1 as usize, first.2 as usize);
         let type_codes: Vec<(String, u8)> = ScriptType::ALL.iter().enumerate().map(|(i, t)| (t.as_str().to_string(), i as u8)).collect();
         let nonstandard = ScriptType::ALL.iter().position(|t| *t == ScriptType::NonStandard).expect("listed") as u8;
         let (mut orow, mut irow) = (0usize, 0usize);
         let mut joined = String::new();
         for t in 0..txs.num_rows() {
             let h = hash.value(t);
-            let id = decode_txid(h, txs_path, t)?;
+            let id = decode_txid(h, txs_path, t_first + t)?;
             let tx = self.meta.transactions as u32;
             self.txid.push(id)?;
             self.tx_keys.push(txid_key(&id), tx)?;
@@ -714,7 +833,7 @@ impl Builder {
                 if o_tx.value(r) != h || o_index.value(r) as usize != k {
                     return Err(corrupt(
                         outs_path,
-                        format!("row {r} is output {}:{} where {h}:{k} was expected (tables out of order)", o_tx.value(r), o_index.value(r)),
+                        format!("row {} is output {}:{} where {h}:{k} was expected (tables out of order)", o_first + r, o_tx.value(r), o_index.value(r)),
                     ));
                 }
                 self.out_value.push(o_value.value(r))?;
@@ -751,13 +870,13 @@ impl Builder {
                 if i_tx.value(r) != h || i_index.value(r) as usize != k {
                     return Err(corrupt(
                         ins_path,
-                        format!("row {r} is input {}:{} where {h}:{k} was expected (tables out of order)", i_tx.value(r), i_index.value(r)),
+                        format!("row {} is input {}:{} where {h}:{k} was expected (tables out of order)", i_first + r, i_tx.value(r), i_index.value(r)),
                     ));
                 }
                 let prevout = if i_spent.is_null(r) {
                     NONE
                 } else {
-                    let spent = decode_txid(i_spent.value(r), ins_path, r)?;
+                    let spent = decode_txid(i_spent.value(r), ins_path, i_first + r)?;
                     match self.tx_ids.get(txid_map_key(&spent))? {
                         Some(packed) => {
                             let (start, count) = unpack_outputs(packed);
@@ -765,7 +884,7 @@ impl Builder {
                             if vout >= count {
                                 return Err(corrupt(
                                     ins_path,
-                                    format!("row {r} spends output {} of {} which has fewer outputs", i_vout.value(r), i_spent.value(r)),
+                                    format!("row {} spends output {} of {} which has fewer outputs", i_first + r, i_vout.value(r), i_spent.value(r)),
                                 ));
                             }
                             start + vout
@@ -781,11 +900,11 @@ impl Builder {
             irow += n_in;
             self.meta.inputs += n_in as u64;
             self.tx_in_start.push(self.meta.inputs)?;
-            let packed = pack_outputs(first_out, n_out as u64).ok_or_else(|| too_many_outputs(txs_path, t))?;
+            let packed = pack_outputs(first_out, n_out as u64).ok_or_else(|| too_many_outputs(txs_path, t_first + t))?;
             self.tx_ids.insert(txid_map_key(&id), packed)?;
             self.meta.transactions += 1;
         }
-        Ok(txs.num_rows() as u64)
+        Ok(())
     }
 
     /// Writes the index file: the arrays as they are, then what derives from them (each

@@ -319,7 +319,7 @@ impl DiskMap {
         let Some(budget) = self.budget else { return };
         let runs: u64 = self.runs.iter().map(|r| r.bloom.bytes() + r.fences.len() as u64 * 16).sum();
         self.cap = (budget.saturating_sub(runs) / MAP_ENTRY_BYTES).max(1024) as usize;
-        self.mem = HashMap::with_capacity_and_hasher(self.cap.min(1 << 26), BuildKeyHasher);
+        self.mem = HashMap::default();
     }
 
     /// The value of `key`.
