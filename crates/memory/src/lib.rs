@@ -23,6 +23,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (num, unit) = (&t[..split], t[split..].trim());
+    if num.is_empty() {
+        return Err(format!("{text:?}: a size is a number with an optional unit, like 4GiB or 512MiB"));
+    }
     let factor: u64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kib" => KIB,
@@ -35,9 +38,6 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "tb" => 1000u64.pow(4),
         _ => return Err(format!("{text:?}: unknown unit {unit:?} (use bytes, KiB, MiB, GiB, TiB, or KB, MB, GB, TB)")),
     };
-    if num.is_empty() {
-        return Err(format!("{text:?}: a size is a number with an optional unit, like 4GiB or 512MiB"));
-    }
     let value = if let Ok(n) = num.parse::<u64>() {
         n.checked_mul(factor).ok_or_else(|| format!("{text:?}: too large"))?
     } else {
