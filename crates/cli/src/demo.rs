@@ -180,12 +180,12 @@ fn tracing_part(data_dir: &Path, sim_dir: &Path, truth: &tracehound_simulate::Gr
     let idx = GraphIndex::open_current(&store, chain)?;
     let t = idx.tx_id(&heist.txid).context("the theft transaction is indexed")?;
     let date = crate::incidents::day(idx.tx_time()[t as usize] as u64);
-    let prices = tracehound_report::PriceTable::load(data_dir)?;
+    let prices = tracehound_report::PriceTable::simulated();
     let usd = prices.usd_at("BTC", &date).map(|(p, _)| (heist.stolen_sat as f64 / 1e8 * p).round() as u64);
     println!("\n15. The heist as a simulated case of the registry (next to the bundled real ones: `tracehound incident list`; marked `simulated: true`, so statistics leave it out)");
     let yaml = sim_dir.join("demo_heist.yaml");
     let text = format!(
-        "id: demo_heist\nname: Simulated hot-wallet heist at {victim} (demo chain)\ndate: {date}\nvictim: {victim}\nvictim_type: exchange\nchains: [{chain}]\nassets: [BTC]\namount_native: \"{btc} BTC\"\n{usd}actor_name: simulated attacker\nsimulated: true\nsources: [\"tracehound simulate (seed {seed}): {gt}\"]\nseeds:\n  - {{chain: {chain}, tx: \"{txid}\", role: attacker, label: theft transaction, source: simulator ground truth}}\n",
+        "id: demo_heist\nname: Simulated hot-wallet heist at {victim} (demo chain)\ndate: {date}\nvictim: {victim}\nvictim_type: exchange\nchains: [{chain}]\nassets: [BTC]\namount_native: \"{btc} BTC\"\n{usd}actor_name: simulated attacker\nsimulated: true\nsources: [\"tracehound simulate (seed {seed}): {gt}\", \"amount_usd at tracehound's simulated BTC price series, not a market price\"]\nseeds:\n  - {{chain: {chain}, tx: \"{txid}\", role: attacker, label: theft transaction, source: simulator ground truth}}\n",
         victim = heist.victim,
         btc = heist.stolen_sat as f64 / 1e8,
         usd = usd.map(|u| format!("amount_usd: {u}\n")).unwrap_or_default(),

@@ -168,6 +168,9 @@ pub struct IncidentTrace {
     pub registry_version: String,
     /// Seeds not found in the ingested data (skipped).
     pub seeds_not_found: Vec<String>,
+    /// The USD figures come from the simulated price series (a case on a simulated chain, such as the
+    /// demo's heist), not from market prices.
+    pub simulated_prices: bool,
     /// One accounting per chain and flow.
     pub flows: Vec<FlowAccounting>,
 }
@@ -226,9 +229,16 @@ pub fn trace_incident(data_dir: &Path, id: &str, model: Model, max_hops: u32) ->
             stored.into_iter().collect::<Vec<_>>().join(", ")
         );
     }
-    let prices = PriceTable::load(data_dir)?;
+    // A simulated case is valued at the simulated series, a real one never is.
+    let prices = if inc.is_simulated() { PriceTable::simulated() } else { PriceTable::load(data_dir)? };
     let first_seen = inc.date.clone();
-    let mut out = IncidentTrace { incident: inc.id.clone(), registry_version: reg.version(), seeds_not_found: vec![], flows: vec![] };
+    let mut out = IncidentTrace {
+        incident: inc.id.clone(),
+        registry_version: reg.version(),
+        seeds_not_found: vec![],
+        simulated_prices: prices.is_simulated(),
+        flows: vec![],
+    };
     for chain in chains {
         let req = TraceRequest {
             chain: chain.clone(),
@@ -312,6 +322,9 @@ pub fn trace_incident(data_dir: &Path, id: &str, model: Model, max_hops: u32) ->
 /// Prints an incident trace.
 pub fn print_incident_trace(r: &IncidentTrace) {
     println!("incident {} (registry {})", r.incident, r.registry_version);
+    if r.simulated_prices {
+        println!("  USD at tracehound's simulated price series (made up for the demo), not at market prices");
+    }
     for f in &r.flows {
         println!("  {} {}: {} traced ({} forward)", f.chain, f.flow, f.seed_amount_text, f.trace.model);
         for d in &f.destinations {
@@ -330,6 +343,7 @@ pub fn summary(r: &IncidentTrace) -> Option<TraceSummary> {
     let f = r.flows.iter().max_by_key(|f| f.seed_amount)?;
     let dec = decimals(&f.trace.asset).unwrap_or(0);
     Some(TraceSummary {
+        simulated_prices: r.simulated_prices,
         incident: r.incident.clone(),
         unit: f.trace.asset.clone(),
         destinations: f.destinations.iter().map(|d| (d.label.clone(), d.kind.clone(), d.amount as f64 / 10f64.powi(dec), d.usd)).collect(),

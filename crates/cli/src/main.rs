@@ -375,7 +375,8 @@ enum IncidentCmd {
 
 #[derive(Subcommand)]
 enum PricesCmd {
-    /// Import daily prices: FRED CSV (DATE,CBBTCUSD) or `date,asset,usd` rows. Your prices win over the bundled ones.
+    /// Import daily prices: FRED CSV (DATE,CBBTCUSD), CoinMetrics community CSV (time,…,PriceUSD) or
+    /// `date,asset,usd` rows. No price series ships with tracehound; USDT/USDC/DAI are $1 unless imported.
     Import {
         /// The CSV file.
         file: PathBuf,

@@ -33,6 +33,9 @@ pub struct TraceSummary {
     /// (label, kind, amount in `unit`, USD if known); kinds such as exchange, mixer, bridge,
     /// still_held, fees, below_threshold.
     pub destinations: Vec<(String, String, f64, Option<f64>)>,
+    /// The USD figures come from [`crate::PriceTable::simulated`] (a demo's made-up prices), and the
+    /// report says so next to them.
+    pub simulated_prices: bool,
 }
 
 const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}\
@@ -320,7 +323,11 @@ fn chart_destinations(t: &TraceSummary) -> Result<String, String> {
 }
 
 fn push_destinations_table(h: &mut String, t: &TraceSummary) {
-    let _ = writeln!(h, "<table>\n<tr><th>destination</th><th>kind</th><th>amount ({})</th><th>USD</th></tr>", esc(&t.unit));
+    if t.simulated_prices {
+        h.push_str("<p class=\"warn\">USD at tracehound's simulated price series (made up for the demo), not at market prices.</p>\n");
+    }
+    let usd_head = if t.simulated_prices { "USD (simulated prices)" } else { "USD" };
+    let _ = writeln!(h, "<table>\n<tr><th>destination</th><th>kind</th><th>amount ({})</th><th>{usd_head}</th></tr>", esc(&t.unit));
     for (label, kind, amount, usd) in &t.destinations {
         let usd = usd.map_or_else(|| "–".into(), |u| group_digits(u.round().max(0.0) as u64));
         let _ = writeln!(h, "<tr><td>{}</td><td>{}</td><td class=\"n\">{amount:.8}</td><td class=\"n\">{usd}</td></tr>", esc(label), esc(kind));
@@ -532,6 +539,7 @@ mod tests {
         let registry = Registry::bundled();
         let table = stats(&registry, &PriceTable::bundled(), &[Dim::Actor]);
         let trace = TraceSummary {
+            simulated_prices: false,
             incident: "ronin_2022".into(),
             unit: "ETH".into(),
             destinations: vec![

@@ -3,8 +3,9 @@
 //! The registry is the bundled list of DPRK-attributed thefts (`data/incidents/`, embedded in the
 //! binary: 267 thefts 2016–2025, each with its sources and an [`Attribution`] level, and 8 published
 //! totals) plus the user's own incidents, one YAML file each in `<data dir>/incidents/`. Prices are
-//! the bundled FRED/Coinbase daily closes (`data/prices/`) plus the user's imports in
-//! `<data dir>/prices/prices.csv`. Statistics group the incidents (never the published aggregates)
+//! the user's imports in `<data dir>/prices/prices.csv` (FRED, CoinMetrics community or
+//! `date,asset,usd` CSV; no third-party series is bundled), stablecoins at $1 by definition, and a
+//! simulated series for the demo's simulated chain, marked as such wherever it is used. Statistics group the incidents (never the published aggregates)
 //! by actor, country, year, victim type or category, and every figure lists the incident ids and
 //! sources behind it; each published total is set beside the registry's sum for its years
 //! ([`Reproduction`]: the difference, the incidents, reproduced within 10% or not, and why).

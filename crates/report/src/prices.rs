@@ -1,13 +1,24 @@
-//! Daily USD prices: the bundled FRED/Coinbase closes plus the user's imports.
+//! Daily USD prices: the user's imports, stablecoins at $1, and a simulated series for the demo.
 //!
-//! Bundled: `data/prices/CBBTCUSD.csv` (→ `BTC`) and `CBETHUSD.csv` (→ `ETH`), FRED downloads with the
-//! header `DATE,<SERIES>` and `.` for a missing day, 2019-02-09 … 2024-02-09. The user's imports are kept
-//! in `<data dir>/prices/prices.csv` (`date,asset,usd`, sorted) and win over bundled prices of the same
-//! asset and day.
+//! No third-party price series is bundled: no daily BTC/ETH series for 2016–2025 with a licence that
+//! allows redistribution was found (see `data/prices/SOURCES.md`, which also says where to download
+//! the formats below). The user's imports are kept in `<data dir>/prices/prices.csv` (`date,asset,usd`,
+//! sorted).
 //!
-//! [`PriceTable::import`] reads two formats, told apart by the header:
+//! Stablecoins ([`STABLECOINS`]: USDT, USDC, DAI) are worth $1 **by definition** on any day without an
+//! imported close: their issuers target $1, and they traded within a few cents of it on most days, but
+//! not all (USDC and DAI fell to about $0.88 on 2023-03-11, USDT to about $0.95 in May 2022); import a
+//! series to use market prices, which then win.
+//!
+//! [`PriceTable::simulated`] is a made-up BTC/ETH series for cases on simulated chains (the demo's
+//! heist); it is marked [`PriceTable::is_simulated`] and must never value a real incident.
+//!
+//! [`PriceTable::import`] reads three formats, told apart by the header:
 //! * FRED: `DATE,<SERIES>` (or `observation_date,<SERIES>`); the asset is the explicit argument, else
 //!   `CB<ASSET>USD` → `<ASSET>`, else the series name; `.` or an empty value is a missing day, skipped.
+//! * CoinMetrics community CSV (`csv/<asset>.csv` of github.com/coinmetrics/data): columns `time` and
+//!   `PriceUSD` among many others; the asset is the explicit argument, else the file name (`btc.csv` →
+//!   `BTC`); days without a `PriceUSD` are skipped; `time` may carry a time of day (`…T00:00:00Z`).
 //! * generic: columns `date`, `asset`, `usd` in any order (matched by header, case-insensitive); without
 //!   an `asset` column the explicit asset argument is required.
 
@@ -17,10 +28,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-const BUNDLED: [(&str, &str, &str); 2] = [
-    ("data/prices/CBBTCUSD.csv", "BTC", include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/prices/CBBTCUSD.csv"))),
-    ("data/prices/CBETHUSD.csv", "ETH", include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/prices/CBETHUSD.csv"))),
-];
+/// Assets valued at $1 on any day without an imported close (see the module docs for the depeg caveat).
+pub const STABLECOINS: [&str; 3] = ["USDT", "USDC", "DAI"];
 
 /// How far back [`PriceTable::usd_at`] looks for a close when the day itself has none.
 pub const MAX_PRICE_AGE_DAYS: i64 = 7;
@@ -41,21 +50,37 @@ pub struct PricePoint {
 pub struct PriceTable {
     // (asset, day number) → (date text, usd); day numbers make "within 7 days" exact arithmetic.
     rows: BTreeMap<(String, i64), (String, f64)>,
+    simulated: bool,
 }
 
 impl PriceTable {
-    /// The bundled FRED series (BTC and ETH, 2019-02-09 … 2024-02-09).
+    /// What ships with tracehound: no third-party series, only stablecoins at $1 ([`STABLECOINS`]).
     pub fn bundled() -> PriceTable {
-        let mut t = PriceTable::default();
-        for (file, asset, text) in BUNDLED {
-            for p in parse_prices(file, text, Some(asset)).expect("bundled price files parse (checked by the tests)") {
-                t.insert(p);
-            }
+        PriceTable::default()
+    }
+
+    /// A made-up daily BTC and ETH series, 2009-01-03 … 2035-12-31, for cases on simulated chains (the
+    /// demo's heist). Not market prices: BTC = 30,000 + 8,000 × sin(2π × day / 365.25) USD (day 0 =
+    /// 1970-01-01), ETH = BTC / 15. [`PriceTable::is_simulated`] is true.
+    pub fn simulated() -> PriceTable {
+        let mut t = PriceTable { simulated: true, ..PriceTable::default() };
+        let (first, last) = (parse_day("2009-01-03").expect("a day"), parse_day("2035-12-31").expect("a day"));
+        for day in first..=last {
+            let btc = 30_000.0 + 8_000.0 * (std::f64::consts::TAU * day as f64 / 365.25).sin();
+            let btc = (btc * 100.0).round() / 100.0;
+            let date = crate::date_of_unix(day as u64 * 86_400);
+            t.rows.insert(("BTC".into(), day), (date.clone(), btc));
+            t.rows.insert(("ETH".into(), day), (date, (btc / 15.0 * 100.0).round() / 100.0));
         }
         t
     }
 
-    /// The bundled prices plus `data_dir/prices/prices.csv` (user imports win on the same asset and day).
+    /// Whether these are [`PriceTable::simulated`] prices (a demo's), not market prices.
+    pub fn is_simulated(&self) -> bool {
+        self.simulated
+    }
+
+    /// The user's imports, `data_dir/prices/prices.csv` (stablecoins at $1 where none is imported).
     pub fn load(data_dir: &Path) -> Result<PriceTable> {
         let mut t = PriceTable::bundled();
         for p in read_user_file(data_dir)? {
@@ -97,12 +122,14 @@ impl PriceTable {
     }
 
     /// The close of `asset` on `date` (`YYYY-MM-DD`), else the nearest earlier close within 7 days,
-    /// with the date actually used; `None` outside coverage or for a date that is not a full day.
+    /// with the date actually used; a stablecoin ([`STABLECOINS`]) without one is $1 on `date`;
+    /// `None` outside coverage or for a date that is not a full day.
     pub fn usd_at(&self, asset: &str, date: &str) -> Option<(f64, String)> {
         let day = parse_day(date)?;
         let asset = asset.trim().to_ascii_uppercase();
         let lo = (asset.clone(), day - MAX_PRICE_AGE_DAYS);
-        self.rows.range(lo..=(asset, day)).next_back().map(|(_, (d, usd))| (*usd, d.clone()))
+        let stable = STABLECOINS.contains(&asset.as_str());
+        self.rows.range(lo..=(asset, day)).next_back().map(|(_, (d, usd))| (*usd, d.clone())).or_else(|| stable.then(|| (1.0, date.trim().to_string())))
     }
 
     /// The assets with prices and the first and last day of each.
@@ -183,7 +210,16 @@ fn parse_prices(file: &str, text: &str, asset: Option<&str>) -> Result<Vec<Price
         Fixed(String),
         Column(usize),
     }
+    let file_asset = || {
+        let stem = Path::new(file).file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        asset.map(str::to_string).or_else(|| checked_asset(&stem).ok())
+    };
+    let coinmetrics = find("time").is_some() && find("priceusd").is_some();
     let (c_date, asset_src, c_usd) = match (find("date"), find("asset"), find("usd")) {
+        _ if coinmetrics => match file_asset() {
+            Some(a) => (find("time").expect("found"), Asset::Fixed(a), find("priceusd").expect("found")),
+            None => return Err(Error::Row { file: file.into(), line: 1, reason: "CoinMetrics file: give the asset explicitly (--asset BTC)".into() }),
+        },
         (Some(d), Some(a), Some(u)) => (d, Asset::Column(a), u),
         (Some(d), None, Some(u)) => match asset {
             Some(a) => (d, Asset::Fixed(a.to_string()), u),
@@ -216,10 +252,12 @@ fn parse_prices(file: &str, text: &str, asset: Option<&str>) -> Result<Vec<Price
             continue;
         }
         let field = |c: usize| r.get(c).ok_or_else(|| bad(format!("{} fields, expected {}", r.len(), header.len())));
-        let date = checked_date(field(c_date)?).map_err(bad)?;
+        let date_text = field(c_date)?.trim();
+        let date_text = if coinmetrics { date_text.split('T').next().unwrap_or(date_text) } else { date_text };
+        let date = checked_date(date_text).map_err(bad)?;
         let usd_text = field(c_usd)?.trim();
-        if fred && (usd_text == "." || usd_text.is_empty()) {
-            continue; // FRED's "no observation that day"
+        if (fred && (usd_text == "." || usd_text.is_empty())) || (coinmetrics && usd_text.is_empty()) {
+            continue; // FRED's "no observation that day", or a CoinMetrics day before the asset traded
         }
         let usd = checked_usd(usd_text).map_err(bad)?;
         let asset = match &asset_src {
@@ -236,19 +274,51 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bundled_prices_read_the_fred_files() {
+    fn nothing_third_party_is_bundled_and_stablecoins_are_one_dollar() {
         let t = PriceTable::bundled();
-        assert_eq!(t.len(), 2 * 1826, "1,827 rows each, one of them '.'");
-        assert_eq!(t.usd_at("BTC", "2019-02-09"), Some((3623.73, "2019-02-09".into())));
-        assert_eq!(t.usd_at("eth", "2019-02-10"), Some((123.94, "2019-02-10".into())));
-        // 2020-09-04 is "." in both files: the previous day is used.
-        assert_eq!(t.usd_at("BTC", "2020-09-04").unwrap().1, "2020-09-03");
-        assert_eq!(t.usd_at("BTC", "2019-02-08"), None);
+        assert!(t.is_empty() && !t.is_simulated());
+        assert_eq!(t.usd_at("BTC", "2022-03-23"), None);
+        assert_eq!(t.usd_at("usdc", "2023-03-11"), Some((1.0, "2023-03-11".into())), "by definition, depeg or not");
+        assert_eq!(t.usd_at("DAI", "2022-06"), None, "a month is not a day");
+        // An imported close wins over the $1 rule.
+        let mut t = PriceTable::default();
+        t.insert(PricePoint { asset: "USDC".into(), date: "2023-03-11".into(), usd: 0.88 });
+        assert_eq!(t.usd_at("USDC", "2023-03-12"), Some((0.88, "2023-03-11".into())));
+    }
+
+    #[test]
+    fn fred_files_seven_days_back() {
+        let f = parse_prices("CBBTCUSD.csv", "DATE,CBBTCUSD\n2024-02-08,45000\n2024-02-09,47000.0\n2024-02-10,.\n", None).unwrap();
+        let mut t = PriceTable::default();
+        for p in f {
+            t.insert(p);
+        }
+        assert_eq!(t.len(), 2, "'.' is a missing day");
+        assert_eq!(t.usd_at("btc", "2024-02-10").unwrap().1, "2024-02-09");
         assert_eq!(t.usd_at("BTC", "2024-02-16").unwrap().1, "2024-02-09", "7 days back is still in coverage");
         assert_eq!(t.usd_at("BTC", "2024-02-17"), None, "8 days back is not");
-        assert_eq!(t.usd_at("BTC", "2022-06"), None, "a month is not a day");
-        assert_eq!(t.usd_at("XRP", "2022-06-01"), None);
-        assert_eq!(t.coverage()[0], ("BTC".into(), "2019-02-09".into(), "2024-02-09".into()));
+        assert_eq!(t.usd_at("BTC", "2024-02-07"), None);
+        assert_eq!(t.coverage()[0], ("BTC".into(), "2024-02-08".into(), "2024-02-09".into()));
+    }
+
+    #[test]
+    fn simulated_series_is_marked_and_in_a_plausible_range() {
+        let s = PriceTable::simulated();
+        assert!(s.is_simulated());
+        for date in ["2009-01-03", "2016-10-13", "2022-04-02", "2035-12-31"] {
+            let (btc, used) = s.usd_at("BTC", date).unwrap();
+            assert!((22_000.0..=38_000.0).contains(&btc) && used == date, "{date}: {btc}");
+            assert!((s.usd_at("ETH", date).unwrap().0 - btc / 15.0).abs() < 0.01);
+        }
+        assert_eq!(s.usd_at("BTC", "2008-12-31"), None);
+    }
+
+    #[test]
+    fn coinmetrics_community_csv() {
+        let text = "time,AdrActCnt,PriceUSD,SplyCur\n2010-07-17,100,,1\n2010-07-18T00:00:00.000000000Z,200,0.0858,2\n";
+        let c = parse_prices("data/csv/btc.csv", text, None).unwrap();
+        assert_eq!(c, [PricePoint { asset: "BTC".into(), date: "2010-07-18".into(), usd: 0.0858 }]);
+        assert_eq!(parse_prices("x.csv", text, Some("ETH")).unwrap()[0].asset, "ETH");
     }
 
     #[test]

@@ -128,18 +128,27 @@ fn registry_version_is_stable() {
 // the notes of the 8 published totals (was f9cb832822211be5, 12 incidents with their provenance).
 const REGISTRY_VERSION: &str = "0a285c1f90394e14";
 
+/// No third-party price series is bundled any more (the FRED/Coinbase files came from a repository
+/// without a licence): the bundled table is empty, stablecoins are $1 by definition, and FRED-format
+/// files are imported by the user (made-up closes below).
 #[test]
-fn bundled_prices_known_answers() {
+fn no_bundled_third_party_prices() {
     let p = PriceTable::bundled();
-    // CBBTCUSD.csv line 1140: 2022-03-23,42940.28; CBETHUSD.csv line 1140: 2022-03-23,3039.17.
-    assert_eq!(p.usd_at("BTC", "2022-03-23"), Some((42940.28, "2022-03-23".to_string())));
-    assert_eq!(p.usd_at("ETH", "2022-03-23"), Some((3039.17, "2022-03-23".to_string())));
-    // Line 1232: 2022-06-23,21121.55 (Harmony).
-    assert_eq!(p.usd_at("BTC", "2022-06-23").unwrap().0, 21121.55);
-    // 2020-09-04 is "." in both files: the close of 2020-09-03 is used.
+    assert!(p.is_empty() && !p.is_simulated());
+    assert_eq!(p.usd_at("BTC", "2022-03-23"), None);
+    assert_eq!(p.usd_at("ETH", "2025-02-21"), None);
+    for coin in ["USDT", "USDC", "DAI"] {
+        assert_eq!(p.usd_at(coin, "2022-03-23"), Some((1.0, "2022-03-23".to_string())), "{coin}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fred = dir.path().join("CBETHUSD.csv");
+    write(&fred, "DATE,CBETHUSD\n2020-09-03,400.0\n2020-09-04,.\n2022-03-23,3000.0\n");
+    assert_eq!(PriceTable::import(dir.path(), &fred, None).unwrap(), 2);
+    let p = PriceTable::load(dir.path()).unwrap();
+    assert_eq!(p.usd_at("ETH", "2022-03-23"), Some((3000.0, "2022-03-23".to_string())));
+    // "." is a missing day: the close of the day before is used.
     assert_eq!(p.usd_at("ETH", "2020-09-04").unwrap().1, "2020-09-03");
-    assert_eq!(p.usd_at("ETH", "2025-02-21"), None, "Bybit 2025 is after the bundled coverage");
-    assert_eq!(p.usd_at("BTC", "2017-12-19"), None, "before the bundled coverage");
+    assert_eq!(p.usd_at("BTC", "2022-03-23"), None, "only what was imported");
 }
 
 #[test]
@@ -162,11 +171,10 @@ fn stats_known_answers() {
     // All 267 incidents: the sum of amount_usd of the non-aggregate rows (was 12 and 2,746,200,000).
     assert_eq!(t.totals.count, 267);
     assert_eq!(t.totals.usd_reported, 6_068_632_492);
-    // One bundled amount_native is a plain "<n> <ASSET>" sum of assets priced on its day (Ronin needs USDC;
-    // Munchables, DMM and 2025 are after the bundled prices): upbit_2019, 342,000 ETH × 153.42 (CBETHUSD.csv,
-    // 2019-11-27) = 52,469,640 (reported: 48,500,000). Was None before the registry held upbit_2019.
-    assert_eq!(t.totals.usd_revalued, Some(52_469_640));
-    assert_eq!(t.totals.not_revalued, 266);
+    // Nothing is revalued without imported prices (no third-party prices are bundled; stablecoins alone
+    // are $1, and no incident's amount is in stablecoins only).
+    assert_eq!(t.totals.usd_revalued, None);
+    assert_eq!(t.totals.not_revalued, 267);
     let published: Vec<(&str, Option<u64>)> = t.published.iter().map(|p| (p.id.as_str(), p.usd)).collect();
     assert_eq!(
         published,
@@ -256,23 +264,30 @@ fn user_incidents_add_load_and_collide() {
 fn price_import_and_revaluation() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
-    // A generic file: USDC at 1.0 on the Ronin day makes "173,600 ETH + 25.5M USDC" revaluable.
+    // A generic file: USDC at 1.0 on the Ronin day (the same as the stablecoin rule).
     let generic = dir.path().join("usdc.csv");
     write(&generic, "date,asset,usd\n2022-03-23,USDC,1.0\n2022-03-24,USDC,1.0\n");
     assert_eq!(PriceTable::import(data, &generic, None).unwrap(), 2);
-    // A FRED file overriding one bundled BTC day; "." rows are skipped, not errors.
+    // FRED files (made-up closes; no price series is bundled); "." rows are skipped, not errors.
     let fred = dir.path().join("CBBTCUSD.csv");
-    write(&fred, "DATE,CBBTCUSD\n2022-03-23,40000.5\n2022-03-24,.\n");
-    assert_eq!(PriceTable::import(data, &fred, None).unwrap(), 1);
+    write(&fred, "DATE,CBBTCUSD\n2022-03-22,39000.0\n2022-03-23,40000.5\n2022-03-24,.\n");
+    assert_eq!(PriceTable::import(data, &fred, None).unwrap(), 2);
+    let eth = dir.path().join("CBETHUSD.csv");
+    write(&eth, "DATE,CBETHUSD\n2022-03-23,3000.0\n");
+    assert_eq!(PriceTable::import(data, &eth, None).unwrap(), 1);
     let p = PriceTable::load(data).unwrap();
-    assert_eq!(p.usd_at("BTC", "2022-03-23").unwrap().0, 40000.5, "user imports win");
-    assert_eq!(p.usd_at("BTC", "2022-03-22").unwrap().0, PriceTable::bundled().usd_at("BTC", "2022-03-22").unwrap().0);
+    assert_eq!(p.usd_at("BTC", "2022-03-23").unwrap().0, 40000.5);
+    assert_eq!(p.usd_at("BTC", "2022-03-22").unwrap().0, 39000.0, "earlier imports are kept");
     assert_eq!(p.usd_at("USDC", "2022-03-25").unwrap().1, "2022-03-24");
+    // A later import of the same asset and day wins.
+    write(&fred, "DATE,CBBTCUSD\n2022-03-23,40100.0\n");
+    assert_eq!(PriceTable::import(data, &fred, None).unwrap(), 1);
+    assert_eq!(PriceTable::load(data).unwrap().usd_at("BTC", "2022-03-23").unwrap().0, 40100.0);
 
     let t = stats(&Registry::bundled(), &p, &[Dim::Year]);
     let g = t.groups.iter().find(|g| g.key == ["2022"]).unwrap();
-    // 173,600 × 3039.17 (ETH close 2022-03-23) + 25,500,000 × 1.0 = 527,599,912 + 25,500,000.
-    assert_eq!(g.usd_revalued, Some(553_099_912));
+    // 173,600 × 3000.0 (imported ETH close 2022-03-23) + 25,500,000 × 1.0 = 520,800,000 + 25,500,000.
+    assert_eq!(g.usd_revalued, Some(546_300_000));
     // harmony_2022 ("~85,837 ETH equivalent after swaps …") and deribit_2022 ("~691 BTC; ~6,947 ETH; …") are not
     // plain amounts, and the other 11 incidents of 2022 have no native amount (was 1: only Harmony).
     assert_eq!(g.not_revalued, 13);
@@ -300,6 +315,7 @@ fn html_report_is_self_contained() {
     let registry = Registry::bundled();
     let table = stats(&registry, &PriceTable::bundled(), &[Dim::Year, Dim::Actor]);
     let trace = TraceSummary {
+        simulated_prices: false,
         incident: "ronin_2022".into(),
         unit: "ETH".into(),
         destinations: vec![
@@ -391,6 +407,7 @@ fn simulated_cases_are_left_out_of_statistics_unless_asked() {
     // The HTML report: the charts and tables are those of the real incidents; the simulated case and
     // its trace have a section of their own that says it is not real and not counted.
     let trace = TraceSummary {
+        simulated_prices: true,
         incident: "demo_heist".into(),
         unit: "BTC".into(),
         destinations: vec![("Krakenly".into(), "exchange".into(), 7.5, Some(342_000.0)), ("still held".into(), "still_held".into(), 5.0, None)],
