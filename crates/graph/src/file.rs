@@ -50,6 +50,9 @@ impl SectionWriter {
     }
 }
 
+/// Where [`write_streamed`] takes a section's bytes.
+pub type Sink<'a> = dyn FnMut(&[u8]) -> Result<()> + 'a;
+
 /// Writes a sectioned file whose sections are produced one after the other instead of held in
 /// memory: `sections` names each section and its length in bytes, and `fill(i, sink)` hands the
 /// bytes of section `i`, in order, to `sink` (in as many pieces as it likes). The header is
@@ -60,7 +63,7 @@ pub fn write_streamed(
     magic: [u8; 8],
     version: u32,
     sections: &[(String, u64)],
-    fill: &mut dyn FnMut(usize, &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
+    fill: &mut dyn FnMut(usize, &mut Sink) -> Result<()>,
 ) -> Result<u64> {
     assert!(sections.len() <= MAX_SECTIONS && sections.iter().all(|(n, _)| n.len() <= NAME_LEN));
     let mut header = vec![0u8; HEADER_LEN];

@@ -1075,7 +1075,7 @@ impl Builder {
 }
 
 /// Streams the transaction of each input (or output) from the transactions' ranges.
-fn owners_streamed(start: &mut SpillVec<u64>, sink: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+fn owners_streamed(start: &mut SpillVec<u64>, sink: &mut file::Sink) -> Result<()> {
     let mut prev: Option<u64> = None;
     let mut t = 0u32;
     let mut buf: Vec<u32> = Vec::with_capacity(1 << 16);

@@ -282,7 +282,7 @@ impl RunWriter {
         Ok(RunWriter { path, w: BufWriter::with_capacity(1 << 16, file), len: 0, fences: vec![], bloom: Bloom::new(keys) })
     }
     fn push(&mut self, key: u128, value: u64) -> Result<()> {
-        if self.len % FENCE_EVERY as u64 == 0 {
+        if self.len.is_multiple_of(FENCE_EVERY as u64) {
             self.fences.push(key);
         }
         self.bloom.insert(key);
@@ -401,9 +401,9 @@ impl DiskMap {
         };
         let mut heap = BinaryHeap::new();
         let mut values = vec![0u64; runs.len()];
-        for i in 0..runs.len() {
+        for (i, value) in values.iter_mut().enumerate() {
             if let Some((k, v)) = next(i, &mut readers)? {
-                values[i] = v;
+                *value = v;
                 heap.push(Reverse((k, Reverse(i))));
             }
         }
@@ -436,6 +436,9 @@ pub(crate) struct Sorter {
     runs: Vec<(PathBuf, File, u64)>,
     to: SpillTo,
 }
+
+/// Where [`Sorted::for_each`] hands its pairs.
+pub(crate) type PairSink<'a> = dyn FnMut(&[(u64, u32)]) -> Result<()> + 'a;
 
 /// The sorted pairs of a [`Sorter`].
 pub(crate) enum Sorted {
@@ -530,7 +533,7 @@ impl Sorter {
 
 impl Sorted {
     /// Hands every pair, in order, to `f` in blocks.
-    pub(crate) fn for_each(&self, f: &mut dyn FnMut(&[(u64, u32)]) -> Result<()>) -> Result<()> {
+    pub(crate) fn for_each(&self, f: &mut PairSink) -> Result<()> {
         match self {
             Sorted::Memory(v) => f(v),
             Sorted::File(path, file, n) => {
