@@ -18,8 +18,12 @@
 //! | `in_tx`, `out_tx` | `u32` per input, per output | the transaction holding it |
 //! | `addr_offsets`, `addr_bytes` | `u64` per address + 1, bytes | address strings |
 //! | `addr_out_start`, `addr_outs` | CSR | outputs paying each address, in time order |
-//! | `addr_key`, `addr_key_id` | sorted `u64` hash, `u32` | address string → id |
-//! | `txid_key`, `txid_key_id` | sorted `u64` prefix, `u32` | txid → tx id |
+//! | `addr_key_id` | `u32` per address | address ids sorted by [`address_key`] of their string (then id): address string → id by binary search |
+//! | `txid_key_id` | `u32` per tx | tx ids sorted by their txid's first 8 bytes (then id): txid → tx id |
+//!
+//! The lookups keep only the sorted ids: a search computes each probed entry's key from the
+//! address string or txid it already stores (8 bytes per address and per transaction less than
+//! storing the keys; a lookup reads about 30 entries, and lookups are not on any walk's path).
 //!
 //! The index remembers which table chunks (by last block hash) it covers. If the tables only grew,
 //! [`update`] reads the new chunks and appends; if they were rolled back by a reorg, or the file
@@ -48,7 +52,7 @@ pub const NO_ADDRESS: u32 = u32::MAX;
 /// Input or output id meaning "none" (unspent output, coinbase or unresolved input).
 pub const NONE: u64 = u64::MAX;
 /// Format version of `graph.thg`.
-pub const INDEX_VERSION: u32 = 3;
+pub const INDEX_VERSION: u32 = 4;
 const MAGIC: [u8; 8] = *b"THGRAPH\0";
 
 /// A chunk of the tables the index covers.
@@ -131,7 +135,7 @@ pub struct GraphIndex {
     meta: IndexMeta,
 }
 
-const SECTIONS: [&str; 20] = [
+const SECTIONS: [&str; 18] = [
     "txid",
     "tx_height",
     "tx_time",
@@ -148,9 +152,7 @@ const SECTIONS: [&str; 20] = [
     "addr_bytes",
     "addr_out_start",
     "addr_outs",
-    "addr_key",
     "addr_key_id",
-    "txid_key",
     "txid_key_id",
 ];
 
@@ -164,9 +166,7 @@ impl GraphIndex {
             file.slice::<u8>(s)?;
         }
         // Every section must cast to its element type before the typed accessors may be used.
-        for s in
-            ["tx_in_start", "tx_out_start", "out_value", "out_spender", "in_prevout", "addr_offsets", "addr_out_start", "addr_outs", "addr_key", "txid_key"]
-        {
+        for s in ["tx_in_start", "tx_out_start", "out_value", "out_spender", "in_prevout", "addr_offsets", "addr_out_start", "addr_outs"] {
             file.slice::<u64>(s)?;
         }
         for s in ["tx_height", "tx_time", "out_addr", "in_tx", "out_tx", "addr_key_id", "txid_key_id"] {
@@ -190,8 +190,8 @@ impl GraphIndex {
             (idx.out_tx().len(), o),
             (idx.sl::<u64>("addr_offsets").len(), a + 1),
             (idx.addr_out_start().len(), a + 1),
-            (idx.sl::<u64>("addr_key").len(), a),
-            (idx.sl::<u64>("txid_key").len(), t),
+            (idx.sl::<u32>("addr_key_id").len(), a),
+            (idx.sl::<u32>("txid_key_id").len(), t),
         ];
         if let Some((found, want)) = lens.iter().find(|(f, w)| f != w) {
             return Err(Error::Corrupt { path: path.to_path_buf(), reason: format!("an array holds {found} entries where the header counts {want}") });
@@ -332,18 +332,20 @@ impl GraphIndex {
 
     /// The id of `address`, if indexed.
     pub fn address_id(&self, address: &str) -> Option<u32> {
-        let keys = self.sl::<u64>("addr_key");
         let ids = self.sl::<u32>("addr_key_id");
-        find_key(keys, ids, address_key(address), |id| self.address(id) == address)
+        let key = address_key(address);
+        let start = ids.partition_point(|&id| address_key(self.address(id)) < key);
+        ids[start..].iter().take_while(|&&id| address_key(self.address(id)) == key).copied().find(|&id| self.address(id) == address)
     }
 
     /// The id of the transaction with hash `txid` (hex, display order), if indexed.
     pub fn tx_id(&self, txid: &str) -> Option<u32> {
         let mut bytes = [0u8; 32];
         hex::decode_to_slice(txid, &mut bytes).ok()?;
-        let keys = self.sl::<u64>("txid_key");
         let ids = self.sl::<u32>("txid_key_id");
-        find_key(keys, ids, txid_key(&bytes), |id| self.txid()[id as usize] == bytes)
+        let (txids, key) = (self.txid(), txid_key(&bytes));
+        let start = ids.partition_point(|&id| txid_key(&txids[id as usize]) < key);
+        ids[start..].iter().take_while(|&&id| txid_key(&txids[id as usize]) == key).copied().find(|&id| txids[id as usize] == bytes)
     }
 
     /// The hash of transaction `t` in hex.
@@ -739,11 +741,11 @@ impl Builder {
             let packed = pack_outputs(starts[t], starts[t + 1] - starts[t]).ok_or_else(|| too_many_outputs(&path, t))?;
             b.tx_ids.insert(txid_map_key(id), packed)?;
         }
-        for (&k, &id) in idx.sl::<u64>("addr_key").iter().zip(idx.sl::<u32>("addr_key_id")) {
-            b.addr_keys.push(k, id)?;
+        for &id in idx.sl::<u32>("addr_key_id") {
+            b.addr_keys.push(address_key(idx.address(id)), id)?;
         }
-        for (&k, &id) in idx.sl::<u64>("txid_key").iter().zip(idx.sl::<u32>("txid_key_id")) {
-            b.tx_keys.push(k, id)?;
+        for &id in idx.sl::<u32>("txid_key_id") {
+            b.tx_keys.push(txid_key(&idx.txid()[id as usize]), id)?;
         }
         Ok(b)
     }
@@ -956,9 +958,7 @@ impl Builder {
             ("addr_bytes", addr_bytes.byte_len()),
             ("addr_out_start", 8 * (a + 1)),
             ("addr_outs", 8 * addressed_outputs),
-            ("addr_key", 8 * a),
             ("addr_key_id", 4 * a),
-            ("txid_key", 8 * t),
             ("txid_key_id", 4 * t),
         ]
         .iter()
@@ -1065,9 +1065,7 @@ impl Builder {
                 }
                 Ok(())
             }
-            "addr_key" => addr_keys.for_each(&mut |v| sink(bytes(&v.iter().map(|p| p.0).collect::<Vec<u64>>()))),
             "addr_key_id" => addr_keys.for_each(&mut |v| sink(bytes(&v.iter().map(|p| p.1).collect::<Vec<u32>>()))),
-            "txid_key" => tx_keys.for_each(&mut |v| sink(bytes(&v.iter().map(|p| p.0).collect::<Vec<u64>>()))),
             "txid_key_id" => tx_keys.for_each(&mut |v| sink(bytes(&v.iter().map(|p| p.1).collect::<Vec<u32>>()))),
             other => unreachable!("section {other} has no writer"),
         })

@@ -86,6 +86,14 @@ fn index_matches_the_tables() {
     assert_eq!(idx.outputs_of(a).len() as u64, count(&format!("SELECT count(*) AS n FROM outputs WHERE addresses[1] = '{hot}'")));
     assert!(idx.outputs_of(a).windows(2).all(|w| w[0] < w[1]), "outputs of an address are in time order");
     assert!(idx.address_id("bcrt1qnotanaddressatall").is_none());
+    // Every address and transaction is found by its string, through the sorted ids alone.
+    for a in 0..idx.address_count() as u32 {
+        assert_eq!(idx.address_id(idx.address(a)), Some(a));
+    }
+    for t in 0..idx.tx_count() as u32 {
+        assert_eq!(idx.tx_id(&idx.tx_hash(t)), Some(t));
+    }
+    assert!(idx.tx_id(&"ab".repeat(32)).is_none());
     assert!(idx.out_addr().iter().all(|&x| x == NO_ADDRESS || (x as usize) < idx.address_count()));
 }
 
