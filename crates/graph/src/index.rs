@@ -530,7 +530,7 @@ struct Builder {
 /// The key of an address in the build's map: its FNV-1a hash (the index's lookup key) and a
 /// SipHash of it, 128 bits, so two addresses share a key with a chance below 10⁻²⁰ on a chain of
 /// Bitcoin's size. The map lives only while the index is built.
-fn address_map_key(address: &str) -> u128 {
+pub(crate) fn address_map_key(address: &str) -> u128 {
     use std::hash::{Hash, Hasher};
     let mut sip = std::hash::DefaultHasher::new();
     address.hash(&mut sip);
