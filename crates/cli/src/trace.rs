@@ -371,7 +371,10 @@ pub fn write_traces(traces: &[Trace], format: TraceFormat, out: &Path, amounts: 
 
 /// `tracehound trace`.
 pub fn trace_cmd(data_dir: &Path, req: &TraceRequest, format: TraceFormat, out: &Path, entities: bool) -> Result<()> {
+    // A trace holds its frontier and flow graph, not the chain: it has no spill, only a report.
+    let meter = tracehound_memory::StageMeter::start("trace", crate::memory_limit());
     let mut traces = run_trace(data_dir, req)?;
+    crate::report_stage(&meter.report());
     if entities {
         traces = group_by_entity(data_dir, &req.chain, &traces)?;
     }

@@ -17,10 +17,6 @@ fn ok(data: &Path, args: &[&str]) -> Output {
     out
 }
 
-fn json(data: &Path, args: &[&str]) -> Value {
-    serde_json::from_slice(&ok(data, args).stdout).unwrap()
-}
-
 /// Runs every stage on `sim` into `data` under `limit`; returns the stages' JSON reports, the
 /// trace's JSON and the `-v` lines of standard error.
 fn stages(sim: &Path, data: &Path, limit: &str, seed: &str) -> (Vec<Value>, Value, String) {
@@ -29,8 +25,9 @@ fn stages(sim: &Path, data: &Path, limit: &str, seed: &str) -> (Vec<Value>, Valu
     let ingest = ok(data, &[&l[..], &["ingest", "bitcoin", "--blocks-dir", blocks.to_str().unwrap(), "--chunk-blocks", "700", "--json"]].concat());
     let index = ok(data, &[&l[..], &["index", "--json"]].concat());
     let cluster = ok(data, &[&l[..], &["cluster", "--json"]].concat());
-    let trace = json(data, &[&l[..], &["trace", "bitcoin_regtest", "--from", seed, "--max-hops", "10", "--json"]].concat());
-    let mut stderr = String::new();
+    let trace = ok(data, &[&l[..], &["trace", "bitcoin_regtest", "--from", seed, "--max-hops", "10", "--json"]].concat());
+    let mut stderr = String::from_utf8_lossy(&trace.stderr).to_string();
+    let trace = serde_json::from_slice(&trace.stdout).unwrap();
     let mut reports = vec![];
     for out in [ingest, index, cluster] {
         stderr.push_str(&String::from_utf8_lossy(&out.stderr));
@@ -63,7 +60,7 @@ fn a_tiny_memory_limit_spills_in_every_stage_and_changes_no_result() {
     assert_eq!(spilled(&large[1]), 0);
     assert_eq!(index["memory"]["memory_limit"], 16 << 20);
     assert!(index["memory"]["peak_anonymous"].as_u64().unwrap() > 0);
-    for stage in ["ingest", "index", "cluster"] {
+    for stage in ["ingest", "index", "cluster", "trace"] {
         assert!(said.lines().any(|l| l.starts_with(&format!("{stage}: peak memory")) && l.contains("limit 16 MiB")), "no -v line for {stage} in {said}");
     }
     // Clustering keeps its 4 bytes per address and spills only evidence beyond its share: on
