@@ -81,9 +81,12 @@ pub fn ensure_index(store: &Store, chain: &str, quiet: bool) -> Result<(GraphInd
 /// Brings the transfer index of EVM chain `chain` up to date (with a progress bar) and opens it.
 pub fn ensure_transfer_index(store: &Store, chain: &str, quiet: bool) -> Result<(TransferIndex, transfers::TransferUpdate)> {
     let mut progress = index_progress(chain, "transfer index", quiet);
-    let report = transfers::update(store, chain, tracehound_trace::native_symbol(chain), &mut |e| progress(Some(e)));
+    let report = transfers::update_within(store, chain, tracehound_trace::native_symbol(chain), Some(crate::memory_limit()), &mut |e| progress(Some(e)));
     progress(None);
     let report = report?;
+    if report.action != "unchanged" {
+        crate::report_stage(&report.memory);
+    }
     Ok((TransferIndex::open_current(store, chain)?, report))
 }
 

@@ -554,25 +554,6 @@ fn unpack_outputs(v: u64) -> (u64, u64) {
     (v >> OUT_COUNT_BITS, v & ((1 << OUT_COUNT_BITS) - 1))
 }
 
-/// Reads `columns` of the Parquet file at `path` into one batch; a missing column is an error.
-pub(crate) fn read_columns(path: &Path, columns: &[&str]) -> Result<RecordBatch> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let pq = |e: &dyn std::fmt::Display| Error::Corrupt { path: path.to_path_buf(), reason: e.to_string() };
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| pq(&e))?;
-    let fields = builder.parquet_schema().columns().iter().enumerate().filter(|(_, c)| columns.contains(&c.path().parts()[0].as_str())).map(|(i, _)| i);
-    let mask = ProjectionMask::leaves(builder.parquet_schema(), fields);
-    let reader = builder.with_projection(mask).with_batch_size(64 * 1024).build().map_err(|e| pq(&e))?;
-    let schema = reader.schema();
-    let batches = reader.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| pq(&e))?;
-    let batch = concat_batches(&schema, &batches).map_err(|e| pq(&e))?;
-    for c in columns {
-        if batch.column_by_name(c).is_none() {
-            return Err(pq(&format!("column {c} is missing")));
-        }
-    }
-    Ok(batch)
-}
-
 /// The rows of some columns of a Parquet file, read a batch at a time and handed out in
 /// batches of the length asked for, so a chunk of the tables is never read whole.
 struct BatchRows {

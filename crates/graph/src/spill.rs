@@ -8,7 +8,9 @@
 //!   small log-structured merge tree: a hash table in memory, flushed as sorted runs of 24-byte
 //!   records with a fence key per 128 records and a Bloom filter (10 bits per key) in memory,
 //!   so a lookup that misses memory reads one 3 KiB block of the run that holds the key;
-//! * [`Sorter`]: an external sort of `(u64 key, u32 id)` pairs (the index's lookup sections).
+//! * [`Sorter`]: an external sort of `(u64 key, u32 id)` pairs (the index's lookup sections);
+//! * [`RecordSorter`]: an external sort of fixed-size records by their `Ord` (the transfer
+//!   index's movements in replay order): sorted runs of what fits, merged k ways.
 //!
 //! With no limit nothing is spilled and every structure stays in memory.
 
@@ -564,6 +566,145 @@ impl Sorted {
     }
 }
 
+/// Runs a [`RecordSorter`] merges at once; more are merged in rounds.
+const MERGE_FAN_IN: usize = 64;
+
+/// An external sort of fixed-size records in their `Ord` order: records are sorted in memory up
+/// to the cap, written as sorted runs beyond it, and the runs merged k ways (at most
+/// [`MERGE_FAN_IN`] at once) into one file. Records equal under `Ord` come out in no set order.
+pub(crate) struct RecordSorter<R: Pod + Ord> {
+    name: &'static str,
+    buf: Vec<R>,
+    cap: usize,
+    read_buf: usize,
+    runs: Vec<(PathBuf, File, u64)>,
+    to: SpillTo,
+}
+
+/// The sorted records of a [`RecordSorter`].
+pub(crate) enum SortedRecords<R: Pod> {
+    /// All in memory.
+    Memory(Vec<R>),
+    /// In one scratch file.
+    File(PathBuf, File, u64),
+}
+
+fn write_records<R: Pod>(to: &SpillTo, name: &str, records: impl Iterator<Item = Result<R>>) -> Result<(PathBuf, File, u64)> {
+    let (path, file) = to.create(name)?;
+    let mut w = BufWriter::with_capacity(1 << 16, file);
+    let mut n = 0u64;
+    for r in records {
+        w.write_all(bytemuck::bytes_of(&r?)).map_err(|e| Error::io(&path, e))?;
+        n += 1;
+    }
+    let file = w.into_inner().map_err(|e| Error::io(&path, e.into_error()))?;
+    to.meter.spilled(n * std::mem::size_of::<R>() as u64);
+    Ok((path, file, n))
+}
+
+fn read_record<R: Pod>(r: &mut BufReader<File>, path: &Path) -> Result<Option<R>> {
+    let mut v = R::zeroed();
+    match r.read_exact(bytemuck::bytes_of_mut(&mut v)) {
+        Ok(()) => Ok(Some(v)),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+impl<R: Pod + Ord> RecordSorter<R> {
+    /// An empty sort keeping about `cap_bytes` in memory (`None`: everything); `name` prefixes
+    /// its scratch files.
+    pub(crate) fn new(name: &'static str, cap_bytes: Option<u64>, to: &SpillTo) -> RecordSorter<R> {
+        let size = std::mem::size_of::<R>().max(1) as u64;
+        let cap = cap_bytes.map_or(usize::MAX, |b| (b / size).max(1024) as usize);
+        // The merge reads every run through a buffer of its own: together they keep to the cap.
+        let read_buf = cap_bytes.map_or(1 << 16, |b| (b / MERGE_FAN_IN as u64).clamp(4 << 10, 1 << 16) as usize);
+        RecordSorter { name, buf: vec![], cap, read_buf, runs: vec![], to: to.clone() }
+    }
+
+    /// Adds a record.
+    pub(crate) fn push(&mut self, r: R) -> Result<()> {
+        self.buf.push(r);
+        if self.buf.len() >= self.cap {
+            self.buf.sort_unstable();
+            let run = write_records(&self.to, self.name, self.buf.drain(..).map(Ok))?;
+            self.runs.push(run);
+        }
+        Ok(())
+    }
+
+    /// Merges `runs` into one run and removes their files.
+    fn merge(&self, runs: Vec<(PathBuf, File, u64)>) -> Result<(PathBuf, File, u64)> {
+        let mut readers = vec![];
+        for (path, file, _) in &runs {
+            let mut f = file.try_clone().map_err(|e| Error::io(path, e))?;
+            std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
+            readers.push((BufReader::with_capacity(self.read_buf, f), path.clone()));
+        }
+        let mut heap = BinaryHeap::new();
+        for (i, (r, path)) in readers.iter_mut().enumerate() {
+            if let Some(v) = read_record::<R>(r, path)? {
+                heap.push(Reverse((v, i)));
+            }
+        }
+        let merged = std::iter::from_fn(|| {
+            let Reverse((v, i)) = heap.pop()?;
+            let (r, path) = &mut readers[i];
+            match read_record(r, path) {
+                Ok(Some(next)) => heap.push(Reverse((next, i))),
+                Ok(None) => {}
+                Err(e) => return Some(Err(e)),
+            }
+            Some(Ok(v))
+        });
+        let run = write_records(&self.to, self.name, merged)?;
+        for (p, _, _) in &runs {
+            let _ = std::fs::remove_file(p);
+        }
+        Ok(run)
+    }
+
+    /// Sorts what was added.
+    pub(crate) fn finish(mut self) -> Result<SortedRecords<R>> {
+        self.buf.sort_unstable();
+        if self.runs.is_empty() {
+            return Ok(SortedRecords::Memory(std::mem::take(&mut self.buf)));
+        }
+        if !self.buf.is_empty() {
+            let run = write_records(&self.to, self.name, self.buf.drain(..).map(Ok))?;
+            self.runs.push(run);
+        }
+        self.buf = vec![];
+        let mut runs = std::mem::take(&mut self.runs);
+        while runs.len() > 1 {
+            let rest = runs.split_off(runs.len().min(MERGE_FAN_IN));
+            let merged = self.merge(runs)?;
+            runs = rest;
+            runs.push(merged);
+        }
+        let (path, file, n) = runs.pop().expect("one run");
+        Ok(SortedRecords::File(path, file, n))
+    }
+}
+
+impl<R: Pod> SortedRecords<R> {
+    /// Hands every record, in order, to `f` in blocks.
+    pub(crate) fn for_each(&self, f: &mut dyn FnMut(&[R]) -> Result<()>) -> Result<()> {
+        match self {
+            SortedRecords::Memory(v) => f(v),
+            SortedRecords::File(path, file, n) => read_values(file, path, 0, *n, f),
+        }
+    }
+
+    /// Number of records.
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            SortedRecords::Memory(v) => v.len() as u64,
+            SortedRecords::File(_, _, n) => *n,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -611,11 +752,56 @@ mod tests {
         let sorted = s.finish().unwrap();
         assert!(matches!(sorted, Sorted::File(..)));
         let mut got = vec![];
-        sorted.for_each(&mut |b| Ok(got.extend_from_slice(b))).unwrap();
+        sorted
+            .for_each(&mut |b| {
+                got.extend_from_slice(b);
+                Ok(())
+            })
+            .unwrap();
         assert_eq!(got, want);
         let mut vals = vec![];
-        v.for_each(&mut |b| Ok(vals.extend_from_slice(b))).unwrap();
+        v.for_each(&mut |b| {
+            vals.extend_from_slice(b);
+            Ok(())
+        })
+        .unwrap();
         assert_eq!(vals, (0..10_000u32).map(|i| i * 3).collect::<Vec<_>>());
         assert_eq!(v.len(), 10_000);
+    }
+
+    #[test]
+    fn a_tiny_record_sorter_merges_many_runs_in_order() {
+        let d = tempfile::tempdir().unwrap();
+        let to = spill_to(d.path());
+        // 1,024 records a run: 150 runs, merged in rounds of 64.
+        let mut s: RecordSorter<[u64; 2]> = RecordSorter::new("rec", Some(0), &to);
+        let mut plain: RecordSorter<[u64; 2]> = RecordSorter::new("rec", None, &to);
+        let mut want = vec![];
+        let mut x = 0x1234_5678_9abc_def0u64;
+        for i in 0..150 * 1024u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let r = [x % 40_000, i];
+            s.push(r).unwrap();
+            plain.push(r).unwrap();
+            want.push(r);
+        }
+        want.sort_unstable();
+        let (sorted, in_memory) = (s.finish().unwrap(), plain.finish().unwrap());
+        assert!(matches!(sorted, SortedRecords::File(..)) && matches!(in_memory, SortedRecords::Memory(..)));
+        assert_eq!((sorted.len(), in_memory.len()), (want.len() as u64, want.len() as u64));
+        for s in [sorted, in_memory] {
+            let mut got = vec![];
+            s.for_each(&mut |b| {
+                got.extend_from_slice(b);
+                Ok(())
+            })
+            .unwrap();
+            assert!(got == want);
+        }
+        assert!(to.meter().spilled_bytes() >= 2 * 16 * want.len() as u64, "runs and merged runs are counted");
+        let left: Vec<_> = std::fs::read_dir(to.scratch.dir()).unwrap().collect();
+        assert_eq!(left.len(), 1, "merged runs are removed, the sorted file stays");
     }
 }
