@@ -222,21 +222,25 @@ pub(crate) const MAP_ENTRY_BYTES: u64 = 80;
 
 struct Bloom {
     bits: Vec<u64>,
+    hashes: u64,
 }
 
 impl Bloom {
-    fn new(keys: u64) -> Bloom {
-        Bloom { bits: vec![0; (keys * BLOOM_BITS_PER_KEY / 64 + 1) as usize] }
+    /// A filter for `keys` keys of `bits_per_key` bits each (with the number of hashes that
+    /// suits it: 7 for 10 bits and about 1% false positives, 1 for 1 bit).
+    fn new(keys: u64, bits_per_key: u64) -> Bloom {
+        let hashes = ((bits_per_key as f64 * std::f64::consts::LN_2).round() as u64).clamp(1, BLOOM_HASHES);
+        Bloom { bits: vec![0; (keys * bits_per_key / 64 + 1) as usize], hashes }
     }
     fn positions(&self, key: u128) -> impl Iterator<Item = usize> {
         let m = self.bits.len() as u64 * 64;
         let (h1, h2) = (key as u64, ((key >> 64) as u64) | 1);
-        (0..BLOOM_HASHES).map(move |i| (h1.wrapping_add(i.wrapping_mul(h2)) % m) as usize)
+        (0..self.hashes).map(move |i| (h1.wrapping_add(i.wrapping_mul(h2)) % m) as usize)
     }
     fn insert(&mut self, key: u128) {
         let m = self.bits.len() as u64 * 64;
         let (h1, h2) = (key as u64, ((key >> 64) as u64) | 1);
-        for i in 0..BLOOM_HASHES {
+        for i in 0..self.hashes {
             let p = (h1.wrapping_add(i.wrapping_mul(h2)) % m) as usize;
             self.bits[p / 64] |= 1 << (p % 64);
         }
@@ -278,10 +282,10 @@ struct RunWriter {
 }
 
 impl RunWriter {
-    /// A run of at most `keys` keys.
-    fn new(to: &SpillTo, keys: u64) -> Result<RunWriter> {
+    /// A run of at most `keys` keys, with a Bloom filter of `bloom_bits` bits per key.
+    fn new(to: &SpillTo, keys: u64, bloom_bits: u64) -> Result<RunWriter> {
         let (path, file) = to.create("run")?;
-        Ok(RunWriter { path, w: BufWriter::with_capacity(1 << 16, file), len: 0, fences: vec![], bloom: Bloom::new(keys) })
+        Ok(RunWriter { path, w: BufWriter::with_capacity(1 << 16, file), len: 0, fences: vec![], bloom: Bloom::new(keys, bloom_bits) })
     }
     fn push(&mut self, key: u128, value: u64) -> Result<()> {
         if self.len.is_multiple_of(FENCE_EVERY as u64) {
@@ -320,8 +324,18 @@ impl DiskMap {
     fn set_cap(&mut self) {
         let Some(budget) = self.budget else { return };
         let runs: u64 = self.runs.iter().map(|r| r.bloom.bytes() + r.fences.len() as u64 * 16).sum();
-        self.cap = (budget.saturating_sub(runs) / MAP_ENTRY_BYTES).max(1024) as usize;
+        // The table keeps at least half the budget: the runs' filters shrink instead (see
+        // `bloom_bits`), so a map far larger than its budget slows down but never thrashes.
+        self.cap = (budget.saturating_sub(runs).max(budget / 2) / MAP_ENTRY_BYTES).max(1024) as usize;
         self.mem = HashMap::default();
+    }
+
+    /// Bloom bits per key of a new run of `new_keys` keys: 10 (about 1% false positives) while
+    /// the filters of all runs fit in half the budget, fewer (down to 1) beyond.
+    fn bloom_bits(&self, new_keys: u64) -> u64 {
+        let Some(budget) = self.budget else { return BLOOM_BITS_PER_KEY };
+        let keys = self.runs.iter().map(|r| r.len).sum::<u64>() + new_keys;
+        (budget / 2 * 8 / keys.max(1)).clamp(1, BLOOM_BITS_PER_KEY)
     }
 
     /// The value of `key`.
@@ -374,7 +388,8 @@ impl DiskMap {
     fn flush(&mut self) -> Result<()> {
         let mut entries: Vec<(u128, u64)> = std::mem::take(&mut self.mem).into_iter().collect();
         entries.sort_unstable_by_key(|e| e.0);
-        let mut w = RunWriter::new(&self.to, entries.len() as u64)?;
+        let keys = entries.len() as u64;
+        let mut w = RunWriter::new(&self.to, keys, self.bloom_bits(keys))?;
         for (k, v) in entries {
             w.push(k, v)?;
         }
@@ -409,7 +424,8 @@ impl DiskMap {
                 heap.push(Reverse((k, Reverse(i))));
             }
         }
-        let mut w = RunWriter::new(&self.to, runs.iter().map(|r| r.len).sum())?;
+        let keys: u64 = runs.iter().map(|r| r.len).sum();
+        let mut w = RunWriter::new(&self.to, keys, self.bloom_bits(keys))?;
         let mut last: Option<u128> = None;
         while let Some(Reverse((k, Reverse(i)))) = heap.pop() {
             if last != Some(k) {
@@ -624,6 +640,10 @@ impl<R: Pod + Ord> RecordSorter<R> {
 
     /// Adds a record.
     pub(crate) fn push(&mut self, r: R) -> Result<()> {
+        if self.buf.capacity() == 0 && self.cap != usize::MAX {
+            // The whole share at once: a vector grown by doubling would take up to twice it.
+            self.buf.reserve_exact(self.cap);
+        }
         self.buf.push(r);
         if self.buf.len() >= self.cap {
             self.buf.sort_unstable();
@@ -715,9 +735,16 @@ mod tests {
 
     #[test]
     fn a_tiny_disk_map_answers_like_a_hash_map() {
+        // No room at all (1-bit filters) and some room (10-bit filters while they fit).
+        for budget in [0, 200 << 10] {
+            disk_map_agrees(budget);
+        }
+    }
+
+    fn disk_map_agrees(budget: u64) {
         let d = tempfile::tempdir().unwrap();
         let to = spill_to(d.path());
-        let mut m = DiskMap::new(Some(0), &to);
+        let mut m = DiskMap::new(Some(budget), &to);
         let mut plain = HashMap::new();
         let mut x: u128 = 0x1234_5678_9abc_def0_1122_3344_5566_7788;
         for i in 0..40_000u64 {
