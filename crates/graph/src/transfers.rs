@@ -958,8 +958,10 @@ impl Builder {
                 // movements, then (for addr_mvs) place them, a window of places at a time. A
                 // movement is listed under its sender and under its receiver, once when they are
                 // the same address.
+                // Half the window share for the counts and places of the addresses (16 bytes
+                // each), half for the places of their movements (8 bytes each).
                 let starts_only = sections[s].0 == "addr_mv_start";
-                let w = window(16);
+                let w = window(32);
                 let (mut lo, mut base) = (0u64, 0u64);
                 while lo < a {
                     let hi = a.min(lo.saturating_add(w));
@@ -984,7 +986,7 @@ impl Builder {
                         let starts: Vec<u64> = count.iter().map(|c| base + c).collect();
                         sink(bytes(&starts))?;
                     } else {
-                        let pw = window(8);
+                        let pw = window(16);
                         let mut plo = 0u64;
                         while plo < total {
                             let phi = total.min(plo.saturating_add(pw));

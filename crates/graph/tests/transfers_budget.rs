@@ -50,9 +50,8 @@ fn tx_hash(block: u64, index: u64) -> String {
 
 /// The `transfers` and `transactions` rows of blocks `first..=last`, transfers in no particular
 /// order (the index sorts them).
-fn chunk_tables(first: u64, last: u64, seed: u64) -> Vec<(&'static str, Vec<RecordBatch>)> {
+fn chunk_tables(first: u64, last: u64, seed: u64, pool: u64) -> Vec<(&'static str, Vec<RecordBatch>)> {
     let mut rng = Rng(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1);
-    let pool = 6_000;
     let tokens = ["0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", "0xdac17f958d2ee523a2206206994597c13d831ec7", "0x6b175474e89094c44da98b954eedeac495271d0f"];
     // (block, time, tx, tx index, position, kind, asset, from, to, amount)
     type Transfer = (u64, i64, Option<String>, Option<u32>, u32, &'static str, String, Option<String>, Option<String>, String);
@@ -169,14 +168,21 @@ fn chunk_tables(first: u64, last: u64, seed: u64) -> Vec<(&'static str, Vec<Reco
     vec![("transfers", vec![transfers]), ("transactions", vec![transactions])]
 }
 
-/// Adds chunks of `BLOCKS_PER_CHUNK` blocks to the stored chain until it holds `blocks` blocks.
+/// Adds chunks of `BLOCKS_PER_CHUNK` blocks, with senders and receivers drawn from 6,000
+/// addresses, to the stored chain until it holds `blocks` blocks.
 fn ingest(data: &Path, blocks: u64) {
+    ingest_with(data, blocks, BLOCKS_PER_CHUNK, 6_000)
+}
+
+/// Adds chunks of `per_chunk` blocks, with addresses drawn from `pool`, until the stored chain
+/// holds `blocks` blocks.
+fn ingest_with(data: &Path, blocks: u64, per_chunk: u64, pool: u64) {
     let mut store = Store::open_for_write(data).unwrap();
     let mut first = store.chain(CHAIN).and_then(|c| c.tip()).map_or(0, |(h, _)| h + 1);
     while first < blocks {
-        let last = (first + BLOCKS_PER_CHUNK - 1).min(blocks - 1);
+        let last = (first + per_chunk - 1).min(blocks - 1);
         let info = BTreeMap::from([("kind".to_string(), serde_json::json!("evm"))]);
-        store.commit_chunk(CHAIN, first, last, &format!("0x{last:064x}"), &chunk_tables(first, last, first + 1), info).unwrap();
+        store.commit_chunk(CHAIN, first, last, &format!("0x{last:064x}"), &chunk_tables(first, last, first + 1, pool), info).unwrap();
         first = last + 1;
     }
 }
@@ -245,7 +251,17 @@ fn a_tiny_memory_limit_spills_and_writes_the_same_transfer_index() {
     let idx = TransferIndex::open(&path).unwrap();
     check_lists(&idx);
     let m = idx.meta();
-    // Within 64 KiB a pass holds 2,048 addresses or 4,096 list places: the chain needs several,
+    // Within 64 KiB a pass holds 1,024 addresses and 2,048 list places: the chain needs several,
     // and the maps (1,024 entries at the least) spill.
     assert!(m.addresses > 2 * 2_048 && m.transactions > 2 * 1_024 && m.movements > 4 * 4_096 && m.skipped > 0, "{m:?}: the chain must outgrow the limit");
+}
+
+/// Writes the data directory of the transfer index benchmark in BENCHMARKS.md:
+/// `TRACEHOUND_BENCH_DATA=<dir> cargo test --release --test transfers_budget -- --ignored`
+/// (40,000 blocks of about 22 transactions each, addresses drawn from 2 million).
+#[test]
+#[ignore = "writes a benchmark data directory; run with --ignored and TRACEHOUND_BENCH_DATA"]
+fn write_the_benchmark_chain() {
+    let Ok(dir) = std::env::var("TRACEHOUND_BENCH_DATA") else { return };
+    ingest_with(Path::new(&dir), 40_000, 1_000, 2_000_000);
 }
