@@ -108,7 +108,18 @@ fn main() {
     let (pass, merges) = best_of(runs, || {
         let mut uf = UnionFind::new(n);
         let (mut merges, mut cj) = (vec![], vec![]);
-        cluster::multi_input(&idx, 0..idx.tx_count() as u32, &mut uf, &mut |m| Ok(merges.push(m)), &mut cj, &mut |_, _| {}).unwrap();
+        cluster::multi_input(
+            &idx,
+            0..idx.tx_count() as u32,
+            &mut uf,
+            &mut |m| {
+                merges.push(m);
+                Ok(())
+            },
+            &mut cj,
+            &mut |_, _| {},
+        )
+        .unwrap();
         merges.len()
     });
     let p = pairs(&idx);

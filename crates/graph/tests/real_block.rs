@@ -16,7 +16,7 @@ fn block_702861_indexes_the_same_within_a_tiny_budget() {
     write_blk_file(&tmp.path().join("blocks"), MAINNET, &[raw], None);
     let data = tmp.path().join("data");
     let mut store = Store::open_for_write(&data).unwrap();
-    ingest_blk_files(&mut store, &BlkOptions::new(&tmp.path().join("blocks")), &|_| {}).unwrap();
+    ingest_blk_files(&mut store, &BlkOptions::new(tmp.path().join("blocks")), &|_| {}).unwrap();
     drop(store);
     let store = Store::open(&data).unwrap();
     let path = index::index_path(&data, "bitcoin");

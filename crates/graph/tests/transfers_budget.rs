@@ -31,7 +31,7 @@ fn address(rng: &mut Rng, pool: u64) -> String {
     let a = rng.below(pool);
     // Some addresses arrive in checksum case: the index stores them lower case.
     let s = format!("0x{:040x}", a.wrapping_mul(0x9E37_79B9_7F4A_7C15) as u128 * 7 + a as u128);
-    if a % 5 == 0 {
+    if a.is_multiple_of(5) {
         s.to_ascii_uppercase().replacen("0X", "0x", 1)
     } else {
         s
@@ -40,7 +40,7 @@ fn address(rng: &mut Rng, pool: u64) -> String {
 
 fn tx_hash(block: u64, index: u64) -> String {
     // Structured hashes (most bytes zero) as well as random-looking ones.
-    if index % 3 == 0 {
+    if index.is_multiple_of(3) {
         format!("0x{:064x}", block << 16 | index)
     } else {
         let mut rng = Rng(block * 1000 + index + 1);

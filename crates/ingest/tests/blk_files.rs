@@ -84,7 +84,7 @@ fn mainnet_block_702861_gives_the_known_answers_with_its_outputs_spilled() {
     // next one is recorded, so the in-block spends resolve from run files.
     let tmp = tempfile::tempdir().unwrap();
     write_blk_file(&tmp.path().join("blocks"), MAINNET, &[block_702861()], None);
-    let mut store = Store::open_for_write(&tmp.path().join("data")).unwrap();
+    let mut store = Store::open_for_write(tmp.path().join("data")).unwrap();
     let mut opts = BlkOptions::new(tmp.path());
     opts.memory_limit = Some(16 << 20);
     opts.utxo_map_bytes = Some(0);

@@ -564,7 +564,7 @@ impl RunWriter {
     /// Appends the record of `key` (`rest`: value, template, bytes); keys come in order.
     fn push(&mut self, key: &Key, rest: &[u8]) -> std::io::Result<()> {
         debug_assert!(self.fences.last().is_none_or(|(k, _)| *k < key.order()));
-        if self.len % FENCE_EVERY == 0 {
+        if self.len.is_multiple_of(FENCE_EVERY) {
             self.fences.push((key.order(), self.offset));
         }
         self.out.write_all(&key.0)?;
