@@ -54,3 +54,16 @@ mod tests {
         assert!(super::huge_pages_disabled());
     }
 }
+
+/// Gives the memory mimalloc keeps after it is freed back to the system, now: purging is turned
+/// on for the moment of a forced collection, then off again ([`configure`] keeps freed memory for
+/// reuse). Stages that work within a memory budget call it between phases, through
+/// `tracehound_memory::release_free_memory`.
+pub fn release() {
+    // SAFETY: options may be set at any time; `mi_collect` may be called from any thread.
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+        libmimalloc_sys::mi_collect(true);
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1);
+    }
+}

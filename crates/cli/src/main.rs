@@ -743,6 +743,7 @@ enum Layout {
 
 fn main() {
     tracehound_alloc::configure();
+    tracehound_memory::set_release(tracehound_alloc::release);
     restore_sigpipe();
     let cli = Cli::parse();
     let _ = SETTINGS.set((cli.memory_limit, cli.verbose));

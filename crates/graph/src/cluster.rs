@@ -476,6 +476,7 @@ pub fn cluster_within(
         }
     }
     let roots = uf.roots();
+    tracehound_memory::release_free_memory();
     let meta = write_clusters(&path, &chain, idx, config, roots, evidence, &coinjoins, budget.window)?;
     Ok(ClusterReport { mode, transactions_processed: (n - start) as u64, meta, memory: to.meter().report() })
 }

@@ -564,7 +564,9 @@ struct BatchRows {
     taken: u64,
 }
 
-const BATCH_ROWS: usize = 8192;
+/// Transactions per batch read (with their outputs and inputs). Measured on a 63,707-transaction
+/// chain within 16 MiB: 1,024 peaked at 38 MiB of heap, 8,192 at 68 MiB, at the same speed.
+const BATCH_ROWS: usize = 1024;
 
 impl BatchRows {
     fn open(path: &Path, columns: &[&str]) -> Result<BatchRows> {
@@ -918,6 +920,8 @@ impl Builder {
         drop((addr_ids, tx_ids));
         let addr_keys = addr_keys.finish()?;
         let tx_keys = tx_keys.finish()?;
+        // The maps are gone: their memory goes back before the windows take theirs.
+        tracehound_memory::release_free_memory();
         let (t, i, o, a) = (meta.transactions, meta.inputs, meta.outputs, meta.addresses);
         assert_eq!((txid.len(), in_prevout.len(), out_addr.len(), addr_keys.len(), tx_keys.len()), (t, i, o, a, t));
         let meta_bytes = serde_json::to_vec(&meta).expect("meta serializes");

@@ -873,6 +873,8 @@ impl Builder {
         let new = movements.finish()?;
         let addr_keys = addr_keys.finish()?;
         let tx_keys = tx_keys.finish()?;
+        // The maps are gone: their memory goes back before the windows take theirs.
+        tracehound_memory::release_free_memory();
         let old_len = old.as_ref().map_or(0, |o| o.len() as u64);
         meta.movements = old_len + added;
         let (m, a, t) = (meta.movements, meta.addresses, meta.transactions);

@@ -114,6 +114,23 @@ pub fn reset_peak_rss() {
     let _ = fs::write("/proc/self/clear_refs", "5");
 }
 
+static RELEASE: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Registers how memory the allocator keeps after it is freed goes back to the system (the
+/// binary's allocator keeps it, to reuse it without page faults; see `crates/alloc`).
+pub fn set_release(release: fn()) {
+    let _ = RELEASE.set(release);
+}
+
+/// Gives memory the allocator keeps back to the system. Stages call it between their phases
+/// (reading, then writing), so the peak of one phase is not added to the next one's; without a
+/// registered allocator (libraries, tests) it does nothing.
+pub fn release_free_memory() {
+    if let Some(release) = RELEASE.get() {
+        release();
+    }
+}
+
 /// What one stage used of its budget (in `--json` output and with `-v`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StageMemory {
