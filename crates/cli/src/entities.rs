@@ -15,9 +15,23 @@ use tracehound_tables::Store;
 // `demo` reaches the graph index through this module.
 
 /// `tracehound index`.
-pub fn index_cmd(data_dir: &Path, chain: Option<&str>, json: bool) -> Result<()> {
+pub fn index_cmd(data_dir: &Path, chain: Option<&str>, verify: bool, json: bool) -> Result<()> {
     let store = crate::open_existing(data_dir)?;
     let chain = any_chain(&store, chain)?;
+    if verify {
+        // Forget that the files were checked: opening them below checks every byte again, and
+        // a damaged index is rebuilt (with the reason), damaged clusters refused.
+        let root = store.root();
+        let clusters = tracehound_graph::cluster::clusters_path(root, &chain);
+        for path in [tracehound_graph::index::index_path(root, &chain), tracehound_graph::transfers::transfers_path(root, &chain), clusters.clone()] {
+            let _ = std::fs::remove_file(tracehound_graph::file::checked_path(&path));
+        }
+        if clusters.exists() {
+            Clusters::open(&clusters)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .context("the clusters failed their check: run `tracehound cluster` to rebuild them")?;
+        }
+    }
     if store.manifest().chain_kind(&chain) == tracehound_tables::ChainKind::Evm {
         let (_, r) = ensure_transfer_index(&store, &chain, json)?;
         if json {

@@ -141,6 +141,11 @@ enum Command {
         /// Chain (default: the only chain stored).
         #[arg(long)]
         chain: Option<String>,
+        /// Read every byte of the index (and clusters) again and check it, even if it was
+        /// checked since it was written (files are checked in full once, then trusted until they
+        /// change: on a whole chain a full check reads hundreds of GB).
+        #[arg(long)]
+        verify: bool,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -1019,7 +1024,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Index { chain, json } => entities::index_cmd(&data_dir, chain.as_deref(), json),
+        Command::Index { chain, verify, json } => entities::index_cmd(&data_dir, chain.as_deref(), verify, json),
         Command::Cluster { chain, change_heuristics, evaluate, deposit_window, json } => {
             let store = open_existing(&data_dir)?;
             let c = chains::any_chain(&store, chain.as_deref())?;

@@ -82,6 +82,9 @@ fn a_tiny_memory_limit_spills_in_every_stage_and_changes_no_result() {
     assert_eq!(small_trace["accounting"], large_trace["accounting"]);
     assert!(small_trace["accounting"].is_object(), "{small_trace}");
     assert!(!tiny.join("scratch").exists(), "no scratch is left behind");
+    // A full check of files that were already checked once finds them sound.
+    let out = ok(&tiny, &["index", "--verify", "--json"]);
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap()["action"], "unchanged");
 }
 
 #[test]

@@ -737,9 +737,10 @@ pub struct ExplainStep {
 }
 
 impl Clusters {
-    /// Opens a clusters file, checking it.
+    /// Opens a clusters file, checking it (in full once after it is written: see
+    /// [`SectionFile::open_once_checked`]).
     pub fn open(path: &Path) -> Result<Clusters> {
-        let file = SectionFile::open(path, MAGIC, CLUSTERS_VERSION, true)?;
+        let (file, checked_before) = SectionFile::open_once_checked(path, MAGIC, CLUSTERS_VERSION)?;
         let meta: ClustersMeta =
             serde_json::from_slice(file.slice::<u8>("meta")?).map_err(|e| Error::Corrupt { path: path.to_path_buf(), reason: format!("meta section: {e}") })?;
         let n = meta.addresses as usize;
@@ -755,6 +756,12 @@ impl Clusters {
                 return Err(Error::Corrupt { path: path.to_path_buf(), reason: format!("section {s} has the wrong length") });
             }
         }
+        if c.file.slice::<u32>("coinjoin_tx")?.len() != c.file.slice::<u8>("coinjoin_kind")?.len() {
+            return Err(Error::Corrupt { path: path.to_path_buf(), reason: "coinjoin sections differ in length".into() });
+        }
+        if checked_before {
+            return Ok(c);
+        }
         let start = c.file.slice::<u32>("member_start")?;
         let in_range = |name: &str| -> Result<bool> { Ok(c.file.slice::<u32>(name)?.iter().all(|&x| (x as usize) < n)) };
         if start.first() != Some(&0)
@@ -767,9 +774,7 @@ impl Clusters {
         {
             return Err(Error::Corrupt { path: path.to_path_buf(), reason: "cluster ids or member ranges point outside their arrays".into() });
         }
-        if c.file.slice::<u32>("coinjoin_tx")?.len() != c.file.slice::<u8>("coinjoin_kind")?.len() {
-            return Err(Error::Corrupt { path: path.to_path_buf(), reason: "coinjoin sections differ in length".into() });
-        }
+        c.file.mark_checked();
         Ok(c)
     }
 

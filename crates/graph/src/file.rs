@@ -130,6 +130,13 @@ fn padding(len: usize) -> usize {
     (8 - len % 8) % 8
 }
 
+/// The note of a verified file (see [`SectionFile::open_once_checked`]).
+pub fn checked_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().expect("file name").to_os_string();
+    name.push(".checked");
+    path.with_file_name(name)
+}
+
 fn tmp_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().expect("file name").to_os_string();
     name.push(".tmp");
@@ -189,6 +196,42 @@ impl SectionFile {
     pub fn slice<T: bytemuck::Pod>(&self, name: &str) -> Result<&[T]> {
         let r = self.sections.get(name).ok_or_else(|| Error::Corrupt { path: self.path.clone(), reason: format!("section {name} is missing") })?;
         bytemuck::try_cast_slice(&self.map[r.clone()]).map_err(|e| Error::Corrupt { path: self.path.clone(), reason: format!("section {name}: {e}") })
+    }
+
+    /// Opens `path` like [`SectionFile::open`], verifying the checksum over the whole file only if
+    /// it was not verified since it was last written: a note next to it (`<name>.checked`: its
+    /// size, modification time, inode and checksum) says so. Returns whether it was checked
+    /// before; if not, the caller runs its own checks of the contents and then
+    /// [`SectionFile::mark_checked`]. On a chain of Bitcoin's size the index is hundreds of GB:
+    /// reading all of it on every open would cost minutes per command. A file changed in any
+    /// way since (rewritten, renamed over, edited) no longer matches its note and is verified
+    /// again; damage by the disk itself afterwards is found by `tracehound index --verify`.
+    pub fn open_once_checked(path: &Path, magic: [u8; 8], version: u32) -> Result<(SectionFile, bool)> {
+        let unverified = SectionFile::open(path, magic, version, false)?;
+        if unverified.note().is_some_and(|n| fs::read_to_string(checked_path(path)).ok().as_deref() == Some(n.as_str())) {
+            return Ok((unverified, true));
+        }
+        drop(unverified);
+        Ok((SectionFile::open(path, magic, version, true)?, false))
+    }
+
+    /// The note of this file as it is now: size, modification time, inode and checksum.
+    fn note(&self) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let m = fs::metadata(&self.path).ok()?;
+        let crc = u32::from_le_bytes(self.map[16..20].try_into().expect("4 bytes"));
+        Some(format!("{} {} {} {} {:08x}\n", m.len(), m.mtime(), m.mtime_nsec(), m.ino(), crc))
+    }
+
+    /// Records that the file passed every check, so [`SectionFile::open_once_checked`] trusts it
+    /// until it changes (best effort: a read-only data directory just checks every time).
+    pub fn mark_checked(&self) {
+        if let Some(note) = self.note() {
+            let (path, tmp) = (checked_path(&self.path), tmp_path(&checked_path(&self.path)));
+            if fs::write(&tmp, note).is_ok() {
+                let _ = fs::rename(&tmp, &path);
+            }
+        }
     }
 
     /// Where section `name` lies in the file, in bytes.

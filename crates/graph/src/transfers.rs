@@ -53,7 +53,7 @@ use tracehound_tables::Store;
 pub use crate::account::Movement;
 
 /// Format version of `transfers.thg`.
-pub const TRANSFERS_VERSION: u32 = 2;
+pub const TRANSFERS_VERSION: u32 = 3;
 const MAGIC: [u8; 8] = *b"THXFERS\0";
 /// Transaction id of a movement without a transaction (a withdrawal).
 pub const NO_TX: u32 = u32::MAX;
@@ -109,7 +109,7 @@ impl TransferIndex {
     /// Opens the file at `path`, verifying its checksum, the lengths of its arrays and that every
     /// id points inside its array.
     pub fn open(path: &Path) -> Result<TransferIndex> {
-        let file = SectionFile::open(path, MAGIC, TRANSFERS_VERSION, true)?;
+        let (file, checked_before) = SectionFile::open_once_checked(path, MAGIC, TRANSFERS_VERSION)?;
         let corrupt = |reason: String| Error::Corrupt { path: path.to_path_buf(), reason };
         let meta: TransferMeta = serde_json::from_slice(file.slice::<u8>("meta")?).map_err(|e| corrupt(format!("meta section: {e}")))?;
         for s in U64_SECTIONS.iter().chain(["tx_key", "tx_block"].iter()) {
@@ -145,6 +145,9 @@ impl TransferIndex {
         if let Some((found, want)) = lens.iter().find(|(f, w)| f != w) {
             return Err(corrupt(format!("an array holds {found} entries where the header counts {want}")));
         }
+        if checked_before {
+            return Ok(idx);
+        }
         let ranges_ok = |v: &[u64], end: usize| v.first() == Some(&0) && v.windows(2).all(|w| w[0] <= w[1]) && v.last() == Some(&(end as u64));
         let below = |name: &str, n: usize| idx.sl::<u32>(name).iter().all(|&x| (x as usize) < n);
         let ok = ranges_ok(idx.sl::<u64>("addr_offsets"), idx.sl::<u8>("addr_bytes").len())
@@ -162,6 +165,7 @@ impl TransferIndex {
         if !ok {
             return Err(corrupt("ranges or ids point outside their arrays".into()));
         }
+        idx.file.mark_checked();
         Ok(idx)
     }
 

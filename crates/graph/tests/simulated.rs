@@ -337,3 +337,36 @@ fn clustering_within_a_tiny_limit_spills_and_writes_the_same_clusters() {
     assert!(incremental == full, "incremental clustering within the limit differs from a full unlimited run");
     assert!(r.meta.multi_input_merges > 4 * 256 && r.meta.addresses > 4 * 1024, "{:?}: the chain must outgrow the limit", r.meta);
 }
+
+#[test]
+fn index_files_are_checked_in_full_once_then_trusted_until_they_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    sim(tmp.path(), 120, 15);
+    let data = tmp.path().join("data");
+    ingest(&tmp.path().join("sim/blocks"), &data, None);
+    let (_, idx) = index(&data);
+    drop(idx);
+    let path = index::index_path(&data, "bitcoin_regtest");
+    let note = tracehound_graph::file::checked_path(&path);
+    assert!(note.exists(), "a checked index has its note");
+    // Damage the body in place, keeping size, inode and modification time: only a full check
+    // can see it. The note makes a plain open trust the file; `verify` reads it all again.
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+        let len = f.metadata().unwrap().len();
+        let mut b = [0u8; 1];
+        f.read_exact_at(&mut b, len / 2).unwrap();
+        f.write_all_at(&[b[0] ^ 0x40], len / 2).unwrap();
+        f.set_modified(mtime).unwrap();
+    }
+    GraphIndex::open(&path).expect("trusted: checked since it was written");
+    let err = GraphIndex::verify(&path).err().expect("a full check finds the damage").to_string();
+    assert!(err.contains("checksum"), "{err}");
+    assert!(!note.exists());
+    // Any write that changes the modification time is checked again on the next open.
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(GraphIndex::open(&path).is_err());
+}
