@@ -387,6 +387,21 @@ fn push_stats_table(h: &mut String, t: &StatsTable) {
         }
         h.push_str("</table>\n");
     }
+    let unrevalued = t.unrevalued_by_reason();
+    if !unrevalued.is_empty() {
+        let _ = writeln!(
+            h,
+            "<p class=\"note\">Not revalued in USD ({} of {} incidents), by reason:</p>\n<table>\n<tr><th>reason</th><th>incident</th><th>what causes it</th></tr>",
+            t.totals.not_revalued, t.totals.count
+        );
+        for (reason, list) in unrevalued {
+            for (k, n) in list.iter().enumerate() {
+                let cell = if k == 0 { format!("<td rowspan=\"{}\">{}</td>", list.len(), esc(reason)) } else { String::new() };
+                let _ = writeln!(h, "<tr>{cell}<td>{}</td><td>{}</td></tr>", esc(&n.incident), esc(&n.detail));
+            }
+        }
+        h.push_str("</table>\n");
+    }
 }
 
 fn push_published(h: &mut String, t: &StatsTable) {

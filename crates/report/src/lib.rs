@@ -53,8 +53,8 @@ pub use html::{html_report, html_report_at, TraceSummary};
 pub use incidents::{derive_attribution, Attribution, Incident, Provenance, PublishedNote, Registry, Seed, SeedKind, TRACE_ROLES, VICTIM_TYPES};
 pub use prices::{PricePoint, PriceTable, MAX_PRICE_AGE_DAYS};
 pub use stats::{
-    stats, stats_with, Dim, Group, Published, Reproduction, ReproductionStatus, Revaluation, RevaluedPart, StatsOptions, StatsTable, Totals,
-    REPRODUCTION_TOLERANCE,
+    stats, stats_with, Dim, Group, NotRevalued, NotRevaluedCode, Published, Reproduction, ReproductionStatus, Revaluation, RevaluedPart, StatsOptions,
+    StatsTable, Totals, REPRODUCTION_TOLERANCE,
 };
 
 /// Everything that can go wrong in this crate; each message names the file, and the line or field.

@@ -15,6 +15,10 @@
 //!   sum `<number> <ASSET> [+ <number> <ASSET> …]` (commas, a leading `~`, and `k`/`M`/`B` suffixes allowed),
 //!   whose date is a full day, and where every asset has a price within 7 days before that day. Others
 //!   are counted in `not_revalued`; `usd_revalued` is `None` when no incident of the group was revalued.
+//!   Each incident not revalued is listed in [`Group::unrevalued`] with its reason ([`NotRevalued`]):
+//!   no amount at all, no asset or chain in the sources (the amount only in USD as reported), assets
+//!   named but the amount only in USD, a native amount that is free text, a date that is not a full
+//!   day, or no imported price for an asset on that day.
 
 use crate::incidents::{Attribution, Incident, PublishedNote, Registry};
 use crate::prices::PriceTable;
@@ -108,6 +112,38 @@ pub struct Revaluation {
     pub usd: u64,
 }
 
+/// Why an incident could not be revalued in USD ([`NotRevalued::code`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotRevaluedCode {
+    /// Neither a native amount nor a USD amount in the sources.
+    NoAmount,
+    /// No asset or chain in the sources: the amount is only in USD as reported.
+    NoAsset,
+    /// Assets are named, but the amount is only in USD as reported.
+    UsdOnly,
+    /// The native amount as reported is free text, not `<number> <ASSET> [+ …]`.
+    NativeNotPlain,
+    /// The date is a month or a year, not a day.
+    DateNotADay,
+    /// No imported price for an asset within 7 days before the day.
+    NoPrice,
+}
+
+/// One incident that could not be revalued in USD, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotRevalued {
+    /// Incident id.
+    pub incident: String,
+    /// The kind of reason.
+    pub code: NotRevaluedCode,
+    /// The reason in words, shared by the incidents with the same cause (`no imported price for BTC
+    /// within 7 days before the day`).
+    pub reason: String,
+    /// What in the incident causes it: the native amount as reported, the date, the assets.
+    pub detail: String,
+}
+
 /// One group of incidents and its figures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Group {
@@ -129,6 +165,8 @@ pub struct Group {
     pub sources: Vec<String>,
     /// How each revalued incident was priced.
     pub revaluations: Vec<Revaluation>,
+    /// Each incident that could not be revalued, with its reason (`not_revalued` of them).
+    pub unrevalued: Vec<NotRevalued>,
 }
 
 /// A published aggregate figure, listed as published and never summed.
@@ -365,6 +403,7 @@ pub fn stats_with(registry: &Registry, prices: &PriceTable, dims: &[Dim], option
             incidents: Vec::new(),
             sources: Vec::new(),
             revaluations: Vec::new(),
+            unrevalued: Vec::new(),
         });
         g.count += 1;
         match i.amount_usd {
@@ -372,11 +411,14 @@ pub fn stats_with(registry: &Registry, prices: &PriceTable, dims: &[Dim], option
             None => g.usd_missing += 1,
         }
         match revalue(i, prices) {
-            Some(r) => {
+            Ok(r) => {
                 g.usd_revalued = Some(g.usd_revalued.unwrap_or(0) + r.usd);
                 g.revaluations.push(r);
             }
-            None => g.not_revalued += 1,
+            Err(why) => {
+                g.not_revalued += 1;
+                g.unrevalued.push(why);
+            }
         }
         g.incidents.push(i.id.clone());
         for s in &i.sources {
@@ -468,16 +510,50 @@ fn parse_native(text: &str) -> Option<Vec<(f64, String)>> {
         .collect()
 }
 
-fn revalue(i: &Incident, prices: &PriceTable) -> Option<Revaluation> {
-    let parts = parse_native(i.amount_native.as_deref()?)?;
+fn revalue(i: &Incident, prices: &PriceTable) -> Result<Revaluation, NotRevalued> {
+    let why = |code: NotRevaluedCode, reason: String, detail: String| NotRevalued { incident: i.id.clone(), code, reason, detail };
+    let Some(native) = i.amount_native.as_deref() else {
+        return Err(match (i.amount_usd, i.assets.is_empty() && i.chains.is_empty()) {
+            (None, _) => why(NotRevaluedCode::NoAmount, "no amount in the sources, neither native nor in USD".into(), String::new()),
+            (Some(_), true) => why(NotRevaluedCode::NoAsset, "no asset or chain in the sources: amount only in USD as reported".into(), String::new()),
+            (Some(_), false) => why(
+                NotRevaluedCode::UsdOnly,
+                "amount only in USD as reported: the sources name the assets, not how much of each".into(),
+                format!("assets {}", i.assets.join(", ")),
+            ),
+        });
+    };
+    let Some(parts) = parse_native(native) else {
+        return Err(why(NotRevaluedCode::NativeNotPlain, "the native amount as reported is not a plain sum of <number> <ASSET>".into(), native.to_string()));
+    };
+    if crate::util::parse_day(&i.date).is_none() {
+        return Err(why(NotRevaluedCode::DateNotADay, "the date is not a full day, so there is no day's price to take".into(), format!("date {}", i.date)));
+    }
     let mut priced = Vec::with_capacity(parts.len());
+    let mut missing: Vec<String> = Vec::new();
     let mut usd = 0.0;
     for (amount, asset) in parts {
-        let (usd_price, price_date) = prices.usd_at(&asset, &i.date)?;
-        usd += amount * usd_price;
-        priced.push(RevaluedPart { asset, amount, usd_price, price_date });
+        match prices.usd_at(&asset, &i.date) {
+            Some((usd_price, price_date)) => {
+                usd += amount * usd_price;
+                priced.push(RevaluedPart { asset, amount, usd_price, price_date });
+            }
+            None if missing.contains(&asset) => {}
+            None => missing.push(asset),
+        }
     }
-    Some(Revaluation { incident: i.id.clone(), parts: priced, usd: usd.round() as u64 })
+    if !missing.is_empty() {
+        return Err(why(
+            NotRevaluedCode::NoPrice,
+            format!(
+                "no imported price for {} within {} days before the day (`tracehound prices import`)",
+                missing.join(", "),
+                crate::prices::MAX_PRICE_AGE_DAYS
+            ),
+            format!("{native} on {}", i.date),
+        ));
+    }
+    Ok(Revaluation { incident: i.id.clone(), parts: priced, usd: usd.round() as u64 })
 }
 
 impl StatsTable {
@@ -517,6 +593,15 @@ impl StatsTable {
         }
         (!parts.is_empty())
             .then(|| format!("Counting only incidents {} ({} left out); published totals are compared with these.", parts.join(" and "), self.filtered_out))
+    }
+
+    /// The incidents not revalued in USD, grouped by reason (in the order of [`NotRevaluedCode`]).
+    pub fn unrevalued_by_reason(&self) -> Vec<(&str, Vec<&NotRevalued>)> {
+        let mut by: BTreeMap<(NotRevaluedCode, &str), Vec<&NotRevalued>> = BTreeMap::new();
+        for n in self.groups.iter().flat_map(|g| &g.unrevalued) {
+            by.entry((n.code, n.reason.as_str())).or_default().push(n);
+        }
+        by.into_iter().map(|((_, reason), list)| (reason, list)).collect()
     }
 
     /// Pretty-printed JSON of the whole table.
@@ -644,6 +729,15 @@ impl StatsTable {
         }
         if let Some(filter) = self.filter_note() {
             let _ = writeln!(out, "\n{filter}");
+        }
+        let unrevalued = self.unrevalued_by_reason();
+        if !unrevalued.is_empty() {
+            let _ = writeln!(out, "\nNot revalued in USD ({} of {} incidents), by reason:", self.totals.not_revalued, self.totals.count);
+            for (reason, list) in unrevalued {
+                let ids: Vec<String> =
+                    list.iter().map(|n| if n.detail.is_empty() { n.incident.clone() } else { format!("{} ({})", n.incident, n.detail) }).collect();
+                let _ = writeln!(out, "  {reason} ({}): {}", list.len(), ids.join(", "));
+            }
         }
         if !self.reproductions.is_empty() {
             let _ = writeln!(

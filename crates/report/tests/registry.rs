@@ -640,3 +640,70 @@ fn published_totals_reproduction_status() {
     let other = stats_with(&r, &PriceTable::bundled(), &[Dim::Year], StatsOptions { actor: Some("someone".into()), ..StatsOptions::default() });
     assert!(other.groups.is_empty() && other.reproductions.is_empty());
 }
+
+#[test]
+fn every_incident_not_revalued_has_its_reason() {
+    use std::collections::BTreeMap;
+    use tracehound_report::NotRevaluedCode as Code;
+    let registry = Registry::bundled();
+    let t = stats(&registry, &PriceTable::bundled(), &[Dim::Year]);
+    assert_eq!(t.totals.not_revalued, 267);
+    assert!(t.groups.iter().all(|g| g.unrevalued.len() == g.not_revalued && g.unrevalued.iter().all(|n| g.incidents.contains(&n.incident))));
+    let all: Vec<_> = t.groups.iter().flat_map(|g| &g.unrevalued).collect();
+    let mut by_code: BTreeMap<Code, usize> = BTreeMap::new();
+    for n in &all {
+        *by_code.entry(n.code).or_default() += 1;
+    }
+    // From the CSV: 202 rows with neither asset nor chain (201 dated to the day, 1 to the month) and a
+    // USD amount, 17 with no amount at all, 23 naming assets with only a USD amount, and the 25 with a
+    // native amount: free text, or no imported price (no price is bundled; stablecoins alone are $1).
+    let expected =
+        [(Code::NoAmount, 17), (Code::NoAsset, 202), (Code::UsdOnly, 23), (Code::NativeNotPlain, NATIVE_NOT_PLAIN), (Code::NoPrice, 25 - NATIVE_NOT_PLAIN)];
+    assert_eq!(by_code, BTreeMap::from(expected));
+    let of = |id: &str| all.iter().find(|n| n.incident == id).unwrap_or_else(|| panic!("{id} has a reason"));
+    let ronin = of("ronin_2022");
+    assert_eq!(ronin.code, Code::NoPrice);
+    assert!(ronin.reason.starts_with("no imported price for ETH within 7 days before the day"), "USDC is $1 by definition: {}", ronin.reason);
+    assert_eq!(ronin.detail, "173,600 ETH + 25.5M USDC on 2022-03-23");
+    let harmony = of("harmony_2022");
+    assert_eq!((harmony.code, harmony.detail.as_str()), (Code::NativeNotPlain, "~85,837 ETH equivalent after swaps (85,700 ETH sent to Tornado Cash)"));
+    assert_eq!(of("bitcurex_2016").reason, "no asset or chain in the sources: amount only in USD as reported");
+
+    // Each output names every such incident with its reason.
+    let text = t.to_text();
+    assert!(text.contains("Not revalued in USD (267 of 267 incidents), by reason:"), "{text}");
+    assert!(text.lines().any(|l| l.contains("no imported price for ETH") && l.contains("ronin_2022 (173,600 ETH + 25.5M USDC on 2022-03-23)")), "{text}");
+    for n in &all {
+        assert!(text.lines().any(|l| l.contains(&n.reason) && l.contains(&n.incident)), "{} with its reason in the text", n.incident);
+    }
+    let json: serde_json::Value = serde_json::from_str(&t.to_json()).unwrap();
+    let listed: usize = json["groups"].as_array().unwrap().iter().map(|g| g["unrevalued"].as_array().unwrap().len()).sum();
+    assert_eq!(listed, 267);
+    let g2022 = json["groups"].as_array().unwrap().iter().find(|g| g["key"][0] == "2022").unwrap();
+    let r = g2022["unrevalued"].as_array().unwrap().iter().find(|n| n["incident"] == "ronin_2022").unwrap();
+    assert_eq!(r["code"], "no_price");
+    let html = html_report_at("x", &t, &registry, None, "2026-01-02");
+    assert!(html.contains("Not revalued in USD (267 of 267 incidents), by reason:"));
+    assert!(html.contains("<td>ronin_2022</td><td>173,600 ETH + 25.5M USDC on 2022-03-23</td>"), "the HTML lists it");
+
+    // With an ETH close imported Ronin is revalued and leaves the list; a user's case dated to the
+    // month cannot be priced on a day.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let eth = dir.path().join("eth.csv");
+    write(&eth, "date,asset,usd\n2022-03-23,ETH,3000\n");
+    PriceTable::import(&data, &eth, None).unwrap();
+    let case = dir.path().join("month.yaml");
+    write(&case, &CASE.replace("date: 2023-11-10", "date: 2023-11"));
+    Registry::add(&data, &case).unwrap();
+    let t = stats(&Registry::load(&data).unwrap(), &PriceTable::load(&data).unwrap(), &[Dim::Year]);
+    let all: Vec<_> = t.groups.iter().flat_map(|g| &g.unrevalued).collect();
+    assert!(all.iter().all(|n| n.incident != "ronin_2022"));
+    let acme = all.iter().find(|n| n.incident == "acme_2024").unwrap();
+    assert_eq!((acme.code, acme.detail.as_str()), (Code::DateNotADay, "date 2023-11"));
+    assert_eq!(t.totals.not_revalued, 267, "one revalued, one added that cannot be");
+}
+
+/// Bundled incidents whose native amount is free text (a list with `;`, ranges, notes), not a plain sum:
+/// 19 of the 25 with a native amount.
+const NATIVE_NOT_PLAIN: usize = 19;
