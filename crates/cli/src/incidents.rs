@@ -94,6 +94,9 @@ pub fn show_cmd(data_dir: &Path, id: &str, json: bool) -> Result<()> {
     println!("  date {}  victim {} ({})", i.date, i.victim, i.victim_type);
     println!("  chains {}  assets {}", i.chains.join(", "), i.assets.join(", "));
     println!("  amount {}  USD (reported) {}", i.amount_native.as_deref().unwrap_or("-"), usd(i.amount_usd.map(|v| v as f64)));
+    for a in &i.alternative_figures {
+        println!("    other figure: {} {} ({}, dated {})", group_thousands(a.value), a.unit, a.source, a.date);
+    }
     println!("  actor {} ({}), country {}", i.actor.as_deref().unwrap_or("-"), i.actor_name, i.country.as_deref().unwrap_or("-"));
     if let Some(a) = i.attribution {
         println!("  attribution {a}{}: {}", if i.attribution_disputed { " (disputed)" } else { "" }, i.attributed_by);

@@ -325,3 +325,18 @@ fn check(t: &Value, e: &Expected) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Figures sources disagree on travel with the incident: `incident show` and its JSON.
+#[test]
+fn incident_show_lists_the_figures_sources_disagree_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let text = ok(&data, &["incident", "show", "kucoin_2020"]);
+    assert!(text.contains("USD (reported) $281,000,000"), "{text}");
+    assert!(text.contains("other figure: 275,000,000 USD (tayvano README.md@8caa8c00f1f8a8832730cda48d64def4d199237c, dated 2020-09-26)"), "{text}");
+    let v: Value = serde_json::from_str(&ok(&data, &["incident", "show", "kucoin_2020", "--json"])).unwrap();
+    assert_eq!(v["alternative_figures"][0]["value"], 275_000_000);
+    assert_eq!(v["alternative_figures"][0]["unit"], "USD");
+    let none = ok(&data, &["incident", "show", "liquid_2021"]);
+    assert!(!none.contains("other figure"), "{none}");
+}

@@ -294,6 +294,55 @@ pub struct Seed {
     pub source: String,
 }
 
+/// A figure a source gives for an incident that differs from the one the registry uses
+/// ([`Incident::amount_usd`]), parsed from the source notes where the note states it explicitly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlternativeFigure {
+    /// The figure, in `unit`.
+    pub value: u64,
+    /// `USD` (as reported at the time).
+    pub unit: String,
+    /// Who gives it (`tayvano README.md@8caa8c00… by-year table`).
+    pub source: String,
+    /// The date the source gives with it, as written (`2018-06-??`).
+    pub date: String,
+}
+
+/// The figures of the tayvano by-year table rows quoted in `note` (`tayvano README.md@<commit>[ by-year
+/// table]: <date>, $<amount>, …`) that differ from `amount_usd`.
+pub fn alternative_figures(note: &str, amount_usd: Option<u64>) -> Vec<AlternativeFigure> {
+    const KEY: &str = "tayvano README.md@";
+    let mut out: Vec<AlternativeFigure> = Vec::new();
+    let mut rest = note;
+    while let Some(at) = rest.find(KEY) {
+        rest = &rest[at + KEY.len()..];
+        let commit: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
+        if commit.len() != 40 {
+            continue;
+        }
+        let after = &rest[40..];
+        let (table, after) = match after.strip_prefix(" by-year table") {
+            Some(a) => (" by-year table", a),
+            None => ("", after),
+        };
+        let Some(row) = after.strip_prefix(": ") else { continue };
+        let Some((date, row)) = row.split_once(", $") else { continue };
+        let date_ok = matches!(date.len(), 4 | 7 | 10)
+            && date.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b'?')
+            && date[..4].bytes().all(|b| b.is_ascii_digit());
+        if !date_ok {
+            continue;
+        }
+        let digits: String = row.chars().take_while(|c| c.is_ascii_digit() || *c == ',').collect();
+        let Ok(value) = digits.replace(',', "").parse::<u64>() else { continue };
+        if Some(value) == amount_usd || out.iter().any(|f| f.value == value) {
+            continue;
+        }
+        out.push(AlternativeFigure { value, unit: "USD".into(), source: format!("tayvano README.md@{commit}{table}"), date: date.to_string() });
+    }
+    out
+}
+
 /// One theft (or, with `aggregate`, one published total) with its figures, seeds and sources.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Incident {
@@ -337,6 +386,10 @@ pub struct Incident {
     pub seeds: Vec<Seed>,
     /// Source notes and URLs behind the figures.
     pub sources: Vec<String>,
+    /// Figures other sources give that differ from `amount_usd`, as the notes state them (bundled
+    /// incidents; derived from `sources`, so not part of [`Registry::version`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alternative_figures: Vec<AlternativeFigure>,
     /// Bundled, a user's case, or a simulated case (YAML `simulated: true`).
     pub provenance: Provenance,
     /// `bundled`, or the path of the user's YAML file.
@@ -461,6 +514,7 @@ impl Incident {
             aggregate,
             seeds,
             sources,
+            alternative_figures: Vec::new(),
             provenance,
             origin: file.to_string(),
         })
@@ -767,6 +821,7 @@ impl Registry {
             if !i.is_bundled() {
                 i.origin = "user".into();
             }
+            i.alternative_figures.clear();
             serde_json::to_writer(&mut bytes, &i).expect("an incident serializes");
             bytes.push(b'\n');
         }
@@ -934,6 +989,7 @@ fn parse_bundled(incidents_csv: &str, seeds_csv: &str) -> Result<Vec<Incident>> 
             attribution_disputed,
             aggregate,
             seeds: seeds.remove(&id).unwrap_or_default(),
+            alternative_figures: alternative_figures(&note, amount_usd),
             sources: vec![note],
             provenance: Provenance::Bundled,
             origin: "bundled".into(),

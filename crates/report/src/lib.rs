@@ -50,7 +50,10 @@ pub fn unix_of_date(s: &str) -> Option<u64> {
 }
 
 pub use html::{html_report, html_report_at, TraceSummary};
-pub use incidents::{derive_attribution, Attribution, Incident, Provenance, PublishedNote, Registry, Seed, SeedKind, TRACE_ROLES, VICTIM_TYPES};
+pub use incidents::{
+    alternative_figures, derive_attribution, AlternativeFigure, Attribution, Incident, Provenance, PublishedNote, Registry, Seed, SeedKind, TRACE_ROLES,
+    VICTIM_TYPES,
+};
 pub use prices::{PricePoint, PriceTable, MAX_PRICE_AGE_DAYS};
 pub use stats::{
     stats, stats_with, Dim, Group, NotRevalued, NotRevaluedCode, Published, Reproduction, ReproductionStatus, Revaluation, RevaluedPart, StatsOptions,

@@ -707,3 +707,42 @@ fn every_incident_not_revalued_has_its_reason() {
 /// Bundled incidents whose native amount is free text (a list with `;`, ranges, notes), not a plain sum:
 /// 19 of the 25 with a native amount.
 const NATIVE_NOT_PLAIN: usize = 19;
+
+#[test]
+fn figures_sources_disagree_on_are_kept_with_their_source() {
+    use tracehound_report::{alternative_figures, AlternativeFigure};
+    let r = Registry::bundled();
+    let with: Vec<(&str, Vec<u64>)> = r
+        .incidents()
+        .iter()
+        .filter(|i| !i.alternative_figures.is_empty())
+        .map(|i| (i.id.as_str(), i.alternative_figures.iter().map(|a| a.value).collect()))
+        .collect();
+    // The tayvano by-year rows the notes quote with another figure than the one used (13 of 238 quoted rows).
+    assert_eq!(with.iter().map(|w| w.1.len()).sum::<usize>(), 13, "{with:?}");
+    assert!(with.contains(&("nicehash_2017", vec![65_000_000])), "{with:?}");
+    assert!(with.contains(&("paid_network_2021", vec![160_000_000])), "nominal value of the minted tokens: {with:?}");
+    let kucoin = r.get("kucoin_2020").unwrap();
+    assert_eq!(kucoin.amount_usd, Some(281_000_000));
+    assert_eq!(
+        kucoin.alternative_figures,
+        [AlternativeFigure {
+            value: 275_000_000,
+            unit: "USD".into(),
+            source: "tayvano README.md@8caa8c00f1f8a8832730cda48d64def4d199237c".into(),
+            date: "2020-09-26".into()
+        }]
+    );
+    // Rows quoting the figure used are not alternatives; the JSON carries the list only where there is one.
+    assert!(r.get("liquid_2021").unwrap().alternative_figures.is_empty());
+    let json = serde_json::to_value(r.get("bithumb_2018_06").unwrap()).unwrap();
+    assert_eq!(json["alternative_figures"][0]["value"], 31_500_000);
+    assert_eq!(json["alternative_figures"][0]["date"], "2018-06-??");
+    assert!(serde_json::to_value(r.get("liquid_2021").unwrap()).unwrap().get("alternative_figures").is_none());
+    // The parser: only a full commit, a date and a dollar figure make a row.
+    let note = "tayvano README.md@8caa8c00f1f8a8832730cda48d64def4d199237c by-year table: 2021-03-05, $160,000,000, tayvano cluster X. tayvano README.md@8caa: 2021, $5. tayvano README.md@8caa8c00f1f8a8832730cda48d64def4d199237c: lists one row";
+    let f = alternative_figures(note, Some(3_140_000));
+    assert_eq!(f.len(), 1);
+    assert_eq!((f[0].value, f[0].source.ends_with(" by-year table")), (160_000_000, true));
+    assert!(alternative_figures(note, Some(160_000_000)).is_empty());
+}
