@@ -38,6 +38,19 @@ pub fn huge_pages_disabled() -> bool {
     false
 }
 
+/// Gives the memory mimalloc keeps after it is freed back to the system, now: purging is turned
+/// on for the moment of a forced collection, then off again ([`configure`] keeps freed memory for
+/// reuse). Stages that work within a memory budget call it between phases, through
+/// `tracehound_memory::release_free_memory`.
+pub fn release() {
+    // SAFETY: options may be set at any time; `mi_collect` may be called from any thread.
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+        libmimalloc_sys::mi_collect(true);
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// The option number is mimalloc's purge delay: its default, 1000 ms, comes back; after
@@ -52,18 +65,11 @@ mod tests {
         assert_eq!(unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) }, -1);
         #[cfg(target_os = "linux")]
         assert!(super::huge_pages_disabled());
-    }
-}
-
-/// Gives the memory mimalloc keeps after it is freed back to the system, now: purging is turned
-/// on for the moment of a forced collection, then off again ([`configure`] keeps freed memory for
-/// reuse). Stages that work within a memory budget call it between phases, through
-/// `tracehound_memory::release_free_memory`.
-pub fn release() {
-    // SAFETY: options may be set at any time; `mi_collect` may be called from any thread.
-    unsafe {
-        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
-        libmimalloc_sys::mi_collect(true);
-        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1);
+        // Giving freed memory back leaves purging off again.
+        let kept = vec![7u8; 32 << 20];
+        drop(std::hint::black_box(kept));
+        super::release();
+        // SAFETY: reading an option.
+        assert_eq!(unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) }, -1);
     }
 }
