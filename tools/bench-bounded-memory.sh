@@ -17,11 +17,11 @@ work=${5:-target/bench-bounded-$blocks-$txs}
 bin=$(realpath "${TRACEHOUND:-target/release/tracehound}")
 mkdir -p "$work"; work=$(realpath "$work")
 sim="$work/sim"
-if [ ! -f "$sim/ground_truth.json" ]; then
+if [ ! -f "$work/simulate.json" ] || [ ! -f "$sim/ground_truth.json" ]; then
   echo "simulating $blocks blocks of about $txs transactions" >&2
   "$bin" simulate bitcoin --blocks "$blocks" --txs-per-block "$txs" --seed 7 --out "$sim" --json > "$work/simulate.json"
 fi
-heist=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["heist"]["txid"])' "$sim/ground_truth.json")
+heist=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["heist_txid"])' "$work/simulate.json")
 
 bytes() { python3 - "$1" <<'EOF'
 import re, sys
