@@ -53,6 +53,17 @@ impl SpillTo {
 
 const READ_BLOCK: usize = 1 << 20;
 
+/// An empty vector with room for `cap` values when there is a cap: filling it then never
+/// reallocates (a vector that doubles holds its old and new buffers at once, three times its
+/// values), and pages of the room are only taken as values arrive.
+fn reserved<T>(cap: usize) -> Vec<T> {
+    if cap == usize::MAX {
+        vec![]
+    } else {
+        Vec::with_capacity(cap)
+    }
+}
+
 /// A reader of `file` from its start (a clone of a file just written is at its end).
 fn reader_from_start(file: &File, path: &Path) -> Result<BufReader<File>> {
     let mut f = file.try_clone().map_err(|e| Error::io(path, e))?;
@@ -93,7 +104,7 @@ impl<T: Pod> SpillVec<T> {
     /// An empty array keeping at most `cap_bytes` in memory (`None`: everything).
     pub(crate) fn new(name: &'static str, cap_bytes: Option<u64>, to: &SpillTo) -> SpillVec<T> {
         let cap = cap_bytes.map_or(usize::MAX, |b| (b as usize / std::mem::size_of::<T>()).max(256));
-        SpillVec { name, base: None, spill: None, spilled: 0, buf: vec![], cap, to: to.clone(), last: None }
+        SpillVec { name, base: None, spill: None, spilled: 0, buf: reserved(cap), cap, to: to.clone(), last: None }
     }
 
     /// Starts the array with `count` values stored at byte `offset` of `file`; `last` is the
@@ -216,9 +227,10 @@ const MAX_RUNS: usize = 8;
 const BLOOM_BITS_PER_KEY: u64 = 10;
 const BLOOM_HASHES: u64 = 7;
 
-/// Memory of one entry of the in-memory table: its slot with the hash table's spare room (up
-/// to 50 bytes) and, while a run is written, its place in the sorted vector (32 bytes).
-pub(crate) const MAP_ENTRY_BYTES: u64 = 80;
+/// Memory of one entry of the in-memory table, at its worst: its 25-byte slot in a table at most
+/// 7/8 full that just doubled (the old and the new table together: up to 57 bytes), or in the
+/// full table while a run is written, with its place in the sorted vector (57 + 32 bytes).
+pub(crate) const MAP_ENTRY_BYTES: u64 = 90;
 
 struct Bloom {
     bits: Vec<u64>,
@@ -496,7 +508,7 @@ impl Sorter {
     /// An empty sort keeping about `cap_bytes` in memory (`None`: everything).
     pub(crate) fn new(cap_bytes: Option<u64>, to: &SpillTo) -> Sorter {
         let cap = cap_bytes.map_or(usize::MAX, |b| (b / 16).max(1024) as usize);
-        Sorter { buf: vec![], cap, runs: vec![], to: to.clone() }
+        Sorter { buf: reserved(cap), cap, runs: vec![], to: to.clone() }
     }
 
     /// Adds a pair.
@@ -635,7 +647,7 @@ impl<R: Pod + Ord> RecordSorter<R> {
         let cap = cap_bytes.map_or(usize::MAX, |b| (b / size).max(1024) as usize);
         // The merge reads every run through a buffer of its own: together they keep to the cap.
         let read_buf = cap_bytes.map_or(1 << 16, |b| (b / MERGE_FAN_IN as u64).clamp(4 << 10, 1 << 16) as usize);
-        RecordSorter { name, buf: vec![], cap, read_buf, runs: vec![], to: to.clone() }
+        RecordSorter { name, buf: reserved(cap), cap, read_buf, runs: vec![], to: to.clone() }
     }
 
     /// Adds a record.
