@@ -8,7 +8,7 @@
 # the index, and checks that both runs give the same tables, index, clusters and trace.
 #
 #   tools/bench-bounded-memory.sh BLOCKS TXS_PER_BLOCK LIMIT COMPARE_LIMIT [WORK_DIR]
-#   tools/bench-bounded-memory.sh 80000 140 4GiB 16GiB /work/bench-1x
+#   tools/bench-bounded-memory.sh 80000 140 4GiB 20GiB target/bench-1x
 #
 # TRACEHOUND (default target/release/tracehound) is the binary measured.
 set -euo pipefail

@@ -32,7 +32,7 @@
 //! refuses an index that does not match the tables.
 
 use crate::file::{self, SectionFile};
-use crate::spill::{DiskMap, Sorter, SpillTo, SpillVec};
+use crate::spill::{write_lists, DiskMap, Sorter, SpillTo, SpillVec};
 use crate::{Error, Result};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, RecordBatchReader};
 use datafusion::arrow::compute::concat_batches;
@@ -1003,64 +1003,27 @@ impl Builder {
             "in_tx" => owners_streamed(&mut tx_in_start, sink),
             "out_tx" => owners_streamed(&mut tx_out_start, sink),
             "addr_out_start" | "addr_outs" => {
-                // Address → outputs in output order (time order), a window of addresses per pass:
-                // count their outputs, then (for addr_outs) place them, a window of places at a time.
+                // Address → outputs in output order (time order), a window of addresses per pass.
                 let starts_only = sections[s].0 == "addr_out_start";
-                let w = window(16);
-                let (mut lo, mut base) = (0u64, 0u64);
-                while lo < a {
-                    let hi = a.min(lo.saturating_add(w));
-                    let mut count = vec![0u64; (hi - lo) as usize];
-                    out_addr.for_each(&mut |v| {
-                        for &x in v {
-                            if x != NO_ADDRESS && (x as u64) >= lo && (x as u64) < hi {
-                                count[(x as u64 - lo) as usize] += 1;
-                            }
-                        }
-                        Ok(())
-                    })?;
-                    // count → start of each address within the window.
-                    let mut total = 0u64;
-                    for c in count.iter_mut() {
-                        let n = *c;
-                        *c = total;
-                        total += n;
-                    }
-                    if starts_only {
-                        let starts: Vec<u64> = count.iter().map(|c| base + c).collect();
-                        sink(bytes(&starts))?;
-                    } else {
-                        let pw = window(8);
-                        let mut plo = 0u64;
-                        while plo < total {
-                            let phi = total.min(plo.saturating_add(pw));
-                            let mut place = count.clone();
-                            let mut outs = vec![0u64; (phi - plo) as usize];
-                            let mut output = 0u64;
-                            out_addr.for_each(&mut |v| {
-                                for &x in v {
-                                    if x != NO_ADDRESS && (x as u64) >= lo && (x as u64) < hi {
-                                        let at = &mut place[(x as u64 - lo) as usize];
-                                        if *at >= plo && *at < phi {
-                                            outs[(*at - plo) as usize] = output;
-                                        }
-                                        *at += 1;
-                                    }
-                                    output += 1;
+                write_lists(
+                    a,
+                    window(16),
+                    window(8),
+                    starts_only,
+                    &mut |f| {
+                        let mut output = 0u64;
+                        out_addr.for_each(&mut |v| {
+                            for &x in v {
+                                if x != NO_ADDRESS {
+                                    f(output, x);
                                 }
-                                Ok(())
-                            })?;
-                            sink(bytes(&outs))?;
-                            plo = phi;
-                        }
-                    }
-                    base += total;
-                    lo = hi;
-                }
-                if starts_only {
-                    sink(bytes(&[base]))?;
-                }
-                Ok(())
+                                output += 1;
+                            }
+                            Ok(())
+                        })
+                    },
+                    sink,
+                )
             }
             "addr_key_id" => addr_keys.for_each(&mut |v| sink(bytes(&v.iter().map(|p| p.1).collect::<Vec<u32>>()))),
             "txid_key_id" => tx_keys.for_each(&mut |v| sink(bytes(&v.iter().map(|p| p.1).collect::<Vec<u32>>()))),

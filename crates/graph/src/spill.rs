@@ -467,6 +467,70 @@ pub(crate) struct Sorter {
     to: SpillTo,
 }
 
+/// Writes the lists of items under each of `keys` keys (an index's address → outputs or
+/// movements): the start of each key's list (`starts_only`; `keys + 1` values, the last the
+/// total), or the lists themselves, items in the order `items` hands them. `items(f)` calls
+/// `f(item, key)` for every item listed under a key, in item order (an item may come under
+/// several keys). Windows of `key_window` keys and `place_window` places at a time: each window
+/// costs a pass over the items, and 16 bytes per key and 8 per place.
+pub(crate) fn write_lists(
+    keys: u64,
+    key_window: u64,
+    place_window: u64,
+    starts_only: bool,
+    items: &mut ItemSource,
+    sink: &mut crate::file::Sink,
+) -> Result<()> {
+    let (mut lo, mut base) = (0u64, 0u64);
+    while lo < keys {
+        let hi = keys.min(lo.saturating_add(key_window.max(1)));
+        let mut start = vec![0u64; (hi - lo) as usize];
+        items(&mut |_, k| {
+            if (k as u64) >= lo && (k as u64) < hi {
+                start[(k as u64 - lo) as usize] += 1;
+            }
+        })?;
+        // Counts → the start of each key's list within the window.
+        let mut total = 0u64;
+        for c in start.iter_mut() {
+            let n = *c;
+            *c = total;
+            total += n;
+        }
+        if starts_only {
+            let starts: Vec<u64> = start.iter().map(|c| base + c).collect();
+            sink(bytemuck::cast_slice(&starts))?;
+        } else {
+            let mut plo = 0u64;
+            while plo < total {
+                let phi = total.min(plo.saturating_add(place_window.max(1)));
+                let mut place = start.clone();
+                let mut list = vec![0u64; (phi - plo) as usize];
+                items(&mut |item, k| {
+                    if (k as u64) >= lo && (k as u64) < hi {
+                        let at = &mut place[(k as u64 - lo) as usize];
+                        if *at >= plo && *at < phi {
+                            list[(*at - plo) as usize] = item;
+                        }
+                        *at += 1;
+                    }
+                })?;
+                sink(bytemuck::cast_slice(&list))?;
+                plo = phi;
+            }
+        }
+        base += total;
+        lo = hi;
+    }
+    if starts_only {
+        sink(bytemuck::cast_slice(&[base]))?;
+    }
+    Ok(())
+}
+
+/// What [`write_lists`] reads its items from: it calls its argument with each (item, key).
+pub(crate) type ItemSource<'a> = dyn FnMut(&mut dyn FnMut(u64, u32)) -> Result<()> + 'a;
+
 /// Where [`Sorted::for_each`] hands its pairs.
 pub(crate) type PairSink<'a> = dyn FnMut(&[(u64, u32)]) -> Result<()> + 'a;
 

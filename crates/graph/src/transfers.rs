@@ -35,7 +35,7 @@
 
 use crate::file::{self, SectionFile};
 use crate::index::{address_key, address_map_key, find_key, index_dir, ChunkRef, IndexEvent, NO_ADDRESS};
-use crate::spill::{DiskMap, RecordSorter, Sorter, SpillTo, SpillVec};
+use crate::spill::{write_lists, DiskMap, RecordSorter, Sorter, SpillTo, SpillVec};
 use crate::{Error, Result};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
@@ -960,68 +960,29 @@ impl Builder {
             "addr_offsets" => addr_offsets.for_each(&mut |v| sink(bytes(v))),
             "addr_bytes" => addr_bytes.for_each(&mut |v| sink(bytes(v))),
             "addr_mv_start" | "addr_mvs" => {
-                // Address → movements in chain order, a window of addresses per pass: count their
-                // movements, then (for addr_mvs) place them, a window of places at a time. A
-                // movement is listed under its sender and under its receiver, once when they are
-                // the same address.
-                // Half the window share for the counts and places of the addresses (16 bytes
-                // each), half for the places of their movements (8 bytes each).
+                // Address → movements in chain order, a window of addresses per pass. A movement
+                // is listed under its sender and under its receiver, once when they are the same
+                // address.
                 let starts_only = sections[s].0 == "addr_mv_start";
-                let w = window(32);
-                let (mut lo, mut base) = (0u64, 0u64);
-                while lo < a {
-                    let hi = a.min(lo.saturating_add(w));
-                    let inside = |x: u32| x != NO_ADDRESS && (x as u64) >= lo && (x as u64) < hi;
-                    let mut count = vec![0u64; (hi - lo) as usize];
-                    ends(&mut |from, to| {
-                        if inside(from) {
-                            count[(from as u64 - lo) as usize] += 1;
-                        }
-                        if to != from && inside(to) {
-                            count[(to as u64 - lo) as usize] += 1;
-                        }
-                    })?;
-                    // count → start of each address within the window.
-                    let mut total = 0u64;
-                    for c in count.iter_mut() {
-                        let n = *c;
-                        *c = total;
-                        total += n;
-                    }
-                    if starts_only {
-                        let starts: Vec<u64> = count.iter().map(|c| base + c).collect();
-                        sink(bytes(&starts))?;
-                    } else {
-                        let pw = window(16);
-                        let mut plo = 0u64;
-                        while plo < total {
-                            let phi = total.min(plo.saturating_add(pw));
-                            let mut place = count.clone();
-                            let mut mvs = vec![0u64; (phi - plo) as usize];
-                            let mut i = 0u64;
-                            ends(&mut |from, to| {
-                                for (x, listed) in [(from, true), (to, to != from)] {
-                                    if listed && inside(x) {
-                                        let at = &mut place[(x as u64 - lo) as usize];
-                                        if *at >= plo && *at < phi {
-                                            mvs[(*at - plo) as usize] = i;
-                                        }
-                                        *at += 1;
-                                    }
-                                }
-                                i += 1;
-                            })?;
-                            sink(bytes(&mvs))?;
-                            plo = phi;
-                        }
-                    }
-                    base += total;
-                    lo = hi;
-                }
-                if starts_only {
-                    sink(bytes(&[base]))?;
-                }
-                Ok(())
+                write_lists(
+                    a,
+                    window(32),
+                    window(16),
+                    starts_only,
+                    &mut |f| {
+                        let mut i = 0u64;
+                        ends(&mut |from, to| {
+                            if from != NO_ADDRESS {
+                                f(i, from);
+                            }
+                            if to != from && to != NO_ADDRESS {
+                                f(i, to);
+                            }
+                            i += 1;
+                        })
+                    },
+                    sink,
+                )
             }
             "addr_key" => addr_keys.for_each(&mut |v| sink(bytes(&v.iter().map(|p| p.0).collect::<Vec<u64>>()))),
             "addr_key_id" => addr_keys.for_each(&mut |v| sink(bytes(&v.iter().map(|p| p.1).collect::<Vec<u32>>()))),
