@@ -262,7 +262,7 @@ impl PrevoutSource for UtxoMap {
 const _: () = assert!(UtxoMap::SLOT_BYTES <= 65);
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use bitcoin::hashes::Hash;
     use proptest::prelude::*;
@@ -299,7 +299,8 @@ mod tests {
         Spend(usize, u32),
     }
 
-    fn script() -> impl Strategy<Value = Vec<u8>> {
+    /// Output scripts of every compact template, and any bytes.
+    pub(crate) fn script() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
             any::<[u8; 20]>().prop_map(|h| [&[0x76, 0xa9, 0x14][..], &h, &[0x88, 0xac]].concat()),
             any::<[u8; 20]>().prop_map(|h| [&[0xa9, 0x14][..], &h, &[0x87]].concat()),

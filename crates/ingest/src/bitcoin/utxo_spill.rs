@@ -674,6 +674,7 @@ fn merge(a: &Run, b: &Run, path: &Path) -> std::io::Result<Run> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bitcoin::utxo::tests::script;
     use bitcoin::hashes::Hash;
     use bitcoin::ScriptBuf;
     use proptest::prelude::*;
@@ -684,17 +685,6 @@ mod tests {
         Add(usize, u32, u64, Vec<u8>),
         Spend(usize, u32),
         Contains(usize, u32),
-    }
-
-    fn script() -> impl Strategy<Value = Vec<u8>> {
-        prop_oneof![
-            any::<[u8; 20]>().prop_map(|h| [&[0x76, 0xa9, 0x14][..], &h, &[0x88, 0xac]].concat()),
-            any::<[u8; 20]>().prop_map(|h| [&[0xa9, 0x14][..], &h, &[0x87]].concat()),
-            any::<[u8; 20]>().prop_map(|h| [&[0x00, 0x14][..], &h].concat()),
-            any::<[u8; 32]>().prop_map(|h| [&[0x00, 0x20][..], &h].concat()),
-            any::<[u8; 32]>().prop_map(|h| [&[0x51, 0x20][..], &h].concat()),
-            proptest::collection::vec(any::<u8>(), 0..80),
-        ]
     }
 
     fn ops(pool: usize, len: usize) -> impl Strategy<Value = Vec<Op>> {
