@@ -7,6 +7,7 @@ mod evm;
 mod incidents;
 mod labels;
 mod progress;
+mod screening;
 mod trace;
 
 use anyhow::{bail, Context, Result};
