@@ -228,5 +228,33 @@ fn tracing_part(data_dir: &Path, sim_dir: &Path, truth: &tracehound_simulate::Gr
         "\nThe report (charts of stolen USD by year and actor and top countries over the real incidents, and, in a section of its own, where the simulated heist's coins went): {}",
         report.display()
     );
+    screen_deposits(data_dir, chain, &idx, &heist)
+}
+
+/// Step 18: screening deposits at the exchanges, as a compliance team would: one of the heist's
+/// deposits (severe), and a deposit made before the heist (clean).
+fn screen_deposits(data_dir: &Path, chain: &str, idx: &GraphIndex, heist: &tracehound_simulate::Heist) -> Result<()> {
+    println!("\n18. Screening deposits at the exchanges: the exposure index, then one deposit of the heist's proceeds and one made before the heist");
+    println!("   tracehound exposure build --chain {chain}");
+    crate::screening::exposure_cmd(data_dir, chain, None, false)?;
+    let mut subjects = vec![];
+    if let Some(d) = heist.deposits.first() {
+        subjects.push(format!("{}/{}", d.txid, d.address));
+    }
+    // An ordinary payment from before the heist: its funds cannot hold stolen coins.
+    let before = idx.tx_height().partition_point(|&h| (h as u64) < heist.height.saturating_sub(1));
+    if let Some(t) = (0..before as u32).rev().find(|&t| {
+        let ins = idx.tx_in_start()[t as usize]..idx.tx_in_start()[t as usize + 1];
+        ins.clone().all(|i| idx.in_prevout()[i as usize] != tracehound_graph::index::NONE)
+    }) {
+        subjects.push(format!("{}:0", idx.tx_hash(t)));
+    }
+    println!("   tracehound screen {chain} {}", subjects.join(" "));
+    let results = crate::screening::screen_items(data_dir, chain, &subjects, None, true)?;
+    crate::screening::print_results(&results, &mut std::io::stdout())?;
+    println!("\nServe the same answers over HTTP (JSON, OpenAPI at /v1/openapi.json):");
+    println!("   tracehound --data-dir {} keys create --role viewer --name demo", data_dir.display());
+    println!("   tracehound --data-dir {} serve --listen 127.0.0.1:8080", data_dir.display());
+    println!("   curl -H \"X-API-Key: <key>\" http://127.0.0.1:8080/v1/chains/{chain}/screen/<address>");
     Ok(())
 }

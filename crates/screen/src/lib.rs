@@ -2,6 +2,9 @@
 //! and of what it sent went to, each risk category, directly and through intermediaries, under
 //! the haircut model), risk policies, and the results a screening returns.
 
+pub mod exposure;
+pub mod index;
+pub mod policy;
 pub mod result;
 pub mod risk;
 

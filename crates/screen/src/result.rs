@@ -64,6 +64,8 @@ pub struct ExposureLine {
     pub category: String,
     /// Received from, or sent to.
     pub flow: Flow,
+    /// Asset (`BTC`, `ETH`, a token contract).
+    pub asset: String,
     /// Value exchanged directly (one transaction) with addresses of the category.
     pub direct: String,
     /// Value that traces (haircut) to the category through one or more intermediaries.

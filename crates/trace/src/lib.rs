@@ -14,6 +14,7 @@
 
 pub mod account;
 pub mod export;
+pub mod mem;
 pub mod utxo;
 
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,366 @@
+//! Exposure: for every address, how much of what it received came from each risk category, and
+//! how much of what it sent went to each, directly (one transaction away) and indirectly
+//! (through intermediaries), under the haircut model.
+//!
+//! Haircut taint is linear, so every category is carried at once, in one pass over the chain:
+//!
+//! * **Received** (chronological): each output holds a small vector of amounts per (category,
+//!   hop). A transaction adds up its inputs' vectors (an input spending an output of a *source*
+//!   — an address tagged with a risk category, or a member of such an entity — counts in full
+//!   as that category at hop 0) and gives each output the share `value / inputs` of the sum, in
+//!   integers that sum exactly ([`tracehound_trace::split_exact`]); the fee's share is dropped.
+//!   An address's received exposure is the sum over the outputs paying it. This is what a
+//!   backward haircut trace from the address attributes to each category's sources.
+//! * **Sent** (reverse chronological): each spent output holds where its value went. A
+//!   transaction adds up its outputs' destinations (an output paying a source counts in full as
+//!   that category at hop 0) and gives each input the share `value / inputs`. This is what a
+//!   forward haircut trace of what the address sent attributes to each category.
+//!
+//! Hop 1 is *direct* exposure (the counterparty of the transaction is the source or
+//! destination); hops ≥ 2 are *indirect*. With a hop horizon, amounts beyond it are not counted.
+//!
+//! Only outputs that carry a non-zero vector are kept, in a map of live outputs: an output's
+//! vector is dropped when it is consumed.
+
+use crate::risk::{CategoryId, Flow};
+use rustc_hash::FxHashMap;
+use tracehound_graph::index::{NONE, NO_ADDRESS};
+use tracehound_trace::split_exact;
+use tracehound_trace::utxo::UtxoGraph;
+
+/// Marks an address that is no source in [`Sources`].
+pub const NO_CATEGORY: u8 = u8::MAX;
+
+/// The category of the entries that hold an address's whole flow (what it received, or sent, in
+/// all), in `direct`: the denominator of exposure shares.
+pub const TOTAL: u8 = 254;
+
+/// The risk category of every address that is a source (tagged, or in a tagged entity), by
+/// address id; [`NO_CATEGORY`] for the rest.
+pub type Sources = Vec<u8>;
+
+/// Options of an exposure build.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Count only what moved within this many transactions of a source (`None`: any number).
+    pub horizon: Option<u8>,
+}
+
+/// Exposure of one address to one category in one flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Entry {
+    /// Address id.
+    pub address: u32,
+    /// Asset id (UTXO chains: 0, the native coin; accounts: the transfer index's asset id).
+    pub asset: u32,
+    /// Risk category.
+    pub category: CategoryId,
+    /// Received or sent.
+    pub flow: Flow,
+    /// Base units exchanged directly with the category (hop 1).
+    pub direct: u128,
+    /// Base units that trace to the category through intermediaries (hops ≥ 2).
+    pub indirect: u128,
+}
+
+/// Amounts per (category, hop), sorted by key; tiny in practice (a handful of categories).
+type Vector = Vec<(CategoryId, u8, u128)>;
+
+fn add_into(sum: &mut Vector, key: (CategoryId, u8), amount: u128) {
+    match sum.binary_search_by_key(&key, |e| (e.0, e.1)) {
+        Ok(i) => sum[i].2 += amount,
+        Err(i) => sum.insert(i, (key.0, key.1, amount)),
+    }
+}
+
+/// The hop an amount has after one more transaction, or `None` past the horizon.
+fn next_hop(hop: u8, opts: &Options) -> Option<u8> {
+    match opts.horizon {
+        None => Some((hop + 1).min(2)),
+        Some(h) => (hop < h).then_some(hop + 1),
+    }
+}
+
+/// Per-address sums per (address, category, flow, hop ≥ 2 ?), turned into [`Entry`]s at the end.
+#[derive(Default)]
+struct Totals(FxHashMap<(u32, u32, CategoryId, bool), u128>);
+
+impl Totals {
+    fn add(&mut self, address: u32, asset: u32, category: CategoryId, hop: u8, amount: u128) {
+        if address != NO_ADDRESS && amount > 0 {
+            *self.0.entry((address, asset, category, hop >= 2)).or_default() += amount;
+        }
+    }
+
+    fn into_entries(self, flow: Flow, out: &mut Vec<Entry>) {
+        let mut by: FxHashMap<(u32, u32, CategoryId), (u128, u128)> = FxHashMap::default();
+        for ((a, asset, c, indirect), v) in self.0 {
+            let e = by.entry((a, asset, c)).or_default();
+            if indirect {
+                e.1 += v;
+            } else {
+                e.0 += v;
+            }
+        }
+        out.extend(by.into_iter().map(|((address, asset, category), (direct, indirect))| Entry { address, asset, category, flow, direct, indirect }));
+    }
+}
+
+/// The exposure of every address of a UTXO chain: entries sorted by (address, category, flow).
+pub fn utxo_exposure(g: UtxoGraph<'_>, sources: &[u8], opts: &Options) -> Vec<Entry> {
+    let mut out = vec![];
+    received(g, sources, opts).into_entries(Flow::Received, &mut out);
+    sent(g, sources, opts).into_entries(Flow::Sent, &mut out);
+    out.sort_unstable();
+    out
+}
+
+fn source_of(sources: &[u8], address: u32) -> Option<CategoryId> {
+    match sources.get(address as usize) {
+        Some(&c) if c != NO_CATEGORY => Some(c),
+        _ => None,
+    }
+}
+
+/// Splits each (category, hop) amount of `sum` over `weights` (the last weight is the part that
+/// is dropped: the fee, or inputs outside the data) and hands part `k` to `give(k, category,
+/// hop, amount)`.
+fn split_vector(sum: &Vector, weights: &[u128], opts: &Options, give: &mut dyn FnMut(usize, CategoryId, u8, u128)) {
+    for &(c, hop, amount) in sum {
+        let Some(hop) = next_hop(hop, opts) else { continue };
+        for (k, part) in split_exact(amount, weights).into_iter().enumerate().take(weights.len() - 1) {
+            if part > 0 {
+                give(k, c, hop, part);
+            }
+        }
+    }
+}
+
+fn received(g: UtxoGraph<'_>, sources: &[u8], opts: &Options) -> Totals {
+    let mut live: FxHashMap<u64, Vector> = FxHashMap::default();
+    let mut totals = Totals::default();
+    let mut sum: Vector = vec![];
+    let mut weights: Vec<u128> = vec![];
+    let txs = g.tx_in_start.len().saturating_sub(1);
+    for t in 0..txs {
+        let (ins, outs) = (g.tx_in_start[t]..g.tx_in_start[t + 1], g.tx_out_start[t]..g.tx_out_start[t + 1]);
+        for o in outs.clone() {
+            totals.add(g.out_addr[o as usize], 0, TOTAL, 1, g.out_value[o as usize] as u128);
+        }
+        sum.clear();
+        let mut known = 0u64;
+        let mut unresolved = false;
+        for i in ins {
+            let p = g.in_prevout[i as usize];
+            if p == NONE {
+                unresolved = true;
+                continue;
+            }
+            let v = g.out_value[p as usize];
+            known += v;
+            if let Some(c) = source_of(sources, g.out_addr[p as usize]) {
+                live.remove(&p);
+                add_into(&mut sum, (c, 0), v as u128);
+            } else if let Some(vec) = live.remove(&p) {
+                for (c, hop, a) in vec {
+                    add_into(&mut sum, (c, hop), a);
+                }
+            }
+        }
+        if sum.is_empty() {
+            continue;
+        }
+        let out_sum: u64 = outs.clone().map(|o| g.out_value[o as usize]).sum();
+        // Inputs outside the data are given what the known inputs do not cover, as a backward
+        // trace does.
+        let denominator = if unresolved { known.max(out_sum) } else { known };
+        weights.clear();
+        weights.extend(outs.clone().map(|o| g.out_value[o as usize] as u128));
+        weights.push(denominator.saturating_sub(out_sum) as u128);
+        let first = outs.start;
+        split_vector(&sum, &weights, opts, &mut |k, c, hop, part| {
+            let o = first + k as u64;
+            totals.add(g.out_addr[o as usize], 0, c, hop, part);
+            if g.out_spender[o as usize] != NONE && source_of(sources, g.out_addr[o as usize]).is_none() {
+                add_into(live.entry(o).or_default(), (c, hop), part);
+            }
+        });
+    }
+    totals
+}
+
+fn sent(g: UtxoGraph<'_>, sources: &[u8], opts: &Options) -> Totals {
+    let mut live: FxHashMap<u64, Vector> = FxHashMap::default();
+    let mut totals = Totals::default();
+    let mut sum: Vector = vec![];
+    let mut weights: Vec<u128> = vec![];
+    let mut prevouts: Vec<u64> = vec![];
+    let txs = g.tx_in_start.len().saturating_sub(1);
+    for t in (0..txs).rev() {
+        let (ins, outs) = (g.tx_in_start[t]..g.tx_in_start[t + 1], g.tx_out_start[t]..g.tx_out_start[t + 1]);
+        for i in ins.clone() {
+            let p = g.in_prevout[i as usize];
+            if p != NONE {
+                totals.add(g.out_addr[p as usize], 0, TOTAL, 1, g.out_value[p as usize] as u128);
+            }
+        }
+        sum.clear();
+        for o in outs {
+            if let Some(c) = source_of(sources, g.out_addr[o as usize]) {
+                live.remove(&o);
+                add_into(&mut sum, (c, 0), g.out_value[o as usize] as u128);
+            } else if let Some(vec) = live.remove(&o) {
+                for (c, hop, a) in vec {
+                    add_into(&mut sum, (c, hop), a);
+                }
+            }
+        }
+        if sum.is_empty() {
+            continue;
+        }
+        prevouts.clear();
+        prevouts.extend(ins.map(|i| g.in_prevout[i as usize]));
+        if prevouts.iter().all(|&p| p == NONE) {
+            continue; // a coinbase: its value was minted, it was sent by no one
+        }
+        let known: u64 = prevouts.iter().filter(|&&p| p != NONE).map(|&p| g.out_value[p as usize]).sum();
+        let out_sum: u64 = (g.tx_out_start[t]..g.tx_out_start[t + 1]).map(|o| g.out_value[o as usize]).sum();
+        let unresolved = prevouts.contains(&NONE);
+        weights.clear();
+        weights.extend(prevouts.iter().map(|&p| if p == NONE { 0 } else { g.out_value[p as usize] as u128 }));
+        weights.push(if unresolved { out_sum.saturating_sub(known) as u128 } else { 0 });
+        split_vector(&sum, &weights, opts, &mut |k, c, hop, part| {
+            let p = prevouts[k];
+            totals.add(g.out_addr[p as usize], 0, c, hop, part);
+            add_into(live.entry(p).or_default(), (c, hop), part);
+        });
+    }
+    totals
+}
+
+/// The movements of an account chain that exposure replays, in chain order (the transfer index
+/// holds them so; a gas fee has no receiver).
+pub trait Movements {
+    /// Number of movements.
+    fn len(&self) -> usize;
+    /// Sender, receiver ([`NO_ADDRESS`] for a fee) and asset of movement `i`.
+    fn ends(&self, i: usize) -> (u32, u32, u32);
+    /// Amount of movement `i`.
+    fn amount(&self, i: usize) -> u128;
+}
+
+impl Movements for tracehound_graph::TransferIndex {
+    fn len(&self) -> usize {
+        tracehound_graph::TransferIndex::len(self)
+    }
+    fn ends(&self, i: usize) -> (u32, u32, u32) {
+        tracehound_graph::TransferIndex::ends(self, i as u64)
+    }
+    fn amount(&self, i: usize) -> u128 {
+        tracehound_graph::TransferIndex::amount(self, i as u64)
+    }
+}
+
+/// A pool: one address's balance of one asset, with the amounts of it per (category, hop).
+#[derive(Default)]
+struct Pool {
+    balance: u128,
+    vector: Vector,
+}
+
+/// Takes the share `amount / balance` of every entry of `vector` out of it (exact integer splits).
+fn take_share(vector: &mut Vector, amount: u128, balance: u128) -> Vector {
+    let mut out = vec![];
+    for e in vector.iter_mut() {
+        let part = if amount >= balance { e.2 } else { split_exact(e.2, &[amount, balance - amount])[0].min(e.2) };
+        if part > 0 {
+            e.2 -= part;
+            out.push((e.0, e.1, part));
+        }
+    }
+    vector.retain(|e| e.2 > 0);
+    out
+}
+
+/// The exposure of every address of an account chain, per asset: entries sorted by (address,
+/// asset, category, flow). Every (address, asset) is a pool, as in an account trace: a send
+/// carries the share `amount / balance` of the pool's vector (haircut); funds a pool sends without
+/// the data showing them arrive are clean.
+pub fn account_exposure(m: &dyn Movements, sources: &[u8], opts: &Options) -> Vec<Entry> {
+    let mut out = vec![];
+    let n = m.len();
+    // Received, in chain order; the receiver's balance after each credit is kept for the
+    // reverse pass, and the credit the sender lacked before each send (funds from before the data).
+    let mut pools: FxHashMap<(u32, u32), Pool> = FxHashMap::default();
+    let mut after_credit: Vec<u128> = Vec::with_capacity(n);
+    let mut missing: Vec<u128> = Vec::with_capacity(n);
+    let mut totals = Totals::default();
+    for i in 0..n {
+        let (from, to, asset) = m.ends(i);
+        let amount = m.amount(i);
+        if to != NO_ADDRESS {
+            totals.add(to, asset, TOTAL, 1, amount);
+        }
+        let sender = pools.entry((from, asset)).or_default();
+        let lacked = amount.saturating_sub(sender.balance);
+        missing.push(lacked);
+        sender.balance += lacked;
+        let carried: Vector = match source_of(sources, from) {
+            Some(c) => {
+                sender.vector.clear();
+                vec![(c, 0, amount)]
+            }
+            None => take_share(&mut sender.vector, amount, sender.balance),
+        };
+        sender.balance -= amount;
+        if to == NO_ADDRESS {
+            after_credit.push(0);
+            continue;
+        }
+        let receiver = pools.entry((to, asset)).or_default();
+        receiver.balance += amount;
+        after_credit.push(receiver.balance);
+        for (c, hop, a) in carried {
+            let Some(hop) = next_hop(hop, opts) else { continue };
+            totals.add(to, asset, c, hop, a);
+            if source_of(sources, to).is_none() {
+                add_into(&mut receiver.vector, (c, hop), a);
+            }
+        }
+    }
+    totals.into_entries(Flow::Received, &mut out);
+    // Sent, in reverse: each pool holds where its balance at that moment goes.
+    let mut pools: FxHashMap<(u32, u32), Vector> = FxHashMap::default();
+    let mut totals = Totals::default();
+    for i in (0..n).rev() {
+        let (from, to, asset) = m.ends(i);
+        let amount = m.amount(i);
+        totals.add(from, asset, TOTAL, 1, amount);
+        let went: Vector = if to == NO_ADDRESS {
+            vec![]
+        } else if let Some(c) = source_of(sources, to) {
+            vec![(c, 0, amount)]
+        } else {
+            match pools.get_mut(&(to, asset)) {
+                Some(v) => take_share(v, amount, after_credit[i]),
+                None => vec![],
+            }
+        };
+        let sender = pools.entry((from, asset)).or_default();
+        for (c, hop, a) in went {
+            let Some(hop) = next_hop(hop, opts) else { continue };
+            totals.add(from, asset, c, hop, a);
+            if source_of(sources, from).is_none() {
+                add_into(sender, (c, hop), a);
+            }
+        }
+        if missing[i] > 0 {
+            // Funds from before the data entered just before this send: they carry their share
+            // of where the pool's balance went, and that share has no sender in the data.
+            take_share(sender, missing[i], amount);
+        }
+    }
+    totals.into_entries(Flow::Sent, &mut out);
+    out.sort_unstable();
+    out
+}
