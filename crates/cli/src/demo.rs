@@ -228,7 +228,7 @@ fn tracing_part(data_dir: &Path, sim_dir: &Path, truth: &tracehound_simulate::Gr
         "\nThe report (charts of stolen USD by year and actor and top countries over the real incidents, and, in a section of its own, where the simulated heist's coins went): {}",
         report.display()
     );
-    screen_deposits(data_dir, chain, &idx, &heist)
+    screen_deposits(data_dir, chain, &idx, heist)
 }
 
 /// Step 18: screening deposits at the exchanges, as a compliance team would: one of the heist's

@@ -243,6 +243,10 @@ fn sent(g: UtxoGraph<'_>, sources: &[u8], opts: &Options) -> Totals {
 pub trait Movements {
     /// Number of movements.
     fn len(&self) -> usize;
+    /// Whether there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// Sender, receiver ([`NO_ADDRESS`] for a fee) and asset of movement `i`.
     fn ends(&self, i: usize) -> (u32, u32, u32);
     /// Amount of movement `i`.
