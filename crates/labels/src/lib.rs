@@ -5,7 +5,8 @@
 //!   unique per (kind, chain, subject, label, source) so importing a file twice changes nothing;
 //! - **actors**: the people, groups and services behind addresses (GraphSense ActorPack, OFAC SDN entries);
 //! - **categories**: a taxonomy seeded with GraphSense concept ids ([`CATEGORIES`]);
-//! - an **audit log**: one row per import and per hand-added tag.
+//! - an **audit log**: one row per import, per hand-added tag and per API key created or revoked;
+//! - **API keys** of `tracehound serve`: name, role and the SHA-256 of the key (never the key).
 //!
 //! Importers read OFAC's legacy `sdn.csv`, `sdn_advanced.xml` and per-asset address lists, GraphSense
 //! TagPacks and ActorPacks, and CSV label lists (Forta/Etherscan, incident attacker lists). A bad row is
@@ -34,9 +35,12 @@ pub mod taxonomy;
 
 pub use address::{chain_for_currency, chain_name, check_address, normalize_address, KNOWN_CHAINS};
 pub use defaults::{BundledFile, BundledKind, BUNDLED_FILES, SUSPECTED_ONLY_INCIDENTS};
-pub use model::{Actor, ActorDetails, CsvImport, ImportReport, NewTag, RowError, SearchResults, StoreCounts, SubjectKind, Tag};
+pub use model::{Actor, ActorDetails, ApiKey, AuditEntry, CsvImport, ImportReport, NewTag, RowError, SearchResults, StoreCounts, SubjectKind, Tag};
 pub use store::LabelStore;
 pub use taxonomy::{canonical_category, category_known, confidence_level, CATEGORIES, CONFIDENCE_LEVELS};
+
+/// Roles an API key can have, from the least to the most allowed.
+pub const API_ROLES: [&str; 3] = ["viewer", "analyst", "admin"];
 
 /// Errors of the label store. Each names the file (and line, where there is one) it is about.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +89,9 @@ pub enum Error {
     /// An actor given to [`LabelStore::upsert_actor`] is not valid.
     #[error("invalid actor: {0}")]
     InvalidActor(String),
+    /// An API key given to [`LabelStore::create_api_key`] is not valid.
+    #[error("invalid API key: {0}")]
+    InvalidApiKey(String),
     /// An actor name matches several actors.
     #[error("actor {query:?} is ambiguous; it matches {}", candidates.join(", "))]
     AmbiguousActor {

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// What a tag is attached to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SubjectKind {
     /// An address (normalized with [`crate::normalize_address`]).
@@ -49,7 +49,7 @@ impl fmt::Display for SubjectKind {
 }
 
 /// A tag as stored: one claim "this subject is <label> (<category>) according to <source>".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Tag {
     /// Row id.
     pub id: i64,
@@ -113,7 +113,7 @@ pub struct NewTag {
 }
 
 /// An actor: a person, group, organization or service that controls addresses.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Actor {
     /// Stable id (`lazarusgroup`, `binance`, `ofac-27307`).
     pub id: String,
@@ -134,7 +134,7 @@ pub struct Actor {
 }
 
 /// An actor with a summary of its tags, as returned by [`crate::LabelStore::actor`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ActorDetails {
     /// The actor record.
     pub actor: Actor,
@@ -208,7 +208,7 @@ pub struct ImportReport {
 }
 
 /// Matches of [`crate::LabelStore::search`]: actors first, then tags.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, utoipa::ToSchema)]
 pub struct SearchResults {
     /// Actors whose id, label or an alias contains the query.
     pub actors: Vec<Actor>,
@@ -229,4 +229,35 @@ pub struct StoreCounts {
     pub by_category: BTreeMap<String, u64>,
     /// Tags per chain.
     pub by_chain: BTreeMap<String, u64>,
+}
+
+/// An API key of `tracehound serve` as stored: never the key, only who holds it and its role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ApiKey {
+    /// Key id (what `keys revoke` takes).
+    pub id: i64,
+    /// Who or what holds the key.
+    pub name: String,
+    /// `viewer`, `analyst` or `admin`.
+    pub role: String,
+    /// When it was created (UTC, RFC 3339).
+    pub created_at: String,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<String>,
+}
+
+/// One row of the audit log: who did what, when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditEntry {
+    /// Row id, increasing.
+    pub id: i64,
+    /// When (UTC, RFC 3339).
+    pub at: String,
+    /// Who: an importer, a user, or an API key (`api key 3 (alice)`).
+    pub author: Option<String>,
+    /// What: `import`, `add_tag`, `upsert_actor`, `create_api_key`, `revoke_api_key`.
+    pub action: String,
+    /// The details of the action.
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
 }

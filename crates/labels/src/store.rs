@@ -9,9 +9,9 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, Tra
 use crate::address::{chain_name, check_address, normalize_address};
 use crate::import::csv_list::{self, ActorRule};
 use crate::import::{normalize_label, ofac, tagpack, ActorIndex, Parsed};
-use crate::model::{Actor, ActorDetails, CsvImport, ImportReport, NewTag, RowError, SearchResults, StoreCounts, SubjectKind, Tag};
+use crate::model::{Actor, ActorDetails, ApiKey, AuditEntry, CsvImport, ImportReport, NewTag, RowError, SearchResults, StoreCounts, SubjectKind, Tag};
 use crate::taxonomy::{canonical_category, confidence_level, CATEGORIES};
-use crate::{Error, Result};
+use crate::{Error, Result, API_ROLES};
 
 /// Author recorded for imported tags whose file names no creator.
 const IMPORT_AUTHOR: &str = "tracehound-import";
@@ -25,7 +25,8 @@ const ACTOR_SAMPLE_TAGS: usize = 20;
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%SZ','now')";
 
 /// Schema migrations, applied in order; `PRAGMA user_version` holds how many have run.
-const MIGRATIONS: [&str; 1] = [r#"
+const MIGRATIONS: [&str; 2] = [
+    r#"
 CREATE TABLE actors (
     id TEXT PRIMARY KEY,
     label TEXT NOT NULL,
@@ -69,11 +70,25 @@ CREATE TABLE audit_log (
     action TEXT NOT NULL,
     detail TEXT NOT NULL
 );
-"#];
+"#,
+    // API keys of `tracehound serve`: only the SHA-256 of a key is kept, never the key.
+    r#"
+CREATE TABLE api_keys (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('viewer', 'analyst', 'admin')),
+    key_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+"#,
+];
 
 /// Columns of `tags` in the order [`tag_from_row`] reads them.
 const TAG_COLUMNS: &str =
     "id, subject_kind, chain, subject, label, category, actor, source, confidence, confidence_level, is_cluster_definer, abuse, origin_file, created_at, author";
+/// Columns of `api_keys` in the order [`api_key_from_row`] reads them.
+const API_KEY_COLUMNS: &str = "id, name, role, created_at, revoked_at";
 /// Columns of `actors` in the order [`actor_from_row`] reads them.
 const ACTOR_COLUMNS: &str = "id, label, country, jurisdictions, aliases, categories, uri, sources, created_at";
 
@@ -248,6 +263,11 @@ fn tag_from_row(row: &Row<'_>) -> rusqlite::Result<Tag> {
         created_at: row.get(13)?,
         author: row.get(14)?,
     })
+}
+
+/// Reads an `api_keys` row selected with [`API_KEY_COLUMNS`].
+fn api_key_from_row(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
+    Ok(ApiKey { id: row.get(0)?, name: row.get(1)?, role: row.get(2)?, created_at: row.get(3)?, revoked_at: row.get(4)? })
 }
 
 /// Parses a JSON list column; anything else reads as empty.
@@ -545,6 +565,11 @@ impl LabelStore {
         )
     }
 
+    /// Address tags of one chain, in insertion order.
+    pub fn address_tags_of_chain(&self, chain: &str) -> Result<Vec<Tag>> {
+        self.query_tags(&format!("SELECT {TAG_COLUMNS} FROM tags WHERE subject_kind = 'address' AND chain = ?1 ORDER BY id"), [chain])
+    }
+
     /// Every tag, in insertion order (for the SQL `tags` table).
     pub fn all_tags(&self) -> Result<Vec<Tag>> {
         self.query_tags(&format!("SELECT {TAG_COLUMNS} FROM tags ORDER BY id"), [])
@@ -666,6 +691,81 @@ impl LabelStore {
     /// The number of audit-log rows (each import and each `add_tag` writes one).
     pub fn audit_log_len(&self) -> Result<u64> {
         self.conn.query_row("SELECT count(*) FROM audit_log", [], |row| row.get::<_, i64>(0)).map(|n| n as u64).map_err(|e| self.db(e))
+    }
+
+    /// Up to `limit` audit-log rows with an id above `after`, oldest first.
+    pub fn audit_entries(&self, after: i64, limit: usize) -> Result<Vec<AuditEntry>> {
+        let mut statement =
+            self.conn.prepare_cached("SELECT id, at, author, action, detail FROM audit_log WHERE id > ?1 ORDER BY id LIMIT ?2").map_err(|e| self.db(e))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = statement
+            .query_map(params![after, limit], |row| {
+                let detail: String = row.get(4)?;
+                Ok(AuditEntry {
+                    id: row.get(0)?,
+                    at: row.get(1)?,
+                    author: row.get(2)?,
+                    action: row.get(3)?,
+                    detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
+                })
+            })
+            .map_err(|e| self.db(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.db(e))
+    }
+
+    /// Stores a new API key of `role` (`viewer`, `analyst` or `admin`) by the hex SHA-256 of the
+    /// key (the key itself is never stored), with an audit row by `author`.
+    pub fn create_api_key(&mut self, name: &str, role: &str, key_hash: &str, author: &str) -> Result<ApiKey> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(Error::InvalidApiKey("empty name".into()));
+        }
+        if !API_ROLES.contains(&role) {
+            return Err(Error::InvalidApiKey(format!("role {role:?}: use one of {}", API_ROLES.join(", "))));
+        }
+        if key_hash.len() != 64 || !key_hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::InvalidApiKey("the key hash is not a hex SHA-256".into()));
+        }
+        let path = self.path.clone();
+        let db = |source| Error::Database { file: path.clone(), source };
+        let tx = self.conn.transaction().map_err(db)?;
+        tx.execute(
+            &format!("INSERT INTO api_keys (name, role, key_hash, created_at) VALUES (?1, ?2, ?3, {NOW})"),
+            params![name, role, key_hash.to_ascii_lowercase()],
+        )
+        .map_err(db)?;
+        let id = tx.last_insert_rowid();
+        let key = tx.query_row(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?1"), [id], api_key_from_row).map_err(db)?;
+        audit(&tx, author, "create_api_key", &serde_json::json!({ "id": id, "name": name, "role": role })).map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(key)
+    }
+
+    /// The key whose SHA-256 is `key_hash` (hex), unless it is revoked or unknown.
+    pub fn active_api_key(&self, key_hash: &str) -> Result<Option<ApiKey>> {
+        let mut statement =
+            self.conn.prepare_cached(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL")).map_err(|e| self.db(e))?;
+        statement.query_row([key_hash.to_ascii_lowercase()], api_key_from_row).optional().map_err(|e| self.db(e))
+    }
+
+    /// Every API key, revoked ones included, oldest first (never the keys themselves).
+    pub fn api_keys(&self) -> Result<Vec<ApiKey>> {
+        let mut statement = self.conn.prepare_cached(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY id")).map_err(|e| self.db(e))?;
+        let rows = statement.query_map([], api_key_from_row).map_err(|e| self.db(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.db(e))
+    }
+
+    /// Revokes key `id`, with an audit row by `author`; false if no active key has that id.
+    pub fn revoke_api_key(&mut self, id: i64, author: &str) -> Result<bool> {
+        let path = self.path.clone();
+        let db = |source| Error::Database { file: path.clone(), source };
+        let tx = self.conn.transaction().map_err(db)?;
+        let changed = tx.execute(&format!("UPDATE api_keys SET revoked_at = {NOW} WHERE id = ?1 AND revoked_at IS NULL"), [id]).map_err(db)?;
+        if changed == 1 {
+            audit(&tx, author, "revoke_api_key", &serde_json::json!({ "id": id })).map_err(db)?;
+        }
+        tx.commit().map_err(db)?;
+        Ok(changed == 1)
     }
 }
 

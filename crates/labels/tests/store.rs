@@ -172,7 +172,7 @@ fn open_creates_wal_database_and_reopens() {
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).expect("mode");
     assert_eq!(mode, "wal");
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
     let categories: i64 =
         conn.query_row("SELECT count(*) FROM categories WHERE id IN ('sanctioned', 'theft', 'service_hack', 'victim')", [], |r| r.get(0)).expect("n");
     assert_eq!(categories, 4);

@@ -122,7 +122,7 @@ const KNOWN_EXCHANGES: [&str; 22] = [
 ];
 
 /// Where an incident comes from (see the module docs, "Provenance").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Provenance {
     /// Ships with tracehound (`data/incidents/`).
@@ -156,7 +156,7 @@ impl std::fmt::Display for Provenance {
 /// The order is the strength of the attribution, not of the evidence behind any one figure:
 /// `Government` > `SanctionsMonitor` > `Company` > `Researcher` > `Suspected`
 /// (`Attribution::Government > Attribution::Suspected`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Attribution {
     /// Media or officials say the actor is suspected; nobody attributes it.
@@ -268,7 +268,7 @@ pub fn derive_attribution(note: &str) -> (Attribution, String, bool) {
 }
 
 /// What a seed names: an address or a transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SeedKind {
     /// An address (`address:` in YAML).
@@ -278,7 +278,7 @@ pub enum SeedKind {
 }
 
 /// An address or transaction tied to an incident, with its role and where it was published.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Seed {
     /// tracehound chain name (`bitcoin`, `ethereum`, …).
     pub chain: String,
@@ -296,7 +296,7 @@ pub struct Seed {
 
 /// A figure a source gives for an incident that differs from the one the registry uses
 /// ([`Incident::amount_usd`]), parsed from the source notes where the note states it explicitly.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AlternativeFigure {
     /// The figure, in `unit`.
     pub value: u64,
@@ -344,7 +344,7 @@ pub fn alternative_figures(note: &str, amount_usd: Option<u64>) -> Vec<Alternati
 }
 
 /// One theft (or, with `aggregate`, one published total) with its figures, seeds and sources.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Incident {
     /// Stable id, `[a-z0-9_]+` (`ronin_2022`).
     pub id: String,
@@ -696,7 +696,7 @@ fn describe(v: &Value) -> String {
 /// What the project records about a bundled published aggregate besides its row
 /// (`data/incidents/published_totals.csv`): who published it, for which years, how many incidents
 /// it counted, a later revision, and why the registry's incidents do or do not add up to it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PublishedNote {
     /// Aggregate id (`dprk_2021_aggregate`).
     pub id: String,

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// A dimension to group incidents by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Dim {
     /// The actor id (`lazarusgroup`), else the reported attribution, else `(unattributed)`.
@@ -89,7 +89,7 @@ impl std::str::FromStr for Dim {
 }
 
 /// One priced part of a revalued amount.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RevaluedPart {
     /// Asset symbol.
     pub asset: String,
@@ -102,7 +102,7 @@ pub struct RevaluedPart {
 }
 
 /// How one incident was revalued, so the figure can be checked by hand.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Revaluation {
     /// Incident id.
     pub incident: String,
@@ -113,7 +113,7 @@ pub struct Revaluation {
 }
 
 /// Why an incident could not be revalued in USD ([`NotRevalued::code`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NotRevaluedCode {
     /// Neither a native amount nor a USD amount in the sources.
@@ -131,7 +131,7 @@ pub enum NotRevaluedCode {
 }
 
 /// One incident that could not be revalued in USD, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct NotRevalued {
     /// Incident id.
     pub incident: String,
@@ -145,7 +145,7 @@ pub struct NotRevalued {
 }
 
 /// One group of incidents and its figures.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Group {
     /// One value per dimension of [`StatsTable::dims`] (empty with no dimension: everything is one group).
     pub key: Vec<String>,
@@ -170,7 +170,7 @@ pub struct Group {
 }
 
 /// A published aggregate figure, listed as published and never summed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Published {
     /// Registry id (`nis_2022_aggregate`).
     pub id: String,
@@ -192,7 +192,7 @@ pub struct Published {
 }
 
 /// Whether the registry's incidents add up to a published total.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReproductionStatus {
     /// The registry's sum for the same years is within [`REPRODUCTION_TOLERANCE`] of the published figure.
@@ -223,7 +223,7 @@ impl ReproductionStatus {
 pub const REPRODUCTION_TOLERANCE: f64 = 0.10;
 
 /// A published total beside the sum of the registry's incidents of the same years (with the same filters).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Reproduction {
     /// Aggregate id.
     pub aggregate: String,
@@ -292,7 +292,7 @@ impl Reproduction {
 }
 
 /// Figures over all grouped incidents.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Totals {
     /// Number of incidents.
     pub count: usize,
@@ -326,7 +326,7 @@ impl StatsOptions {
 }
 
 /// The result of [`stats`]: groups, totals and the published aggregates, with the registry version.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StatsTable {
     /// [`Registry::version`] of the registry the figures come from.
     pub registry_version: String,
