@@ -66,8 +66,13 @@ fn index_progress<'a>(chain: &'a str, what: &'a str, quiet: bool) -> impl FnMut(
     }
 }
 
+/// Index updates of this process, one at a time: two updates of one chain's index would write
+/// the same temporary file (the server answers requests on several threads).
+static UPDATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Brings the graph index of `chain` up to date (with a progress bar) and opens it.
 pub fn ensure_index(store: &Store, chain: &str, quiet: bool) -> Result<(GraphIndex, index::UpdateReport)> {
+    let _one_at_a_time = UPDATING.lock().unwrap_or_else(|e| e.into_inner());
     let mut progress = index_progress(chain, "graph index", quiet);
     let report = index::update_within(store, chain, Some(crate::memory_limit()), &mut |e| progress(Some(e)));
     progress(None);
@@ -80,6 +85,7 @@ pub fn ensure_index(store: &Store, chain: &str, quiet: bool) -> Result<(GraphInd
 
 /// Brings the transfer index of EVM chain `chain` up to date (with a progress bar) and opens it.
 pub fn ensure_transfer_index(store: &Store, chain: &str, quiet: bool) -> Result<(TransferIndex, transfers::TransferUpdate)> {
+    let _one_at_a_time = UPDATING.lock().unwrap_or_else(|e| e.into_inner());
     let mut progress = index_progress(chain, "transfer index", quiet);
     let report = transfers::update_within(store, chain, tracehound_trace::native_symbol(chain), Some(crate::memory_limit()), &mut |e| progress(Some(e)));
     progress(None);
@@ -88,6 +94,32 @@ pub fn ensure_transfer_index(store: &Store, chain: &str, quiet: bool) -> Result<
         crate::report_stage(&report.memory);
     }
     Ok((TransferIndex::open_current(store, chain)?, report))
+}
+
+/// The index of a chain: the graph index of a UTXO chain or the transfer index of an EVM chain.
+pub enum ChainIndex {
+    /// A UTXO chain's graph index.
+    Utxo(GraphIndex),
+    /// An EVM chain's transfer index.
+    Evm(TransferIndex),
+}
+
+impl ChainIndex {
+    /// What entities need of either index.
+    pub fn addresses(&self) -> &dyn tracehound_graph::AddressIndex {
+        match self {
+            ChainIndex::Utxo(i) => i,
+            ChainIndex::Evm(i) => i,
+        }
+    }
+}
+
+/// Brings the index of `chain`, of whichever kind, up to date and opens it.
+pub fn ensure_chain_index(store: &Store, chain: &str, quiet: bool) -> Result<ChainIndex> {
+    Ok(match store.manifest().chain_kind(chain) {
+        tracehound_tables::ChainKind::Evm => ChainIndex::Evm(ensure_transfer_index(store, chain, quiet)?.0),
+        tracehound_tables::ChainKind::Utxo => ChainIndex::Utxo(ensure_index(store, chain, quiet)?.0),
+    })
 }
 
 /// Amount in whole coins for display (8 decimals for BTC, 18 for ETH; tokens in base units).

@@ -1,6 +1,6 @@
 //! `index`, `cluster`, `address`, `entity` and `explain`: the graph index and the entities built on it.
 
-use crate::chains::{any_chain, bar, coins, ensure_index, ensure_transfer_index, utxo_chain};
+use crate::chains::{any_chain, bar, coins, ensure_chain_index, ensure_index, ensure_transfer_index, utxo_chain, ChainIndex};
 use crate::labels::{open_labels, tags_by_address};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
@@ -195,7 +195,7 @@ fn address_flows(idx: &GraphIndex, a: u32) -> serde_json::Value {
 }
 
 /// Tags of the members of cluster `c`, with the conflicts among them.
-fn cluster_tags(data_dir: &Path, chain: &str, idx: &dyn AddressIndex, clusters: &Clusters, c: u32) -> Result<serde_json::Value> {
+pub fn cluster_tags(data_dir: &Path, chain: &str, idx: &dyn AddressIndex, clusters: &Clusters, c: u32) -> Result<serde_json::Value> {
     let labels = open_labels(data_dir)?;
     let by_addr = tags_by_address(&labels, chain)?;
     let mut tags = vec![];
@@ -254,12 +254,13 @@ pub fn address_cmd(data_dir: &Path, chain: &str, address: &str, json_out: bool) 
     }
     let store = crate::open_existing(data_dir)?;
     let chain = any_chain(&store, Some(chain))?;
-    if is_evm(&store, &chain) {
-        let (idx, _) = ensure_transfer_index(&store, &chain, json_out)?;
-        return show_address(data_dir, &store, &chain, &idx, address, json_out, &|a| account_activity(&idx, &[a]));
+    let idx = ensure_chain_index(&store, &chain, json_out)?;
+    let out = address_value(data_dir, &store, &chain, &idx, address)?;
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
     }
-    let (idx, _) = ensure_index(&store, &chain, json_out)?;
-    show_address(data_dir, &store, &chain, &idx, address, json_out, &|a| address_flows(&idx, a))
+    print_address(&chain, idx.addresses(), address, &out)
 }
 
 fn is_evm(store: &Store, chain: &str) -> bool {
@@ -309,22 +310,33 @@ fn show_labels_only(data_dir: &Path, store: &Store, chain: &str, address: &str, 
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn show_address(
-    data_dir: &Path,
-    store: &Store,
-    chain: &str,
-    idx: &dyn AddressIndex,
-    address: &str,
-    json_out: bool,
-    activity: &dyn Fn(u32) -> serde_json::Value,
-) -> Result<()> {
+/// What is known of `address` on `chain`, as `tracehound address --json` prints it: its
+/// activity (`seen: false` and its tags only when the data never shows it), tags and cluster.
+pub fn address_value(data_dir: &Path, store: &Store, chain: &str, idx: &ChainIndex, address: &str) -> Result<serde_json::Value> {
     let own = address_tags(data_dir, chain, address)?;
-    let Some(a) = idx.address_id(address) else {
-        if json_out {
-            println!("{}", serde_json::to_string_pretty(&json!({"chain": chain, "address": address, "seen": false, "tags": own}))?);
-            return Ok(());
+    let addresses = idx.addresses();
+    let Some(a) = addresses.address_id(address) else {
+        return Ok(json!({"chain": chain, "address": address, "seen": false, "tags": own}));
+    };
+    let flows = match idx {
+        ChainIndex::Utxo(i) => address_flows(i, a),
+        ChainIndex::Evm(i) => account_activity(i, &[a]),
+    };
+    let cluster = match clusters_if_current(store, addresses) {
+        Some(c) => {
+            let id = c.cluster_of(a);
+            let t = cluster_tags(data_dir, chain, addresses, &c, id)?;
+            json!({"id": id, "size": c.members(id).len(), "heuristics": c.meta().config, "tags": t["tags"], "actors": t["actors"], "conflicts": t["conflicts"]})
         }
+        None => serde_json::Value::Null,
+    };
+    Ok(json!({"chain": chain, "address": address, "address_id": a, "seen": true, "activity": flows, "tags": own, "cluster": cluster}))
+}
+
+/// Prints what [`address_value`] found for a person.
+fn print_address(chain: &str, idx: &dyn AddressIndex, address: &str, out: &serde_json::Value) -> Result<()> {
+    let own = out["tags"].as_array().cloned().unwrap_or_default();
+    if out["seen"] == json!(false) {
         let height = idx.chunks().last().map(|c| c.last);
         if own.is_empty() {
             bail!("address {address} does not appear on {chain} (up to height {height:?}) and no tag names it");
@@ -333,21 +345,8 @@ fn show_address(
         println!("{address} on {chain}: not seen in the ingested data (up to height {height:?}); labels only");
         print_tags(&own);
         return Ok(());
-    };
-    let flows = activity(a);
-    let cluster = match clusters_if_current(store, idx) {
-        Some(c) => {
-            let id = c.cluster_of(a);
-            let t = cluster_tags(data_dir, chain, idx, &c, id)?;
-            json!({"id": id, "size": c.members(id).len(), "heuristics": c.meta().config, "tags": t["tags"], "actors": t["actors"], "conflicts": t["conflicts"]})
-        }
-        None => serde_json::Value::Null,
-    };
-    let out = json!({"chain": chain, "address": address, "address_id": a, "seen": true, "activity": flows, "tags": own, "cluster": cluster});
-    if json_out {
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(());
     }
+    let a = &out["address_id"];
     let f = &out["activity"];
     println!("{address} on {chain} (address id {a}{})", f["type"].as_str().map(|t| format!(", {t}")).unwrap_or_default());
     print_activity(f);
@@ -465,87 +464,83 @@ fn print_cluster_tags(c: &serde_json::Value) {
 pub fn entity_cmd(data_dir: &Path, chain: &str, id: &str, addresses: bool, limit: usize, json_out: bool) -> Result<()> {
     let store = crate::open_existing(data_dir)?;
     let chain = any_chain(&store, Some(chain))?;
-    if is_evm(&store, &chain) {
-        let (idx, _) = ensure_transfer_index(&store, &chain, json_out)?;
-        return show_entity(data_dir, &store, &chain, &idx, id, addresses, limit, json_out, &|members| account_activity(&idx, members));
-    }
-    let (idx, _) = ensure_index(&store, &chain, json_out)?;
-    let holdings = |members: &[u32]| {
-        let (value, spender) = (idx.out_value(), idx.out_spender());
-        let (mut received, mut balance, mut outputs) = (0u64, 0u64, 0u64);
-        for &a in members {
-            for &o in idx.outputs_of(a) {
-                outputs += 1;
-                received += value[o as usize];
-                if spender[o as usize] == NONE {
-                    balance += value[o as usize];
-                }
-            }
-        }
-        json!({"outputs": outputs, "received_sat": received, "balance_sat": balance})
-    };
-    show_entity(data_dir, &store, &chain, &idx, id, addresses, limit, json_out, &holdings)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn show_entity(
-    data_dir: &Path,
-    store: &Store,
-    chain: &str,
-    idx: &dyn AddressIndex,
-    id: &str,
-    addresses: bool,
-    limit: usize,
-    json_out: bool,
-    holdings: &dyn Fn(&[u32]) -> serde_json::Value,
-) -> Result<()> {
-    let clusters = Clusters::open_current(store.root(), idx)?;
-    // An address is accepted too: its cluster is shown.
-    let c = match id.parse::<u32>() {
-        Ok(c) => c,
-        Err(_) => clusters.cluster_of(idx.address_id(id).with_context(|| format!("{id:?} is neither a cluster id nor an address seen on {chain}"))?),
-    };
-    let members = clusters.members(c);
-    if members.is_empty() {
-        bail!("{c} is not a cluster id on {chain}: cluster ids are the smallest address id of their cluster (see `tracehound address {chain} <address>`)");
-    }
-    let held = holdings(members);
-    let t = cluster_tags(data_dir, chain, idx, &clusters, c)?;
-    let listed: Vec<&str> = if addresses { members.iter().take(limit).map(|&a| idx.address(a)).collect() } else { vec![] };
-    let mut out = json!({
-        "chain": chain, "cluster_id": c, "size": members.len(),
-        "heuristics": clusters.meta().config, "tags": t["tags"], "actors": t["actors"], "conflicts": t["conflicts"],
-        "addresses": if addresses { json!(listed) } else { serde_json::Value::Null },
-    });
-    for (k, v) in held.as_object().into_iter().flatten() {
-        out[k] = v.clone();
-    }
+    let idx = ensure_chain_index(&store, &chain, json_out)?;
+    let listed = if addresses { Some(limit) } else { None };
+    let out = entity_value(data_dir, &store, &chain, &idx, id, listed)?;
     if json_out {
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
+    let (c, size) = (&out["cluster_id"], out["size"].as_u64().unwrap_or(0));
     if out["assets"].is_array() {
-        println!("entity {c} on {chain}: {} addresses", members.len());
+        println!("entity {c} on {chain}: {size} addresses");
         print_activity(&out);
     } else {
         println!(
-            "entity {c} on {chain}: {} addresses, {} outputs received {} BTC, holds {} BTC",
-            members.len(),
+            "entity {c} on {chain}: {size} addresses, {} outputs received {} BTC, holds {} BTC",
             out["outputs"],
             btc(&out["received_sat"]),
             btc(&out["balance_sat"])
         );
     }
     print_cluster_tags(&out);
-    if addresses {
-        for a in &listed {
-            println!("  {a}");
+    if let Some(listed) = out["addresses"].as_array() {
+        for a in listed {
+            println!("  {}", a.as_str().unwrap_or(""));
         }
-        if members.len() > listed.len() {
-            println!("  … {} more (raise --limit)", members.len() - listed.len());
+        if size > listed.len() as u64 {
+            println!("  … {} more (raise --limit)", size - listed.len() as u64);
         }
     }
     Ok(())
+}
+
+/// Outputs received, satoshi received and satoshi still held by `members` together.
+fn utxo_holdings(idx: &GraphIndex, members: &[u32]) -> serde_json::Value {
+    let (value, spender) = (idx.out_value(), idx.out_spender());
+    let (mut received, mut balance, mut outputs) = (0u64, 0u64, 0u64);
+    for &a in members {
+        for &o in idx.outputs_of(a) {
+            outputs += 1;
+            received += value[o as usize];
+            if spender[o as usize] == NONE {
+                balance += value[o as usize];
+            }
+        }
+    }
+    json!({"outputs": outputs, "received_sat": received, "balance_sat": balance})
+}
+
+/// An entity (cluster) as `tracehound entity --json` prints it: size, holdings, its members' tags
+/// and their conflicts, and with `list` the first that many member addresses. `id` is a cluster
+/// id or any address of the cluster.
+pub fn entity_value(data_dir: &Path, store: &Store, chain: &str, idx: &ChainIndex, id: &str, list: Option<usize>) -> Result<serde_json::Value> {
+    let addrs = idx.addresses();
+    let clusters = Clusters::open_current(store.root(), addrs)?;
+    // An address is accepted too: its cluster is shown.
+    let c = match id.parse::<u32>() {
+        Ok(c) => c,
+        Err(_) => clusters.cluster_of(addrs.address_id(id).with_context(|| format!("{id:?} is neither a cluster id nor an address seen on {chain}"))?),
+    };
+    let members = clusters.members(c);
+    if members.is_empty() {
+        bail!("{c} is not a cluster id on {chain}: cluster ids are the smallest address id of their cluster (see `tracehound address {chain} <address>`)");
+    }
+    let held = match idx {
+        ChainIndex::Utxo(i) => utxo_holdings(i, members),
+        ChainIndex::Evm(i) => account_activity(i, members),
+    };
+    let t = cluster_tags(data_dir, chain, addrs, &clusters, c)?;
+    let listed: Option<Vec<&str>> = list.map(|limit| members.iter().take(limit).map(|&a| addrs.address(a)).collect());
+    let mut out = json!({
+        "chain": chain, "cluster_id": c, "size": members.len(),
+        "heuristics": clusters.meta().config, "tags": t["tags"], "actors": t["actors"], "conflicts": t["conflicts"],
+        "addresses": listed,
+    });
+    for (k, v) in held.as_object().into_iter().flatten() {
+        out[k] = v.clone();
+    }
+    Ok(out)
 }
 
 /// `tracehound explain <chain> <a> <b>`.

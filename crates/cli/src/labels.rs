@@ -24,10 +24,8 @@ pub fn open_labels(data_dir: &Path) -> Result<LabelStore> {
 /// Address tags of `chain`, by address.
 pub fn tags_by_address(labels: &LabelStore, chain: &str) -> Result<BTreeMap<String, Vec<Tag>>> {
     let mut out: BTreeMap<String, Vec<Tag>> = BTreeMap::new();
-    for t in labels.all_tags()? {
-        if t.subject_kind == SubjectKind::Address && t.chain == chain {
-            out.entry(t.subject.clone()).or_default().push(t);
-        }
+    for t in labels.address_tags_of_chain(chain)? {
+        out.entry(t.subject.clone()).or_default().push(t);
     }
     Ok(out)
 }

@@ -126,7 +126,8 @@ pub fn read_seeds(from: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// Runs a trace. UTXO chains give one [`Trace`]; EVM chains one per flow (asset).
+/// Runs a trace from the seeds of `req` as given (see [`read_seeds`] for files of seeds). UTXO
+/// chains give one [`Trace`]; EVM chains one per flow (asset).
 pub fn run_trace(data_dir: &Path, req: &TraceRequest) -> Result<Vec<Trace>> {
     let store = crate::open_existing(data_dir)?;
     // A chain is there when it was ingested or when only explorer exports were imported into it.
@@ -134,7 +135,12 @@ pub fn run_trace(data_dir: &Path, req: &TraceRequest) -> Result<Vec<Trace>> {
     if !stored.contains(&req.chain) {
         bail!("no chain {:?} is stored (stored: {})", req.chain, stored.into_iter().collect::<Vec<_>>().join(", "));
     }
-    let seeds = read_seeds(&req.from)?;
+    // Seeds as given: files of seeds are read by the command (`trace_cmd`), never here, so a
+    // seed sent to the server cannot name a file.
+    let seeds: Vec<String> = req.from.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    if seeds.is_empty() {
+        bail!("no seeds: give --from <address | txid:vout | txid | file>");
+    }
     if req.seed_side == SeedSide::Sent && req.direction == Direction::Backward {
         bail!("--seed sent works forward only: a backward trace starts from what an address received (--seed received)");
     }
@@ -373,7 +379,8 @@ pub fn write_traces(traces: &[Trace], format: TraceFormat, out: &Path, amounts: 
 pub fn trace_cmd(data_dir: &Path, req: &TraceRequest, format: TraceFormat, out: &Path, entities: bool) -> Result<()> {
     // A trace holds its frontier and flow graph, not the chain: it has no spill, only a report.
     let meter = tracehound_memory::StageMeter::start("trace", crate::memory_limit());
-    let mut traces = run_trace(data_dir, req)?;
+    let req = TraceRequest { from: read_seeds(&req.from)?, ..req.clone() };
+    let mut traces = run_trace(data_dir, &req)?;
     crate::report_stage(&meter.report());
     if entities {
         traces = group_by_entity(data_dir, &req.chain, &traces)?;
