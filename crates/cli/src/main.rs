@@ -8,6 +8,7 @@ mod incidents;
 mod labels;
 mod progress;
 mod screening;
+mod serve;
 mod trace;
 
 use anyhow::{bail, Context, Result};
@@ -299,6 +300,22 @@ enum Command {
     /// Statistics over the incident registry: stolen USD by actor, country, year, victim type.
     #[command(subcommand)]
     Report(ReportCmd),
+    /// Serve the data directory as a REST API (JSON under /v1, OpenAPI at /v1/openapi.json).
+    ///
+    /// One process answers for the same --data-dir the commands use, while `ingest` and `sync`
+    /// write to it: every request reads what is committed then. Every route but /health needs an
+    /// API key (`tracehound keys create`), sent as `X-API-Key: <key>` or `Authorization: Bearer
+    /// <key>`. Keys travel in headers: to listen on anything but loopback, put TLS in front.
+    ///
+    /// Example: tracehound keys create --role viewer --name alice   (prints the key once)
+    ///
+    /// Then: tracehound serve --listen 127.0.0.1:8080
+    ///
+    /// And: curl -H "X-API-Key: $KEY" http://127.0.0.1:8080/v1/chains/bitcoin/addresses/1Q2TWHE3GMdB6BZKafqwxXtWAWgFt5Jvm3
+    Serve(serve::ServeArgs),
+    /// API keys of `tracehound serve`: create (shown once), list, revoke.
+    #[command(subcommand)]
+    Keys(serve::KeysCmd),
     /// The main job: simulate a chain with a heist, ingest it, and follow the stolen coins with SQL.
     Demo {
         /// Blocks to simulate.
@@ -1059,6 +1076,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Labels(LabelsCmd::Stats { json }) => labels::stats_cmd(&data_dir, json),
         Command::Actors(ActorsCmd::Show { id, json }) => labels::actor_cmd(&data_dir, &id, json),
         Command::Demo { blocks, seed } => demo::run(&data_dir, blocks, seed),
+        Command::Serve(args) => serve::run(&data_dir, &args),
+        Command::Keys(cmd) => serve::keys_cmd(&data_dir, cmd),
         Command::Tokens(TokensCmd::Refresh { chain, rpc, max_rps, json }) => evm::tokens_refresh_cmd(&data_dir, &chain, rpc.as_deref(), max_rps, json),
         Command::Incident(IncidentCmd::List { json }) => incidents::list_cmd(&data_dir, json),
         Command::Incident(IncidentCmd::Show { id, json }) => incidents::show_cmd(&data_dir, &id, json),
