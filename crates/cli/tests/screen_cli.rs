@@ -126,3 +126,63 @@ fn screening_the_demo_chain() {
     let rows = ok(&data, &["sql", "SELECT count(*) FROM cluster_exposure WHERE category = 'stolen_funds' AND flow = 'received'", "--format", "csv"]);
     assert!(rows.lines().nth(1).unwrap().trim().parse::<u64>().unwrap() > 0);
 }
+
+/// On the anvil scenario (a bridge heist laundered through a mixer, a swap and an exchange), each
+/// address's exposure per asset is what a backward haircut trace of it attributes to the thief
+/// and to the labelled services.
+#[test]
+fn anvil_exposure_equals_backward_haircut_traces() {
+    let node = tracehound_testing::Anvil::start_for_scenario();
+    let tmp = tempfile::tempdir().unwrap();
+    let truth = node.run_scenario(&tmp.path().join("truth.json"), &[]);
+    let data = tmp.path().join("d");
+    ok(&data, &["ingest", "evm", "--rpc", &node.url]);
+    let thief = truth["heist"]["seed_addresses"][0].as_str().unwrap().to_ascii_lowercase();
+    let mut csv = format!("address,label,category\n{thief},bridge thief,hacker\n");
+    for (addr, info) in truth["addresses"].as_object().unwrap() {
+        let category = match info["role"].as_str().unwrap() {
+            "exchange_hot_wallet" | "exchange_deposit_address" => "exchange",
+            "mixer" => "mixing_service",
+            _ => continue,
+        };
+        csv.push_str(&format!("{addr},{},{category}\n", info["name"].as_str().unwrap()));
+    }
+    let labels = tmp.path().join("labels.csv");
+    std::fs::write(&labels, csv).unwrap();
+    ok(&data, &["labels", "import", "csv", labels.to_str().unwrap(), "--chain", "anvil", "--source", "scenario"]);
+    let r = json(&data, &["exposure", "build", "--chain", "anvil", "--json"]);
+    assert!(r["entries"].as_u64().unwrap() > 0, "{r}");
+    let mut checked = 0;
+    let mut exposed = 0;
+    for addr in truth["addresses"].as_object().unwrap().keys() {
+        let s = &json(&data, &["screen", "anvil", addr, "--json"])[0];
+        assert!(s["exposures"].is_array(), "{addr}: {s:#}");
+        let out = run(&data, &["trace", "anvil", "--from", addr, "--direction", "backward", "--model", "haircut", "--stop-at", "hacker,exchange,mixer", "--max-hops", "100000", "--json"]);
+        if !out.status.success() {
+            continue; // received nothing
+        }
+        let traces: Value = serde_json::from_slice(&out.stdout).unwrap();
+        // One flow prints one trace, several an array of them.
+        let traces = if traces.is_array() { traces.as_array().unwrap().clone() } else { vec![traces] };
+        for t in &traces {
+            let asset = t["asset"].as_str().unwrap();
+            let by = |cat: &str| -> u128 { t["accounting"]["sinks"].as_array().unwrap().iter().filter(|x| x["category"] == cat).map(|x| n(&x["amount"])).sum() };
+            let ours = |cat: &str| -> u128 {
+                s["exposures"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|x| x["category"] == cat && x["flow"] == "received" && x["asset"].as_str().unwrap().eq_ignore_ascii_case(asset))
+                    .map(|x| n(&x["direct"]) + n(&x["indirect"]))
+                    .sum()
+            };
+            let tolerance = t["edges"].as_array().unwrap().len() as u128 + 1;
+            for (mine, theirs, what) in [(ours("stolen_funds"), by("hacker"), "stolen_funds"), (ours("exchange"), by("exchange"), "exchange"), (ours("mixing_service"), by("mixing_service"), "mixing_service")] {
+                assert!(mine.abs_diff(theirs) <= tolerance, "{addr} {asset} {what}: exposure {mine}, trace {theirs} (±{tolerance})\n{s:#}");
+                exposed += usize::from(theirs > 0);
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5 && exposed >= 3, "{checked} flows checked, {exposed} exposures");
+}
