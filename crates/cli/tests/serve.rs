@@ -523,6 +523,8 @@ fn keys_roles_and_bad_input_are_refused_with_problems() {
     let p = post(&s.url("/v1/screen"), &viewer, &json!({"chain": chain, "items": items})).problem(413);
     assert!(p["detail"].as_str().unwrap().contains("10000"), "{p}");
     post(&s.url("/v1/screen"), &viewer, &json!({"chain": chain, "items": []})).problem(400);
+    let p = post(&s.url("/v1/screen"), &viewer, &json!({"chain": chain, "items": [txid, " "]})).problem(400);
+    assert!(p["detail"].as_str().unwrap().contains("subject"), "{p}");
     let mut tcp = std::net::TcpStream::connect(s.addr()).unwrap();
     write!(
         tcp,
@@ -564,6 +566,49 @@ fn rate_limit_and_timeout_answer_429_and_503() {
     let p = r.problem(503);
     assert!(p["detail"].as_str().unwrap().contains("took longer than the server allows"), "{p}");
     assert!(r.header("retry-after").is_some());
+}
+
+#[test]
+fn new_commits_are_served_without_restart_while_ingest_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (sim, d) = (tmp.path().join("sim"), tmp.path().join("data"));
+    ok(&d, &["simulate", "bitcoin", "--blocks", "300", "--out", sim.to_str().unwrap()]);
+    let truth: Value = serde_json::from_str(&std::fs::read_to_string(sim.join("ground_truth.json")).unwrap()).unwrap();
+    let (chain, heist) = (truth["chain"].as_str().unwrap(), &truth["heist"]);
+    let (txid, height) = (heist["txid"].as_str().unwrap(), heist["height"].as_u64().unwrap());
+    let blocks = sim.join("blocks");
+    ok(&d, &["ingest", "bitcoin", "--blocks-dir", blocks.to_str().unwrap(), "--to", &(height - 10).to_string(), "--chunk-blocks", "10"]);
+    let (_, key) = new_key(&d, "viewer", "reader");
+    let s = Server::start(&d, &["--rate-limit", "100000"]);
+    let tx = s.url(&format!("/v1/chains/{chain}/transactions/{txid}"));
+    get(&tx, &key).problem(404);
+    let victim = heist["victim_address"].as_str().unwrap();
+    let before = get(&s.url(&format!("/v1/chains/{chain}/addresses/{victim}")), &key).json(200);
+
+    // Readers during the ingest see a committed state at every request: never an error.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (stop, url, key) = (stop.clone(), s.url(&format!("/v1/chains/{chain}/addresses/{victim}/transactions?limit=1000")), key.clone());
+        std::thread::spawn(move || {
+            let mut answers = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                get(&url, &key).json(200);
+                answers += 1;
+            }
+            answers
+        })
+    };
+    ok(&d, &["ingest", "bitcoin", "--blocks-dir", blocks.to_str().unwrap(), "--chunk-blocks", "10"]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(reader.join().unwrap() > 0);
+
+    // The same server now answers from the new blocks.
+    let t = get(&tx, &key).json(200);
+    assert_eq!((t["hash"].as_str(), t["block_number"].as_u64()), (Some(txid), Some(height)), "{t}");
+    let after = get(&s.url(&format!("/v1/chains/{chain}/addresses/{victim}")), &key).json(200);
+    assert!(after["transactions"].as_u64() > before["transactions"].as_u64(), "the theft is the victim's: {before} {after}");
+    let screened = get(&s.url(&format!("/v1/chains/{chain}/screen/{txid}")), &key).json(200);
+    assert_eq!(screened["status"], "screened", "{screened}");
 }
 
 /// The schemathesis command: `SCHEMATHESIS`, else the one `tools/install-test-deps.sh` installs.

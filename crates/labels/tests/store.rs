@@ -183,3 +183,25 @@ fn open_creates_wal_database_and_reopens() {
     let missing = LabelStore::open(&dir.path().join("no/such/dir/labels.sqlite")).expect_err("missing parent");
     assert!(missing.to_string().contains("no/such/dir"), "{missing}");
 }
+
+#[test]
+fn api_keys_are_stored_by_hash_listed_revoked_and_audited() {
+    let (_dir, mut store) = fresh_store();
+    let hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let key = store.create_api_key(" alice ", "analyst", hash, "cli (root)").expect("create");
+    assert_eq!((key.name.as_str(), key.role.as_str(), key.revoked_at.as_deref()), ("alice", "analyst", None));
+    assert_eq!(store.active_api_key(&hash.to_uppercase()).expect("lookup"), Some(key.clone()));
+    assert!(store.create_api_key("bob", "analyst", hash, "cli (root)").is_err(), "one key, one row");
+    assert!(matches!(store.create_api_key("carol", "owner", &"0".repeat(64), "cli"), Err(Error::InvalidApiKey(_))));
+    assert!(matches!(store.create_api_key("dave", "viewer", "th_not_a_hash", "cli"), Err(Error::InvalidApiKey(_))));
+    assert!(store.revoke_api_key(key.id, "cli (root)").expect("revoke"));
+    assert!(!store.revoke_api_key(key.id, "cli (root)").expect("revoke again"), "revoked once");
+    assert_eq!(store.active_api_key(hash).expect("lookup"), None);
+    let listed = store.api_keys().expect("list");
+    assert!(listed.len() == 1 && listed[0].revoked_at.is_some(), "{listed:?}");
+    let audit = store.audit_entries(0, 100).expect("audit");
+    let actions: Vec<(&str, Option<&str>)> = audit.iter().map(|e| (e.action.as_str(), e.author.as_deref())).collect();
+    assert_eq!(actions, [("create_api_key", Some("cli (root)")), ("revoke_api_key", Some("cli (root)"))]);
+    assert_eq!(audit[0].detail["name"], "alice");
+    assert_eq!(store.audit_entries(audit[0].id, 100).expect("page").len(), 1, "pages continue after an id");
+}

@@ -101,8 +101,8 @@ pub async fn screen_bulk(State(st): Shared, ApiJson(body): ApiJson<ScreenBody>) 
         return Err(ApiError::bad_request("items: give at least one subject to screen"));
     }
     st.heavy("the screening", move |st| {
-        st.store_with(&body.chain)?;
-        let results = crate::screening::screen_items(&st.data_dir, &body.chain, &body.items, None, true)?;
+        let screener = st.screener(&body.chain)?;
+        let results = body.items.iter().map(|s| views::screen_one_with(&screener, s)).collect::<Result<Vec<_>, _>>()?;
         Ok(ScreenResponse { chain: body.chain, results })
     })
     .await

@@ -5,6 +5,7 @@ use super::auth::{Caller, RateLimiter, Role};
 use super::metrics::Metrics;
 use super::problem::ApiError;
 use crate::chains::{ensure_chain_index, ChainIndex};
+use crate::screening::Screener;
 use anyhow::Result;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The index of each chain for the manifest it was opened under.
     indexes: Mutex<HashMap<String, (ManifestStamp, Arc<ChainIndex>)>>,
+    /// The screener of each chain for the data, labels, clusters and incidents it was opened under.
+    screeners: Mutex<HashMap<String, (Vec<FileStamp>, Arc<Screener>)>>,
     /// Permits for heavy work running at once (a timed-out job keeps its permit until it ends).
     heavy: Arc<tokio::sync::Semaphore>,
     /// How long a trace or a screening may take before the client gets a 503.
@@ -35,17 +38,41 @@ pub struct AppState {
     pub access_log: bool,
 }
 
-/// What identifies a version of `manifest.json`: it is replaced (a new file) at every commit.
+/// What identifies a version of a file: size, modification time and inode (a file replaced by a
+/// rename is a new inode; one written in place changes size or time).
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct ManifestStamp(Option<(u64, SystemTime, u64)>);
+struct FileStamp(Option<(u64, SystemTime, u64)>);
 
-fn manifest_stamp(data_dir: &Path) -> ManifestStamp {
-    let m = std::fs::metadata(data_dir.join("manifest.json")).ok();
+fn file_stamp(path: &Path) -> FileStamp {
+    let m = std::fs::metadata(path).ok();
     #[cfg(unix)]
     let inode = |m: &std::fs::Metadata| std::os::unix::fs::MetadataExt::ino(m);
     #[cfg(not(unix))]
     let inode = |_: &std::fs::Metadata| 0u64;
-    ManifestStamp(m.and_then(|m| Some((m.len(), m.modified().ok()?, inode(&m)))))
+    FileStamp(m.and_then(|m| Some((m.len(), m.modified().ok()?, inode(&m)))))
+}
+
+/// What identifies a version of `manifest.json`: it is replaced at every commit.
+type ManifestStamp = FileStamp;
+
+fn manifest_stamp(data_dir: &Path) -> ManifestStamp {
+    file_stamp(&data_dir.join("manifest.json"))
+}
+
+/// Everything a screening depends on: the committed data, the labels (SQLite writes its
+/// changes to the `-wal` file first), the clusters and the users' incidents (their attacker
+/// addresses are sources of stolen funds).
+fn screening_stamp(data_dir: &Path, chain: &str) -> Vec<FileStamp> {
+    let labels = crate::labels::labels_path(data_dir);
+    let mut wal = labels.clone().into_os_string();
+    wal.push("-wal");
+    vec![
+        manifest_stamp(data_dir),
+        file_stamp(&labels),
+        file_stamp(Path::new(&wal)),
+        file_stamp(&tracehound_graph::cluster::clusters_path(data_dir, chain)),
+        file_stamp(&data_dir.join("incidents")),
+    ]
 }
 
 impl AppState {
@@ -57,6 +84,7 @@ impl AppState {
             limiter: RateLimiter::new(rate),
             metrics: Metrics::new(),
             indexes: Mutex::new(HashMap::new()),
+            screeners: Mutex::new(HashMap::new()),
             heavy: Arc::new(tokio::sync::Semaphore::new(heavy_jobs)),
             timeout,
             label_writes: Mutex::new(()),
@@ -97,6 +125,24 @@ impl AppState {
         let idx = Arc::new(ensure_chain_index(&store, chain, true).map_err(|e| ApiError::internal(&e))?);
         indexes.insert(chain.to_string(), (stamp, idx.clone()));
         Ok((store, idx))
+    }
+
+    /// The screener of `chain` for what is committed and labelled now: the one already open
+    /// while nothing it depends on changed, else the exposure index brought up to date (rebuilt
+    /// when the chain, the labels or the clusters changed) and opened again.
+    pub fn screener(&self, chain: &str) -> Result<Arc<Screener>, ApiError> {
+        self.store_with(chain)?;
+        let stamp = screening_stamp(&self.data_dir, chain);
+        let mut screeners = self.screeners.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((s, screener)) = screeners.get(chain) {
+            if *s == stamp {
+                return Ok(screener.clone());
+            }
+        }
+        let (screener, _) = crate::screening::ensure_exposure(&self.data_dir, chain, None, true).map_err(|e| ApiError::internal(&e))?;
+        let screener = Arc::new(screener);
+        screeners.insert(chain.to_string(), (stamp, screener.clone()));
+        Ok(screener)
     }
 
     /// Runs light blocking work (lookups) off the async threads.

@@ -183,14 +183,16 @@ fn internal(e: anyhow::Error) -> ApiError {
     ApiError::internal(&e)
 }
 
-/// Screens one subject (building the exposure index when the data grew).
+/// Screens one subject (with the exposure index of what is committed and labelled now); a
+/// malformed subject is a 400.
 pub fn screen_one(st: &AppState, chain: &str, subject: &str) -> Result<ScreenResult, ApiError> {
-    st.store_with(chain)?;
-    let mut r = crate::screening::screen_items(&st.data_dir, chain, &[subject.to_string()], None, true).map_err(internal)?;
-    if r.is_empty() {
-        return Err(ApiError::internal(&anyhow::anyhow!("screening returned no result for {subject}")));
-    }
-    Ok(r.swap_remove(0))
+    let screener = st.screener(chain)?;
+    screen_one_with(&screener, subject)
+}
+
+/// Screens one subject with `screener`; a malformed subject is a 400 naming it.
+pub fn screen_one_with(screener: &crate::screening::Screener, subject: &str) -> Result<ScreenResult, ApiError> {
+    screener.screen(subject).map_err(|e| ApiError::from_input(e.context(format!("subject {subject:?}"))))
 }
 
 /// `GET /v1/chains/{chain}/addresses/{address}`.
