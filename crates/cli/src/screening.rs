@@ -11,14 +11,13 @@ use anyhow::{bail, Context, Result};
 use datafusion::arrow::array::{ArrayRef, Decimal128Builder, Float64Array, RecordBatch, StringBuilder, UInt32Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use rustc_hash::FxHashMap;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use tracehound_graph::index::index_path;
 use tracehound_graph::transfers::transfers_path;
 use tracehound_graph::{AddressIndex, Clusters, GraphIndex, TransferIndex};
-use tracehound_screen::exposure::{self, Entry, Options, NO_CATEGORY, TOTAL};
-use tracehound_screen::index::{exposure_path, ExposureIndex, ExposureMeta, EXPOSURE_VERSION};
+use tracehound_screen::exposure::{self, Budget, Entry, Options, NO_CATEGORY, TOTAL};
+use tracehound_screen::index::{exposure_path, EntryReader, EntryWriter, ExposureIndex, ExposureMeta, EXPOSURE_VERSION};
 use tracehound_screen::policy::{score, Measured, Policy};
 use tracehound_screen::risk::{category_id, category_name, risk_category_of, RISK_CATEGORIES};
 use tracehound_screen::{EntityInfo, ExposureLine, Flow, Reason, ScreenResult, Severity, SourceEvidence, Status, SubjectKind, TagEvidence};
@@ -221,29 +220,49 @@ pub fn ensure_exposure(data_dir: &Path, chain: &str, horizon: Option<u8>, quiet:
             let meter = tracehound_memory::StageMeter::start("exposure", crate::memory_limit());
             let started = std::time::Instant::now();
             let opts = Options { horizon };
-            let entries = match &data {
-                ChainData::Utxo(g) => exposure::utxo_exposure(utxo::UtxoGraph::of(g), &lab.sources, &opts),
-                ChainData::Account(t) => exposure::account_exposure(t, &lab.sources, &opts),
+            let scratch = tracehound_memory::Scratch::new(data_dir, "exposure").context("creating the exposure build's scratch directory")?;
+            let mut writer = EntryWriter::new(scratch.file("entries"), data.index().address_count() as u64)?;
+            let mut failed: Option<std::io::Error> = None;
+            let mut emit = |e: Entry| {
+                if failed.is_none() {
+                    if let Err(err) = writer.push(&e) {
+                        failed = Some(err);
+                    }
+                }
             };
+            match &data {
+                ChainData::Utxo(g) => {
+                    // Half the limit: the graph index is mapped from disk besides.
+                    let budget = Budget { bytes: meter.limit() / 2, scratch: &scratch };
+                    let spilled = exposure::utxo_exposure_within(utxo::UtxoGraph::of(g), &lab.sources, &opts, Some(budget), &mut emit)?;
+                    meter.spilled(spilled);
+                }
+                ChainData::Account(t) => exposure::account_exposure(t, &lab.sources, &opts).into_iter().for_each(&mut emit),
+            }
+            if let Some(e) = failed {
+                return Err(e).context("writing the exposure entries to scratch");
+            }
             let seconds = started.elapsed().as_secs_f64();
             let meta = ExposureMeta {
                 chain: chain.into(),
                 fingerprint,
                 addresses: data.index().address_count() as u64,
-                entries: entries.len() as u64,
+                entries: writer.len(),
                 horizon,
                 sources: lab.per_category.clone(),
                 seconds,
             };
-            report.bytes = tracehound_screen::index::write(&path, &meta, &entries).with_context(|| format!("writing {}", path.display()))?;
+            let (bytes, entries) = writer.finish(&path, &meta).with_context(|| format!("writing {}", path.display()))?;
+            report.bytes = bytes;
             write_tables(&store, &data, clusters.as_ref(), &entries)?;
             report.action = if old.is_ok() { "rebuilt".into() } else { "built".into() };
             report.seconds = seconds;
-            report.entries = entries.len() as u64;
+            report.entries = entries.len();
+            drop(entries);
+            drop(scratch);
             let memory = meter.report();
             crate::report_stage(&memory);
             report.memory = Some(memory);
-            drop(entries);
             ExposureIndex::open(&path).map_err(|e| anyhow::anyhow!(e))?
         }
         (Err(e), None) => bail!(e),
@@ -271,14 +290,15 @@ fn decimal(b: &mut Decimal128Builder, v: u128) {
     b.append_value(v.min(i128::MAX as u128) as i128);
 }
 
-/// Writes the SQL tables `exposure` (per address) and `cluster_exposure` (per cluster, when the
-/// chain is clustered).
-fn write_tables(store: &Store, data: &ChainData, clusters: Option<&Clusters>, entries: &[Entry]) -> Result<()> {
+/// (cluster, asset, category, flow) of a `cluster_exposure` row.
+type ClusterKey = (u32, u32, u8, Flow);
+
+/// Writes the SQL tables `exposure` (per address, batch by batch from the entries) and
+/// `cluster_exposure` (per cluster, when the chain is clustered).
+fn write_tables(store: &Store, data: &ChainData, clusters: Option<&Clusters>, entries: &EntryReader) -> Result<()> {
     let idx = data.index();
     let chain = idx.chain().to_string();
     let amount = || DataType::Decimal128(38, 0);
-    let mut fields = vec![Field::new("chain", DataType::Utf8, false)];
-    fields.push(Field::new("address", DataType::Utf8, false));
     let tail = [
         Field::new("asset", DataType::Utf8, false),
         Field::new("category", DataType::Utf8, false),
@@ -288,25 +308,28 @@ fn write_tables(store: &Store, data: &ChainData, clusters: Option<&Clusters>, en
         Field::new("flow_value", amount(), false),
         Field::new("share", DataType::Float64, false),
     ];
-    fields.extend(tail.iter().cloned());
-    let schema = Arc::new(Schema::new(fields));
-    // Totals per (address, asset, flow), the denominators of shares.
-    let mut totals: FxHashMap<(u32, u32, Flow), u128> = FxHashMap::default();
-    for e in entries.iter().filter(|e| e.category == TOTAL) {
-        totals.insert((e.address, e.asset, e.flow), e.direct);
-    }
-    let rows: Vec<&Entry> = entries.iter().filter(|e| e.category != TOTAL).collect();
+    let schema = Arc::new(Schema::new(
+        [Field::new("chain", DataType::Utf8, false), Field::new("address", DataType::Utf8, false)].into_iter().chain(tail.iter().cloned()).collect::<Vec<_>>(),
+    ));
     let mut assets: FxHashMap<u32, String> = FxHashMap::default();
     let mut asset_name = |a: u32| assets.entry(a).or_insert_with(|| data.asset_name(a)).clone();
+    // Rows: an address's entries are complete (with its totals, the shares' denominators) when
+    // the next address begins, so they are held until then. Batches are made as the table is
+    // written, a block of entries at a time.
+    let mut pending: Vec<Entry> = vec![];
+    let mut rows: Vec<(Entry, u128)> = vec![];
+    let mut sums: FxHashMap<ClusterKey, (u128, u128)> = FxHashMap::default();
+    let mut next_entry = 0u64;
+    let mut done = false;
+    let mut failed: Option<std::io::Error> = None;
     const ROWS: usize = 1 << 16;
-    let batches: Vec<RecordBatch> = rows
-        .chunks(ROWS)
-        .map(|part| {
+    let mut batches = std::iter::from_fn(|| loop {
+        if rows.len() >= ROWS || (done && !rows.is_empty()) {
             let (mut ch, mut ad, mut asb, mut ca, mut fl) =
                 (StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
             let (mut di, mut ind, mut va) = (Decimal128Builder::new(), Decimal128Builder::new(), Decimal128Builder::new());
             let mut share = vec![];
-            for e in part {
+            for (e, total) in rows.drain(..) {
                 ch.append_value(&chain);
                 ad.append_value(idx.address(e.address));
                 asb.append_value(asset_name(e.asset));
@@ -314,7 +337,6 @@ fn write_tables(store: &Store, data: &ChainData, clusters: Option<&Clusters>, en
                 fl.append_value(e.flow.name());
                 decimal(&mut di, e.direct);
                 decimal(&mut ind, e.indirect);
-                let total = totals.get(&(e.address, e.asset, e.flow)).copied().unwrap_or(0);
                 decimal(&mut va, total);
                 share.push(if total == 0 { 0.0 } else { (e.direct + e.indirect) as f64 / total as f64 });
             }
@@ -329,30 +351,69 @@ fn write_tables(store: &Store, data: &ChainData, clusters: Option<&Clusters>, en
                 Arc::new(va.finish().with_precision_and_scale(38, 0).expect("decimal")),
                 Arc::new(Float64Array::from(share)),
             ];
-            RecordBatch::try_new(schema.clone(), cols).expect("columns match the schema")
-        })
-        .collect();
-    let mut it = batches.into_iter();
-    store.write_derived_stream(Some(&chain), "exposure", schema.clone(), &mut it)?;
-    let Some(cl) = clusters else { return Ok(()) };
-    // Per cluster: the members' exposures and flows added up.
-    let mut sums: BTreeMap<(u32, u32, u8, Flow), (u128, u128)> = BTreeMap::new();
-    for e in entries {
-        let s = sums.entry((cl.cluster_of(e.address), e.asset, e.category, e.flow)).or_default();
-        s.0 += e.direct;
-        s.1 += e.indirect;
+            return Some(RecordBatch::try_new(schema.clone(), cols).expect("columns match the schema"));
+        }
+        if done {
+            return None;
+        }
+        let block = if next_entry < entries.len() {
+            match entries.read_block(next_entry, 1 << 14) {
+                Ok(b) => b,
+                Err(e) => {
+                    failed = Some(e);
+                    return None;
+                }
+            }
+        } else {
+            done = true;
+            vec![]
+        };
+        next_entry += block.len() as u64;
+        let mut flush = |pending: &mut Vec<Entry>| {
+            let totals: FxHashMap<(u32, Flow), u128> = pending.iter().filter(|e| e.category == TOTAL).map(|e| ((e.asset, e.flow), e.direct)).collect();
+            for e in pending.drain(..) {
+                if let Some(cl) = clusters {
+                    let s = sums.entry((cl.cluster_of(e.address), e.asset, e.category, e.flow)).or_default();
+                    s.0 += e.direct;
+                    s.1 += e.indirect;
+                }
+                if e.category != TOTAL {
+                    rows.push((e, totals.get(&(e.asset, e.flow)).copied().unwrap_or(0)));
+                }
+            }
+        };
+        for e in block {
+            if pending.last().is_some_and(|p| p.address != e.address) {
+                flush(&mut pending);
+            }
+            pending.push(e);
+        }
+        if done {
+            flush(&mut pending);
+        }
+    });
+    let written = store.write_derived_stream(Some(&chain), "exposure", schema.clone(), &mut batches);
+    #[allow(clippy::drop_non_drop)] // ends the closure's borrows of the sums and the error
+    drop(batches);
+    written?;
+    if let Some(e) = failed {
+        return Err(e).context("reading the exposure entries back from scratch");
     }
+    let Some(_) = clusters else { return Ok(()) };
+    let mut sums: Vec<(ClusterKey, (u128, u128))> = sums.into_iter().collect();
+    sums.sort_unstable_by_key(|x| x.0);
     let cschema = Arc::new(Schema::new(
         [Field::new("chain", DataType::Utf8, false), Field::new("cluster_id", DataType::UInt32, false)]
             .into_iter()
             .chain(tail.iter().cloned())
             .collect::<Vec<_>>(),
     ));
+    let totals: FxHashMap<(u32, u32, Flow), u128> = sums.iter().filter(|x| x.0 .2 == TOTAL).map(|x| ((x.0 .0, x.0 .1, x.0 .3), x.1 .0)).collect();
     let (mut ch, mut id, mut asb, mut ca, mut fl) = (StringBuilder::new(), vec![], StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
     let (mut di, mut ind, mut va) = (Decimal128Builder::new(), Decimal128Builder::new(), Decimal128Builder::new());
     let mut share = vec![];
-    for (&(c, asset, cat, flow), &(d, i)) in sums.iter().filter(|x| x.0 .2 != TOTAL) {
-        let total = sums.get(&(c, asset, TOTAL, flow)).map(|x| x.0).unwrap_or(0);
+    for &((c, asset, cat, flow), (d, i)) in sums.iter().filter(|x| x.0 .2 != TOTAL) {
+        let total = totals.get(&(c, asset, flow)).copied().unwrap_or(0);
         ch.append_value(&chain);
         id.push(c);
         asb.append_value(asset_name(asset));

@@ -28,7 +28,13 @@ fn n(v: &Value) -> u128 {
 
 /// direct + indirect of `category` received, from a screening result.
 fn received(r: &Value, category: &str) -> u128 {
-    r["exposures"].as_array().unwrap().iter().filter(|x| x["category"] == category && x["flow"] == "received").map(|x| n(&x["direct"]) + n(&x["indirect"])).sum()
+    r["exposures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["category"] == category && x["flow"] == "received")
+        .map(|x| n(&x["direct"]) + n(&x["indirect"]))
+        .sum()
 }
 
 #[test]
@@ -49,10 +55,29 @@ fn screening_the_demo_chain() {
     let r = json(&data, &["exposure", "build", "--chain", chain, "--json"]);
     assert_eq!(r["action"], "rebuilt");
 
+    // Within a small memory limit the build spills and writes the same table.
+    let dump = |data: &Path| {
+        ok(data, &["sql", "SELECT address, asset, category, flow, CAST(direct AS VARCHAR) AS d, CAST(indirect AS VARCHAR) AS i, CAST(flow_value AS VARCHAR) AS v FROM exposure ORDER BY address, asset, category, flow", "--format", "csv"])
+    };
+    ok(&data, &["exposure", "build", "--chain", chain, "--horizon", "3"]);
+    let unlimited = dump(&data);
+    ok(&data, &["exposure", "build", "--chain", chain, "--horizon", "4"]);
+    let r = json(&data, &["--memory-limit", "16MiB", "exposure", "build", "--chain", chain, "--horizon", "3", "--json"]);
+    assert_eq!(r["action"], "rebuilt");
+    assert!(r["memory"]["spilled_bytes"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(dump(&data), unlimited);
+    assert!(unlimited.lines().count() > 1000);
+    ok(&data, &["exposure", "build", "--chain", chain]);
+
     // Every deposit of the heist's proceeds at an exchange is severe, with the attacker as source.
     let deposits = heist["deposits"].as_array().unwrap();
     assert!(!deposits.is_empty());
-    let attacker: BTreeSet<String> = truth["wallets"][heist["attacker_wallet"].as_u64().unwrap() as usize]["addresses"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
+    let attacker: BTreeSet<String> = truth["wallets"][heist["attacker_wallet"].as_u64().unwrap() as usize]["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
     for d in deposits.iter().take(3) {
         let subject = format!("{}/{}", d["txid"].as_str().unwrap(), d["address"].as_str().unwrap());
         let r = &json(&data, &["screen", chain, &subject, "--json"])[0];
@@ -84,12 +109,22 @@ fn screening_the_demo_chain() {
     // A policy with a mistake is refused with the file and rule named; a policy is applied.
     let bad = tmp.path().join("bad.yaml");
     std::fs::write(&bad, "name: x\nrules:\n  - {name: r1, category: stolen, exposure: direct, severity: high}\n").unwrap();
-    let out = run(&data, &["screen", chain, "--policy", bad.to_str().unwrap(), &format!("{}/{}", deposits[0]["txid"].as_str().unwrap(), deposits[0]["address"].as_str().unwrap())]);
+    let out = run(
+        &data,
+        &[
+            "screen",
+            chain,
+            "--policy",
+            bad.to_str().unwrap(),
+            &format!("{}/{}", deposits[0]["txid"].as_str().unwrap(), deposits[0]["address"].as_str().unwrap()),
+        ],
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.yaml") && err.contains("rule 1 (\"r1\")") && err.contains("\"stolen\""), "{err}");
     let lenient = tmp.path().join("lenient.yaml");
-    std::fs::write(&lenient, "name: lenient\nrules:\n  - {name: only-huge-direct, category: stolen_funds, exposure: direct, min_share: 0.9, severity: low}\n").unwrap();
+    std::fs::write(&lenient, "name: lenient\nrules:\n  - {name: only-huge-direct, category: stolen_funds, exposure: direct, min_share: 0.9, severity: low}\n")
+        .unwrap();
     let subject = format!("{}/{}", deposits[0]["txid"].as_str().unwrap(), deposits[0]["address"].as_str().unwrap());
     let r = &json(&data, &["screen", chain, &subject, "--policy", lenient.to_str().unwrap(), "--json"])[0];
     assert_eq!(r["risk"], "none", "the deposit's exposure is indirect only: {r:#}");
@@ -97,11 +132,15 @@ fn screening_the_demo_chain() {
     // The exposure of addresses equals a backward haircut trace's attribution to the same sources.
     let mut addresses: Vec<String> = attacker.iter().take(4).cloned().collect();
     addresses.extend(deposits.iter().take(3).map(|d| d["address"].as_str().unwrap().to_string()));
-    let rows = ok(&data, &["sql", "SELECT address FROM exposure WHERE category = 'exchange' AND flow = 'received' ORDER BY address LIMIT 4", "--format", "csv"]);
+    let rows =
+        ok(&data, &["sql", "SELECT address FROM exposure WHERE category = 'exchange' AND flow = 'received' ORDER BY address LIMIT 4", "--format", "csv"]);
     addresses.extend(rows.lines().skip(1).map(str::to_string));
     for a in &addresses {
         let s = &json(&data, &["screen", chain, a, "--json"])[0];
-        let t = json(&data, &["trace", chain, "--from", a, "--direction", "backward", "--model", "haircut", "--stop-at", "hacker,exchange", "--max-hops", "100000", "--json"]);
+        let t = json(
+            &data,
+            &["trace", chain, "--from", a, "--direction", "backward", "--model", "haircut", "--stop-at", "hacker,exchange", "--max-hops", "100000", "--json"],
+        );
         let t = if t.is_array() { t[0].clone() } else { t };
         let by = |cat: &str| -> u128 { t["accounting"]["sinks"].as_array().unwrap().iter().filter(|x| x["category"] == cat).map(|x| n(&x["amount"])).sum() };
         let txs: BTreeSet<&str> = t["edges"].as_array().unwrap().iter().map(|e| e["tx"].as_str().unwrap()).collect();
@@ -157,7 +196,24 @@ fn anvil_exposure_equals_backward_haircut_traces() {
     for addr in truth["addresses"].as_object().unwrap().keys() {
         let s = &json(&data, &["screen", "anvil", addr, "--json"])[0];
         assert!(s["exposures"].is_array(), "{addr}: {s:#}");
-        let out = run(&data, &["trace", "anvil", "--from", addr, "--direction", "backward", "--model", "haircut", "--stop-at", "hacker,exchange,mixer", "--max-hops", "100000", "--json"]);
+        let out = run(
+            &data,
+            &[
+                "trace",
+                "anvil",
+                "--from",
+                addr,
+                "--direction",
+                "backward",
+                "--model",
+                "haircut",
+                "--stop-at",
+                "hacker,exchange,mixer",
+                "--max-hops",
+                "100000",
+                "--json",
+            ],
+        );
         if !out.status.success() {
             continue; // received nothing
         }
@@ -166,7 +222,8 @@ fn anvil_exposure_equals_backward_haircut_traces() {
         let traces = if traces.is_array() { traces.as_array().unwrap().clone() } else { vec![traces] };
         for t in &traces {
             let asset = t["asset"].as_str().unwrap();
-            let by = |cat: &str| -> u128 { t["accounting"]["sinks"].as_array().unwrap().iter().filter(|x| x["category"] == cat).map(|x| n(&x["amount"])).sum() };
+            let by =
+                |cat: &str| -> u128 { t["accounting"]["sinks"].as_array().unwrap().iter().filter(|x| x["category"] == cat).map(|x| n(&x["amount"])).sum() };
             let ours = |cat: &str| -> u128 {
                 s["exposures"]
                     .as_array()
@@ -177,7 +234,11 @@ fn anvil_exposure_equals_backward_haircut_traces() {
                     .sum()
             };
             let tolerance = t["edges"].as_array().unwrap().len() as u128 + 1;
-            for (mine, theirs, what) in [(ours("stolen_funds"), by("hacker"), "stolen_funds"), (ours("exchange"), by("exchange"), "exchange"), (ours("mixing_service"), by("mixing_service"), "mixing_service")] {
+            for (mine, theirs, what) in [
+                (ours("stolen_funds"), by("hacker"), "stolen_funds"),
+                (ours("exchange"), by("exchange"), "exchange"),
+                (ours("mixing_service"), by("mixing_service"), "mixing_service"),
+            ] {
                 assert!(mine.abs_diff(theirs) <= tolerance, "{addr} {asset} {what}: exposure {mine}, trace {theirs} (±{tolerance})\n{s:#}");
                 exposed += usize::from(theirs > 0);
             }

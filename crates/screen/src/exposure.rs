@@ -23,8 +23,10 @@
 //! vector is dropped when it is consumed.
 
 use crate::risk::{CategoryId, Flow};
+use crate::runs::{Record, Runs};
 use rustc_hash::FxHashMap;
 use tracehound_graph::index::{NONE, NO_ADDRESS};
+use tracehound_memory::Scratch;
 use tracehound_trace::split_exact;
 use tracehound_trace::utxo::UtxoGraph;
 
@@ -81,38 +83,175 @@ fn next_hop(hop: u8, opts: &Options) -> Option<u8> {
     }
 }
 
-/// Per-address sums per (address, category, flow, hop ≥ 2 ?), turned into [`Entry`]s at the end.
-#[derive(Default)]
-struct Totals(FxHashMap<(u32, u32, CategoryId, bool), u128>);
+/// Per-address sums per (address, asset, category, flow, hop ≥ 2 ?), turned into [`Entry`]s in
+/// order at the end. Within a budget, the sums spill as sorted runs when the map is full, and the
+/// runs are merged (adding up equal keys) at the end.
+struct Totals<'a> {
+    map: FxHashMap<(u32, u32, CategoryId, Flow, bool), u128>,
+    cap: usize,
+    runs: Option<Runs<'a>>,
+}
 
-impl Totals {
-    fn add(&mut self, address: u32, asset: u32, category: CategoryId, hop: u8, amount: u128) {
-        if address != NO_ADDRESS && amount > 0 {
-            *self.0.entry((address, asset, category, hop >= 2)).or_default() += amount;
+/// Bytes per entry of the sums' map (key, value, hash table control), as budgeted.
+const TOTALS_ENTRY_BYTES: u64 = 48;
+/// Bytes per live output of the vectors' map, and per element of a vector, as budgeted.
+const LIVE_ENTRY_BYTES: u64 = 64;
+const LIVE_ELEMENT_BYTES: u64 = 32;
+
+impl<'a> Totals<'a> {
+    fn new(budget: Option<&Budget<'a>>) -> Totals<'a> {
+        match budget {
+            None => Totals { map: FxHashMap::default(), cap: usize::MAX, runs: None },
+            Some(b) => Totals {
+                map: FxHashMap::default(),
+                cap: ((b.bytes / 2) / TOTALS_ENTRY_BYTES).max(16) as usize,
+                runs: Some(Runs::new(b.scratch, "exposure-sums")),
+            },
         }
     }
 
-    fn into_entries(self, flow: Flow, out: &mut Vec<Entry>) {
-        let mut by: FxHashMap<(u32, u32, CategoryId), (u128, u128)> = FxHashMap::default();
-        for ((a, asset, c, indirect), v) in self.0 {
-            let e = by.entry((a, asset, c)).or_default();
-            if indirect {
-                e.1 += v;
-            } else {
-                e.0 += v;
+    fn add(&mut self, address: u32, asset: u32, category: CategoryId, flow: Flow, hop: u8, amount: u128) -> std::io::Result<()> {
+        if address != NO_ADDRESS && amount > 0 {
+            *self.map.entry((address, asset, category, flow, hop >= 2)).or_default() += amount;
+            if self.map.len() >= self.cap {
+                let records = self.drain();
+                self.runs.as_mut().expect("a cap comes with runs").write(records)?;
             }
         }
-        out.extend(by.into_iter().map(|((address, asset, category), (direct, indirect))| Entry { address, asset, category, flow, direct, indirect }));
+        Ok(())
+    }
+
+    fn drain(&mut self) -> Vec<Record> {
+        self.map
+            .drain()
+            .map(|((a, asset, c, flow, indirect), v)| {
+                let flow = match flow {
+                    Flow::Received => 0u64,
+                    Flow::Sent => 1,
+                };
+                [(a as u64) << 32 | asset as u64, (c as u64) << 2 | flow << 1 | indirect as u64, v as u64, (v >> 64) as u64]
+            })
+            .collect()
+    }
+
+    /// Hands every entry to `emit`, sorted by (address, asset, category, flow); returns the bytes
+    /// spilled.
+    fn finish(mut self, emit: &mut dyn FnMut(Entry)) -> std::io::Result<u64> {
+        let mut records = self.drain();
+        let mut spilled = 0;
+        let mut next: Box<dyn FnMut() -> std::io::Result<Option<Record>>> = match self.runs.take() {
+            Some(mut runs) if !runs.is_empty() => {
+                runs.write(records)?;
+                spilled = runs.spilled;
+                let mut m = runs.merged()?;
+                Box::new(move || m.next())
+            }
+            _ => {
+                records.sort_unstable();
+                let mut it = records.into_iter();
+                Box::new(move || Ok(it.next()))
+            }
+        };
+        let mut cur: Option<Entry> = None;
+        while let Some(r) = next()? {
+            let (address, asset, category) = ((r[0] >> 32) as u32, r[0] as u32, (r[1] >> 2) as u8);
+            let flow = if (r[1] >> 1) & 1 == 0 { Flow::Received } else { Flow::Sent };
+            let v = r[2] as u128 | (r[3] as u128) << 64;
+            let same = cur.as_ref().is_some_and(|e| (e.address, e.asset, e.category, e.flow) == (address, asset, category, flow));
+            if !same {
+                if let Some(e) = cur.take() {
+                    emit(e);
+                }
+                cur = Some(Entry { address, asset, category, flow, direct: 0, indirect: 0 });
+            }
+            let e = cur.as_mut().expect("set above");
+            if r[1] & 1 == 1 {
+                e.indirect += v;
+            } else {
+                e.direct += v;
+            }
+        }
+        if let Some(e) = cur {
+            emit(e);
+        }
+        Ok(spilled)
     }
 }
 
-/// The exposure of every address of a UTXO chain: entries sorted by (address, category, flow).
+/// The vectors of outputs not consumed yet, keyed by output id. Within a budget, they spill as
+/// sorted runs keyed by the order in which the pass consumes them.
+struct Live<'a> {
+    map: FxHashMap<u64, Vector>,
+    elements: u64,
+    cap: u64,
+    runs: Option<Runs<'a>>,
+}
+
+impl<'a> Live<'a> {
+    fn new(budget: Option<&Budget<'a>>, name: &'static str) -> Live<'a> {
+        match budget {
+            None => Live { map: FxHashMap::default(), elements: 0, cap: u64::MAX, runs: None },
+            Some(b) => Live { map: FxHashMap::default(), elements: 0, cap: (b.bytes / 2).max(256), runs: Some(Runs::new(b.scratch, name)) },
+        }
+    }
+
+    /// Adds to the vector of output `o`; `key` is the order in which it will be consumed.
+    fn add(&mut self, o: u64, c: CategoryId, hop: u8, amount: u128, key: &dyn Fn(u64) -> u64) -> std::io::Result<()> {
+        add_into(self.map.entry(o).or_default(), (c, hop), amount);
+        self.elements += 1;
+        if self.map.len() as u64 * LIVE_ENTRY_BYTES + self.elements * LIVE_ELEMENT_BYTES > self.cap {
+            let mut records = Vec::with_capacity(self.elements as usize);
+            for (o, v) in self.map.drain() {
+                records.extend(v.into_iter().map(|(c, hop, a)| [key(o), (c as u64) << 8 | hop as u64, a as u64, (a >> 64) as u64]));
+            }
+            self.elements = 0;
+            self.runs.as_mut().expect("a cap comes with runs").write(records)?;
+        }
+        Ok(())
+    }
+
+    /// Takes the vector of output `o` (consumed in `key` order) and hands its parts to `f`.
+    fn take(&mut self, o: u64, key: u64, f: &mut dyn FnMut(CategoryId, u8, u128)) -> std::io::Result<()> {
+        if let Some(v) = self.map.remove(&o) {
+            for (c, hop, a) in v {
+                f(c, hop, a);
+            }
+        }
+        if let Some(runs) = &mut self.runs {
+            runs.take(key, &mut |r| f((r[1] >> 8) as u8, r[1] as u8, r[2] as u128 | (r[3] as u128) << 64))?;
+        }
+        Ok(())
+    }
+
+    fn spilled(&self) -> u64 {
+        self.runs.as_ref().map_or(0, |r| r.spilled)
+    }
+}
+
+/// A memory budget for the exposure pass: bytes for its maps, and where to spill the rest.
+pub struct Budget<'a> {
+    /// Bytes for the live vectors and the per-address sums together.
+    pub bytes: u64,
+    /// Scratch directory for the spilled runs.
+    pub scratch: &'a Scratch,
+}
+
+/// The exposure of every address of a UTXO chain: entries sorted by (address, asset, category,
+/// flow), each address's totals among them.
 pub fn utxo_exposure(g: UtxoGraph<'_>, sources: &[u8], opts: &Options) -> Vec<Entry> {
     let mut out = vec![];
-    received(g, sources, opts).into_entries(Flow::Received, &mut out);
-    sent(g, sources, opts).into_entries(Flow::Sent, &mut out);
-    out.sort_unstable();
+    utxo_exposure_within(g, sources, opts, None, &mut |e| out.push(e)).expect("nothing is spilled without a budget");
     out
+}
+
+/// [`utxo_exposure`] within a memory budget: the live vectors and the sums spill to sorted runs
+/// in the budget's scratch directory when their share is full; the entries, the same as without
+/// a budget, are handed to `emit` in order. Returns the bytes spilled.
+pub fn utxo_exposure_within(g: UtxoGraph<'_>, sources: &[u8], opts: &Options, budget: Option<Budget<'_>>, emit: &mut dyn FnMut(Entry)) -> std::io::Result<u64> {
+    let half = budget.as_ref().map(|b| Budget { bytes: b.bytes / 2, scratch: b.scratch });
+    let mut totals = Totals::new(half.as_ref());
+    let spilled = received(g, sources, opts, &mut totals, half.as_ref())? + sent(g, sources, opts, &mut totals, half.as_ref())?;
+    Ok(spilled + totals.finish(emit)?)
 }
 
 fn source_of(sources: &[u8], address: u32) -> Option<CategoryId> {
@@ -136,16 +275,16 @@ fn split_vector(sum: &Vector, weights: &[u128], opts: &Options, give: &mut dyn F
     }
 }
 
-fn received(g: UtxoGraph<'_>, sources: &[u8], opts: &Options) -> Totals {
-    let mut live: FxHashMap<u64, Vector> = FxHashMap::default();
-    let mut totals = Totals::default();
+fn received(g: UtxoGraph<'_>, sources: &[u8], opts: &Options, totals: &mut Totals, budget: Option<&Budget>) -> std::io::Result<u64> {
+    let mut live = Live::new(budget, "exposure-received");
+    let spender = |o: u64| g.out_spender[o as usize];
     let mut sum: Vector = vec![];
     let mut weights: Vec<u128> = vec![];
     let txs = g.tx_in_start.len().saturating_sub(1);
     for t in 0..txs {
         let (ins, outs) = (g.tx_in_start[t]..g.tx_in_start[t + 1], g.tx_out_start[t]..g.tx_out_start[t + 1]);
         for o in outs.clone() {
-            totals.add(g.out_addr[o as usize], 0, TOTAL, 1, g.out_value[o as usize] as u128);
+            totals.add(g.out_addr[o as usize], 0, TOTAL, Flow::Received, 1, g.out_value[o as usize] as u128)?;
         }
         sum.clear();
         let mut known = 0u64;
@@ -158,13 +297,14 @@ fn received(g: UtxoGraph<'_>, sources: &[u8], opts: &Options) -> Totals {
             }
             let v = g.out_value[p as usize];
             known += v;
-            if let Some(c) = source_of(sources, g.out_addr[p as usize]) {
-                live.remove(&p);
-                add_into(&mut sum, (c, 0), v as u128);
-            } else if let Some(vec) = live.remove(&p) {
-                for (c, hop, a) in vec {
+            let source = source_of(sources, g.out_addr[p as usize]);
+            live.take(p, i, &mut |c, hop, a| {
+                if source.is_none() {
                     add_into(&mut sum, (c, hop), a);
                 }
+            })?;
+            if let Some(c) = source {
+                add_into(&mut sum, (c, 0), v as u128);
             }
         }
         if sum.is_empty() {
@@ -178,20 +318,29 @@ fn received(g: UtxoGraph<'_>, sources: &[u8], opts: &Options) -> Totals {
         weights.extend(outs.clone().map(|o| g.out_value[o as usize] as u128));
         weights.push(denominator.saturating_sub(out_sum) as u128);
         let first = outs.start;
+        let mut result = Ok(());
         split_vector(&sum, &weights, opts, &mut |k, c, hop, part| {
             let o = first + k as u64;
-            totals.add(g.out_addr[o as usize], 0, c, hop, part);
-            if g.out_spender[o as usize] != NONE && source_of(sources, g.out_addr[o as usize]).is_none() {
-                add_into(live.entry(o).or_default(), (c, hop), part);
+            let r = totals.add(g.out_addr[o as usize], 0, c, Flow::Received, hop, part).and_then(|()| {
+                if g.out_spender[o as usize] != NONE && source_of(sources, g.out_addr[o as usize]).is_none() {
+                    live.add(o, c, hop, part, &spender)
+                } else {
+                    Ok(())
+                }
+            });
+            if result.is_ok() {
+                result = r;
             }
         });
+        result?;
     }
-    totals
+    Ok(live.spilled())
 }
 
-fn sent(g: UtxoGraph<'_>, sources: &[u8], opts: &Options) -> Totals {
-    let mut live: FxHashMap<u64, Vector> = FxHashMap::default();
-    let mut totals = Totals::default();
+fn sent(g: UtxoGraph<'_>, sources: &[u8], opts: &Options, totals: &mut Totals, budget: Option<&Budget>) -> std::io::Result<u64> {
+    let mut live = Live::new(budget, "exposure-sent");
+    // Outputs are consumed from the last to the first.
+    let order = |o: u64| u64::MAX - o;
     let mut sum: Vector = vec![];
     let mut weights: Vec<u128> = vec![];
     let mut prevouts: Vec<u64> = vec![];
@@ -201,18 +350,19 @@ fn sent(g: UtxoGraph<'_>, sources: &[u8], opts: &Options) -> Totals {
         for i in ins.clone() {
             let p = g.in_prevout[i as usize];
             if p != NONE {
-                totals.add(g.out_addr[p as usize], 0, TOTAL, 1, g.out_value[p as usize] as u128);
+                totals.add(g.out_addr[p as usize], 0, TOTAL, Flow::Sent, 1, g.out_value[p as usize] as u128)?;
             }
         }
         sum.clear();
-        for o in outs {
-            if let Some(c) = source_of(sources, g.out_addr[o as usize]) {
-                live.remove(&o);
-                add_into(&mut sum, (c, 0), g.out_value[o as usize] as u128);
-            } else if let Some(vec) = live.remove(&o) {
-                for (c, hop, a) in vec {
+        for o in outs.rev() {
+            let source = source_of(sources, g.out_addr[o as usize]);
+            live.take(o, order(o), &mut |c, hop, a| {
+                if source.is_none() {
                     add_into(&mut sum, (c, hop), a);
                 }
+            })?;
+            if let Some(c) = source {
+                add_into(&mut sum, (c, 0), g.out_value[o as usize] as u128);
             }
         }
         if sum.is_empty() {
@@ -229,13 +379,17 @@ fn sent(g: UtxoGraph<'_>, sources: &[u8], opts: &Options) -> Totals {
         weights.clear();
         weights.extend(prevouts.iter().map(|&p| if p == NONE { 0 } else { g.out_value[p as usize] as u128 }));
         weights.push(if unresolved { out_sum.saturating_sub(known) as u128 } else { 0 });
+        let mut result = Ok(());
         split_vector(&sum, &weights, opts, &mut |k, c, hop, part| {
             let p = prevouts[k];
-            totals.add(g.out_addr[p as usize], 0, c, hop, part);
-            add_into(live.entry(p).or_default(), (c, hop), part);
+            let r = totals.add(g.out_addr[p as usize], 0, c, Flow::Sent, hop, part).and_then(|()| live.add(p, c, hop, part, &order));
+            if result.is_ok() {
+                result = r;
+            }
         });
+        result?;
     }
-    totals
+    Ok(live.spilled())
 }
 
 /// The movements of an account chain that exposure replays, in chain order (the transfer index
@@ -298,12 +452,12 @@ pub fn account_exposure(m: &dyn Movements, sources: &[u8], opts: &Options) -> Ve
     let mut pools: FxHashMap<(u32, u32), Pool> = FxHashMap::default();
     let mut after_credit: Vec<u128> = Vec::with_capacity(n);
     let mut missing: Vec<u128> = Vec::with_capacity(n);
-    let mut totals = Totals::default();
+    let mut totals = Totals::new(None);
     for i in 0..n {
         let (from, to, asset) = m.ends(i);
         let amount = m.amount(i);
         if to != NO_ADDRESS {
-            totals.add(to, asset, TOTAL, 1, amount);
+            add_sum(&mut totals, to, asset, TOTAL, Flow::Received, 1, amount);
         }
         let sender = pools.entry((from, asset)).or_default();
         let lacked = amount.saturating_sub(sender.balance);
@@ -326,20 +480,18 @@ pub fn account_exposure(m: &dyn Movements, sources: &[u8], opts: &Options) -> Ve
         after_credit.push(receiver.balance);
         for (c, hop, a) in carried {
             let Some(hop) = next_hop(hop, opts) else { continue };
-            totals.add(to, asset, c, hop, a);
+            add_sum(&mut totals, to, asset, c, Flow::Received, hop, a);
             if source_of(sources, to).is_none() {
                 add_into(&mut receiver.vector, (c, hop), a);
             }
         }
     }
-    totals.into_entries(Flow::Received, &mut out);
     // Sent, in reverse: each pool holds where its balance at that moment goes.
     let mut pools: FxHashMap<(u32, u32), Vector> = FxHashMap::default();
-    let mut totals = Totals::default();
     for i in (0..n).rev() {
         let (from, to, asset) = m.ends(i);
         let amount = m.amount(i);
-        totals.add(from, asset, TOTAL, 1, amount);
+        add_sum(&mut totals, from, asset, TOTAL, Flow::Sent, 1, amount);
         let went: Vector = if to == NO_ADDRESS {
             vec![]
         } else if let Some(c) = source_of(sources, to) {
@@ -353,7 +505,7 @@ pub fn account_exposure(m: &dyn Movements, sources: &[u8], opts: &Options) -> Ve
         let sender = pools.entry((from, asset)).or_default();
         for (c, hop, a) in went {
             let Some(hop) = next_hop(hop, opts) else { continue };
-            totals.add(from, asset, c, hop, a);
+            add_sum(&mut totals, from, asset, c, Flow::Sent, hop, a);
             if source_of(sources, from).is_none() {
                 add_into(sender, (c, hop), a);
             }
@@ -364,7 +516,11 @@ pub fn account_exposure(m: &dyn Movements, sources: &[u8], opts: &Options) -> Ve
             take_share(sender, missing[i], amount);
         }
     }
-    totals.into_entries(Flow::Sent, &mut out);
-    out.sort_unstable();
+    totals.finish(&mut |e| out.push(e)).expect("nothing is spilled without a budget");
     out
+}
+
+/// [`Totals::add`] without a budget, where nothing can fail.
+fn add_sum(totals: &mut Totals, address: u32, asset: u32, category: CategoryId, flow: Flow, hop: u8, amount: u128) {
+    totals.add(address, asset, category, flow, hop, amount).expect("nothing is spilled without a budget");
 }

@@ -9,8 +9,11 @@
 use crate::exposure::Entry;
 use crate::risk::Flow;
 use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use tracehound_graph::file::{SectionFile, SectionWriter};
+use tracehound_graph::file::{write_streamed, SectionFile, SectionWriter};
 
 /// Version of the file layout; older files are rebuilt.
 pub const EXPOSURE_VERSION: u32 = 1;
@@ -40,6 +43,168 @@ pub struct ExposureMeta {
     pub seconds: f64,
 }
 
+fn pack(e: &Entry) -> [u64; 5] {
+    let flow = match e.flow {
+        Flow::Received => 0u64,
+        Flow::Sent => 1,
+    };
+    [e.asset as u64 | (e.category as u64) << 32 | flow << 40, e.direct as u64, (e.direct >> 64) as u64, e.indirect as u64, (e.indirect >> 64) as u64]
+}
+
+fn unpack(address: u32, w: &[u64; 5]) -> Entry {
+    Entry {
+        address,
+        asset: w[0] as u32,
+        category: (w[0] >> 32) as u8,
+        flow: if (w[0] >> 40) & 1 == 0 { Flow::Received } else { Flow::Sent },
+        direct: w[1] as u128 | (w[2] as u128) << 64,
+        indirect: w[3] as u128 | (w[4] as u128) << 64,
+    }
+}
+
+/// Entries written to a scratch file as they come (sorted by address), then into the index
+/// without ever being all in memory: only the per-address start offsets (8 bytes per address)
+/// are.
+pub struct EntryWriter {
+    path: PathBuf,
+    out: BufWriter<File>,
+    start: Vec<u64>,
+    count: u64,
+}
+
+/// The entries of an [`EntryWriter`], read back in order.
+pub struct EntryReader {
+    path: PathBuf,
+    file: File,
+    /// Offset of each address's entries (the address column is not in the entries).
+    start: Vec<u64>,
+    count: u64,
+}
+
+impl EntryWriter {
+    /// Writes to `scratch_file`, for an index of `addresses` addresses.
+    pub fn new(scratch_file: PathBuf, addresses: u64) -> std::io::Result<EntryWriter> {
+        let file = File::options().create_new(true).read(true).write(true).open(&scratch_file)?;
+        Ok(EntryWriter { path: scratch_file, out: BufWriter::with_capacity(1 << 20, file), start: vec![0; addresses as usize + 1], count: 0 })
+    }
+
+    /// Entries written so far.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// Whether none was written.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Adds the next entry (entries come sorted by address).
+    pub fn push(&mut self, e: &Entry) -> std::io::Result<()> {
+        self.out.write_all(bytemuck::bytes_of(&pack(e)))?;
+        self.start[e.address as usize + 1] += 1;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Writes the index file at `path` (tmp + fsync + rename) and returns its size and a reader
+    /// of the entries.
+    pub fn finish(mut self, path: &Path, meta: &ExposureMeta) -> std::io::Result<(u64, EntryReader)> {
+        let file = self.out.into_inner().map_err(|e| e.into_error())?;
+        let n = self.start.len() - 1;
+        for a in 0..n {
+            self.start[a + 1] += self.start[a];
+        }
+        let meta_bytes = serde_json::to_vec(meta).expect("meta serializes");
+        let sections =
+            vec![("meta".to_string(), meta_bytes.len() as u64), ("addr_start".to_string(), 8 * (n as u64 + 1)), ("entries".to_string(), 40 * self.count)];
+        let mut reader = EntryReader { path: self.path, file, start: vec![], count: self.count };
+        let start = self.start;
+        let bytes = write_streamed(path, MAGIC, EXPOSURE_VERSION, &sections, &mut |i, sink| match i {
+            0 => sink(&meta_bytes),
+            1 => {
+                for part in start.chunks(1 << 16) {
+                    sink(bytemuck::cast_slice(part))?;
+                }
+                Ok(())
+            }
+            _ => reader.for_each_raw(&mut |words| sink(bytemuck::cast_slice(words))),
+        })
+        .map_err(std::io::Error::other)?;
+        reader.start = start;
+        Ok((bytes, reader))
+    }
+}
+
+impl EntryReader {
+    fn for_each_raw(&self, f: &mut dyn FnMut(&[[u64; 5]]) -> tracehound_graph::Result<()>) -> tracehound_graph::Result<()> {
+        let mut buf = vec![[0u64; 5]; 1 << 14];
+        let mut done = 0u64;
+        while done < self.count {
+            let n = (buf.len() as u64).min(self.count - done) as usize;
+            self.file.read_exact_at(bytemuck::cast_slice_mut(&mut buf[..n]), done * 40).map_err(|e| tracehound_graph::Error::io(&self.path, e))?;
+            f(&buf[..n])?;
+            done += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Hands the entries, in order, to `f`, in blocks.
+    pub fn for_each(&self, f: &mut dyn FnMut(&[Entry]) -> std::io::Result<()>) -> std::io::Result<()> {
+        let start = &self.start;
+        let mut next = (0..start.len().saturating_sub(1) as u32).filter(|&a| start[a as usize + 1] > start[a as usize]);
+        let mut address = 0u32;
+        let mut left = 0u64;
+        let mut block = vec![];
+        self.for_each_raw(&mut |words| {
+            block.clear();
+            for w in words {
+                while left == 0 {
+                    address = next.next().expect("an address for every entry");
+                    left = start[address as usize + 1] - start[address as usize];
+                }
+                block.push(unpack(address, w));
+                left -= 1;
+            }
+            f(&block).map_err(|e| tracehound_graph::Error::io(&self.path, e))
+        })
+        .map_err(std::io::Error::other)
+    }
+
+    /// Up to `n` entries from entry number `first` on.
+    pub fn read_block(&self, first: u64, n: usize) -> std::io::Result<Vec<Entry>> {
+        let n = (n as u64).min(self.count.saturating_sub(first)) as usize;
+        let mut words = vec![[0u64; 5]; n];
+        self.file.read_exact_at(bytemuck::cast_slice_mut(&mut words), first * 40)?;
+        // The address of entry `first`: the last address whose entries start at or before it.
+        let mut a = self.start.partition_point(|&s| s <= first).saturating_sub(1);
+        let mut out = Vec::with_capacity(n);
+        for (k, w) in words.iter().enumerate() {
+            let j = first + k as u64;
+            while self.start[a + 1] <= j {
+                a += 1;
+            }
+            out.push(unpack(a as u32, w));
+        }
+        Ok(out)
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+impl Drop for EntryReader {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// Writes the index: `entries` sorted by address. Returns the bytes written.
 pub fn write(path: &Path, meta: &ExposureMeta, entries: &[Entry]) -> std::io::Result<u64> {
     let n = meta.addresses as usize;
@@ -50,16 +215,7 @@ pub fn write(path: &Path, meta: &ExposureMeta, entries: &[Entry]) -> std::io::Re
     for a in 0..n {
         start[a + 1] += start[a];
     }
-    let words: Vec<[u64; 5]> = entries
-        .iter()
-        .map(|e| {
-            let flow = match e.flow {
-                Flow::Received => 0u64,
-                Flow::Sent => 1,
-            };
-            [e.asset as u64 | (e.category as u64) << 32 | flow << 40, e.direct as u64, (e.direct >> 64) as u64, e.indirect as u64, (e.indirect >> 64) as u64]
-        })
-        .collect();
+    let words: Vec<[u64; 5]> = entries.iter().map(pack).collect();
     let mut w = SectionWriter::new(MAGIC, EXPOSURE_VERSION);
     w.add_bytes("meta", serde_json::to_vec(meta).expect("meta serializes"));
     w.add("addr_start", &start);
@@ -106,17 +262,7 @@ impl ExposureIndex {
         if a as usize + 1 >= start.len() {
             return vec![];
         }
-        words[start[a as usize] as usize..start[a as usize + 1] as usize]
-            .iter()
-            .map(|w| Entry {
-                address: a,
-                asset: w[0] as u32,
-                category: (w[0] >> 32) as u8,
-                flow: if (w[0] >> 40) & 1 == 0 { Flow::Received } else { Flow::Sent },
-                direct: w[1] as u128 | (w[2] as u128) << 64,
-                indirect: w[3] as u128 | (w[4] as u128) << 64,
-            })
-            .collect()
+        words[start[a as usize] as usize..start[a as usize + 1] as usize].iter().map(|w| unpack(a, w)).collect()
     }
 
     /// Number of entries.
@@ -150,5 +296,20 @@ mod tests {
         assert!(idx.entries_of(1).is_empty());
         assert_eq!(idx.entries_of(2), vec![entries[1]]);
         assert!(idx.entries_of(9).is_empty());
+        // Streamed through a scratch file: the same file, and the entries read back in order.
+        let streamed = dir.path().join("streamed.idx");
+        let mut w = EntryWriter::new(dir.path().join("entries.tmp"), 3).unwrap();
+        for e in &entries {
+            w.push(e).unwrap();
+        }
+        let (_, reader) = w.finish(&streamed, &meta).unwrap();
+        assert_eq!(std::fs::read(&streamed).unwrap(), std::fs::read(&path).unwrap());
+        let mut back = vec![];
+        reader.for_each(&mut |b| Ok(back.extend_from_slice(b))).unwrap();
+        assert_eq!(back, entries);
+        assert_eq!(reader.read_block(1, 10).unwrap(), vec![entries[1]]);
+        assert_eq!(reader.read_block(0, 1).unwrap(), vec![entries[0]]);
+        drop(reader);
+        assert!(!dir.path().join("entries.tmp").exists());
     }
 }

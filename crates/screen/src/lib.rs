@@ -7,6 +7,7 @@ pub mod index;
 pub mod policy;
 pub mod result;
 pub mod risk;
+mod runs;
 
 pub use result::{EntityInfo, ExposureLine, Reason, ScreenResult, SourceEvidence, Status, SubjectKind, TagEvidence};
 pub use risk::{Flow, Severity, RISK_CATEGORIES};

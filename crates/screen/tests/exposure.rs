@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 use std::collections::BTreeMap;
-use tracehound_screen::exposure::{account_exposure, utxo_exposure, Entry, Movements, Options, NO_CATEGORY, TOTAL};
+use tracehound_screen::exposure::{account_exposure, utxo_exposure, utxo_exposure_within, Budget, Entry, Movements, Options, NO_CATEGORY, TOTAL};
 use tracehound_screen::risk::category_id;
 use tracehound_screen::Flow;
 use tracehound_trace::account::{self, Movement, Services};
@@ -179,6 +179,29 @@ fn all_categories_sinks(sources: &[u8]) -> Sinks {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn a_memory_budget_spills_and_changes_nothing(
+        spec in proptest::collection::vec((0u8..255, 0u8..255, 0u8..255, 0u16..60000), 2..300),
+        tagged in proptest::collection::vec((0u32..12, 0u8..3), 1..5),
+        bytes in 0u64..4096,
+    ) {
+        let g: MemGraph = random_chain(&spec);
+        let names = ["stolen_funds", "mixing_service", "exchange"];
+        let tagged: Vec<(u32, &str)> = tagged.iter().map(|&(a, c)| (a, names[c as usize])).collect();
+        let src = sources(12, &tagged);
+        let whole = utxo_exposure(g.graph(), &src, &UNLIMITED);
+        let dir = tempfile::tempdir().unwrap();
+        let scratch = tracehound_memory::Scratch::new(dir.path(), "exposure").unwrap();
+        let mut bounded = vec![];
+        let spilled = utxo_exposure_within(g.graph(), &src, &UNLIMITED, Some(Budget { bytes, scratch: &scratch }), &mut |e| bounded.push(e)).unwrap();
+        prop_assert_eq!(&bounded, &whole);
+        if spec.len() > 200 && whole.len() > 100 {
+            prop_assert!(spilled > 0, "{} entries within {} bytes spilled nothing", whole.len(), bytes);
+        }
+        drop(scratch);
+        prop_assert_eq!(std::fs::read_dir(dir.path().join("scratch")).map(|d| d.count()).unwrap_or(0), 0, "scratch files are removed");
+    }
 
     #[test]
     fn received_exposure_is_what_a_backward_haircut_trace_attributes(
