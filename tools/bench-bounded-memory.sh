@@ -22,6 +22,18 @@ if [ ! -f "$work/simulate.json" ] || [ ! -f "$sim/ground_truth.json" ]; then
   "$bin" simulate bitcoin --blocks "$blocks" --txs-per-block "$txs" --seed 7 --out "$sim" --json > "$work/simulate.json"
 fi
 heist=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["heist_txid"])' "$work/simulate.json")
+# What an investigator knows of the simulated world (as in the demo): the exchanges' hot wallets
+# and the attacker's first address. They are the exposure index's sources.
+python3 - "$sim/ground_truth.json" "$work/labels.csv" <<'EOF'
+import json, sys
+t = json.load(open(sys.argv[1]))
+with open(sys.argv[2], "w") as f:
+    f.write("address,label,category\n")
+    for name, addr in t["exchange_hot_wallets"].items():
+        f.write(f"{addr},{name} hot wallet,exchange\n")
+    h = t["heist"]
+    f.write(f"{t['wallets'][h['attacker_wallet']]['addresses'][0]},heist attacker,hacker\n")
+EOF
 
 bytes() { python3 - "$1" <<'EOF'
 import re, sys
@@ -50,13 +62,15 @@ run_all() {
   local label=$1 lim=$2 data="$work/data-$1"
   local cg; cg=$(make_cgroup "$label" "$(bytes "$lim")")
   rm -rf "$data"
+  "$bin" --data-dir "$data" labels import csv "$work/labels.csv" --chain bitcoin_regtest --source simulator > /dev/null
   local stage
-  for stage in ingest index cluster trace; do
+  for stage in ingest index cluster exposure trace; do
     local args
     case $stage in
       ingest) args=(ingest bitcoin --blocks-dir "$sim/blocks" --json) ;;
       index) args=(index --json) ;;
       cluster) args=(cluster --json) ;;
+      exposure) args=(exposure build --chain bitcoin_regtest --json) ;;
       trace) args=(trace bitcoin_regtest --from "$heist:0" --max-hops 10 --model haircut --json) ;;
     esac
     local start end
@@ -91,7 +105,8 @@ EOF
 fingerprint() {
   local data="$work/data-$1" q
   for q in "SELECT count(*), sum(fee), sum(output_value) FROM transactions" "SELECT count(*), sum(value) FROM outputs" \
-           "SELECT count(*), sum(value) FROM inputs" "SELECT count(*), sum(cluster_id), max(cluster_size) FROM address_clusters"; do
+           "SELECT count(*), sum(value) FROM inputs" "SELECT count(*), sum(cluster_id), max(cluster_size) FROM address_clusters" \
+           "SELECT count(*), CAST(sum(direct) AS VARCHAR), CAST(sum(indirect) AS VARCHAR) FROM exposure"; do
     "$bin" --data-dir "$data" sql "$q" --format csv
   done
   sha256sum "$data/index/bitcoin_regtest/graph.thg" "$data/index/bitcoin_regtest/clusters.thc" | cut -d' ' -f1
@@ -100,7 +115,7 @@ fingerprint() {
 # Disk of a run's tables, index and clusters, in bytes.
 disk() {
   local data="$work/data-$1"
-  echo "$(du -sb "$data/chains" | cut -f1) $(stat -c %s "$data/index/bitcoin_regtest/graph.thg") $(stat -c %s "$data/index/bitcoin_regtest/clusters.thc")" > "$work/$1.disk"
+  echo "$(du -sb "$data/chains" | cut -f1) $(stat -c %s "$data/index/bitcoin_regtest/graph.thg") $(stat -c %s "$data/index/bitcoin_regtest/clusters.thc") $(stat -c %s "$data/index/bitcoin_regtest/exposure.idx")" > "$work/$1.disk"
 }
 
 # KEEP_DATA=0 removes each run's data directory once it is fingerprinted (for chains whose two
@@ -126,6 +141,6 @@ print("| run | stage | limit | in a cgroup of the limit | seconds | peak RSS MiB
 print("|---|---|---|---|---:|---:|---:|---:|")
 for r in rows:
     print(f"| {r['run']} | {r['stage']} | {r['limit']} | {'yes' if r['cgroup'] else 'no'} | {r['seconds']:.1f} | {mib(r['max_rss'])} | {mib(r['peak_heap'])} | {mib(r['spilled'])} |")
-tables, idx, cl = (int(x) for x in open(f"{w}/limited.disk").read().split())
-print(f"\ndisk: tables {tables / txs:.0f} B/tx, graph index {idx / txs:.0f} B/tx, clusters {cl / txs:.0f} B/tx")
+tables, idx, cl, ex = (int(x) for x in open(f"{w}/limited.disk").read().split())
+print(f"\ndisk: tables {tables / txs:.0f} B/tx, graph index {idx / txs:.0f} B/tx, clusters {cl / txs:.0f} B/tx, exposure index {ex / txs:.0f} B/tx")
 EOF
