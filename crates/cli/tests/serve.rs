@@ -101,7 +101,7 @@ impl Server {
             let _ = child.kill();
             panic!("no address in the first line {line:?}: {}", std::fs::read_to_string(&log).unwrap_or_default());
         };
-        assert!(line.contains("chains: bitcoin_regtest") && line.contains(&data.display().to_string()), "{line}");
+        assert!(line.contains(&format!("(data dir {}; chains: ", data.display())), "{line}");
         Server { child, base: format!("http://{addr}"), log, _stdout: stdout }
     }
 
@@ -246,7 +246,8 @@ fn every_route_answers_on_demo_data() {
     let (_, viewer) = new_key(d, "viewer", "viewer-1");
     let (analyst_id, analyst) = new_key(d, "analyst", "analyst-1");
     let (_, admin) = new_key(d, "admin", "admin-1");
-    let s = Server::start(d, &["--rate-limit", "100000"]);
+    // -v: every request is logged, so the log can be checked for keys.
+    let s = Server::start(d, &["--rate-limit", "100000", "-v"]);
     let t = truth();
     let chain = t["chain"].as_str().unwrap();
     let h = &t["heist"];
@@ -410,7 +411,11 @@ fn every_route_answers_on_demo_data() {
     assert!(m.body.contains(r#"tracehound_http_requests_total{method="GET",route="/v1/chains/{chain}/addresses/{address}",status="200"} "#), "{}", m.body);
     assert!(m.body.contains(r#"tracehound_http_requests_total{method="POST",route="/v1/tags",status="201"} 1"#), "{}", m.body);
     assert!(m.body.contains(r#"tracehound_http_request_duration_seconds_bucket{route="/v1/trace",le="+Inf"} 1"#), "{}", m.body);
-    assert!(!s.log().contains(&viewer), "keys never reach the log");
+    let log = s.log();
+    assert!(log.contains("POST /v1/tags 201") && log.contains(&format!("key {analyst_id}")), "{log}");
+    for k in [&viewer, &analyst, &admin] {
+        assert!(!log.contains(k.as_str()) && !log.contains(&k[3..]), "keys never reach the log");
+    }
 }
 
 #[test]
@@ -609,6 +614,62 @@ fn new_commits_are_served_without_restart_while_ingest_writes() {
     assert!(after["transactions"].as_u64() > before["transactions"].as_u64(), "the theft is the victim's: {before} {after}");
     let screened = get(&s.url(&format!("/v1/chains/{chain}/screen/{txid}")), &key).json(200);
     assert_eq!(screened["status"], "screened", "{screened}");
+}
+
+#[test]
+fn an_evm_chain_of_explorer_exports_is_served() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let (a, b, c) = ("0x".to_string() + &"a".repeat(40), "0x".to_string() + &"b".repeat(40), "0x".to_string() + &"c".repeat(40));
+    let (t1, t2) = ("0x".to_string() + &"1".repeat(64), "0x".to_string() + &"2".repeat(64));
+    let csv = tmp.path().join("export.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "Txhash,Blockno,UnixTimestamp,From,To,Value,ContractAddress,TokenSymbol\n{t1},100,1655965417,{a},{b},10,,ETH\n{t2},101,1655965500,{b},{c},4,,ETH\n"
+        ),
+    )
+    .unwrap();
+    ok(&d, &["import", "transfers", csv.to_str().unwrap(), "--chain", "ethereum"]);
+    let (_, analyst) = new_key(&d, "analyst", "evm");
+    let s = Server::start(&d, &["--rate-limit", "100000"]);
+    let eth = |n: u128| (n * 10u128.pow(18)).to_string();
+
+    let v = get(&s.url(&format!("/v1/chains/ethereum/addresses/{b}")), &analyst).json(200);
+    assert_eq!(v["balances"], json!([{"asset": "ETH", "received": eth(10), "sent": eth(4), "fees": "0", "balance": eth(6)}]), "{v}");
+    assert_eq!(
+        (v["transactions"].as_u64(), v["first_seen"]["block_number"].as_u64(), v["last_seen"]["block_number"].as_u64()),
+        (Some(2), Some(100), Some(101)),
+        "{v}"
+    );
+    let txs = all_pages(&s, &format!("/v1/chains/ethereum/addresses/{b}/transactions"), &analyst, 1, "items");
+    assert_eq!(txs.len(), 2);
+    assert_eq!((txs[0]["transaction"].as_str(), txs[0]["flows"][0]["received"].as_str()), (Some(t1.as_str()), Some(eth(10).as_str())), "{txs:?}");
+    assert_eq!((txs[1]["transaction"].as_str(), txs[1]["flows"][0]["sent"].as_str()), (Some(t2.as_str()), Some(eth(4).as_str())), "{txs:?}");
+
+    // The transaction's transfers, and the label an analyst puts on the receiver.
+    let tag = json!({"chain": "ethereum", "subject": c, "label": "Some exchange", "category": "exchange", "source": "serve test"});
+    post(&s.url("/v1/tags"), &analyst, &tag).json(201);
+    let tx = get(&s.url(&format!("/v1/chains/ethereum/transactions/{t2}")), &analyst).json(200);
+    assert_eq!((tx["block_number"].as_u64(), tx["transfers"].as_array().map(Vec::len)), (Some(101), Some(1)), "{tx}");
+    let tr = &tx["transfers"][0];
+    assert_eq!(
+        (tr["from"].as_str(), tr["to"].as_str(), tr["amount"].as_str(), tr["asset"].as_str()),
+        (Some(b.as_str()), Some(c.as_str()), Some(eth(4).as_str()), Some("ETH")),
+        "{tx}"
+    );
+    assert!(tx["labels"].as_array().unwrap().iter().any(|l| l["address"] == c.as_str() && l["label"] == "Some exchange"), "{tx}");
+
+    // A trace from the first sender stops at the exchange; the rest is still held.
+    let t = post(&s.url("/v1/trace"), &analyst, &json!({"chain": "ethereum", "from": [a], "seed": "sent"})).json(200);
+    let acc = &t["traces"][0]["accounting"];
+    assert_eq!(
+        (acc["sinks"][0]["name"].as_str(), acc["sinks"][0]["amount"].as_str(), acc["held_total"].as_str()),
+        (Some("Some exchange"), Some(eth(4).as_str()), Some(eth(6).as_str())),
+        "{t}"
+    );
+    let screened = get(&s.url(&format!("/v1/chains/ethereum/screen/{c}")), &analyst).json(200);
+    assert_eq!((screened["status"].as_str(), screened["tags"][0]["label"].as_str()), (Some("screened"), Some("Some exchange")), "{screened}");
 }
 
 /// The schemathesis command: `SCHEMATHESIS`, else the one `tools/install-test-deps.sh` installs.

@@ -27,7 +27,7 @@ pub struct AppState {
     /// The index of each chain for the manifest it was opened under.
     indexes: Mutex<HashMap<String, (ManifestStamp, Arc<ChainIndex>)>>,
     /// The screener of each chain for the data, labels, clusters and incidents it was opened under.
-    screeners: Mutex<HashMap<String, (Vec<FileStamp>, Arc<Screener>)>>,
+    screeners: Mutex<HashMap<String, Opened<Screener>>>,
     /// Permits for heavy work running at once (a timed-out job keeps its permit until it ends).
     heavy: Arc<tokio::sync::Semaphore>,
     /// How long a trace or a screening may take before the client gets a 503.
@@ -37,6 +37,9 @@ pub struct AppState {
     /// Log every request on standard error (`-v`).
     pub access_log: bool,
 }
+
+/// What was opened, with the stamps of the files it was opened from.
+type Opened<T> = (Vec<FileStamp>, Arc<T>);
 
 /// What identifies a version of a file: size, modification time and inode (a file replaced by a
 /// rename is a new inode; one written in place changes size or time).

@@ -646,7 +646,8 @@ pub fn transaction(st: &AppState, chain: &str, hash: &str) -> Result<Transaction
                     view.transfers.push(TxTransfer {
                         position: get(0, k).and_then(|p| p.parse().ok()).unwrap_or(0),
                         kind: get(1, k).unwrap_or_default(),
-                        asset: get(2, k).unwrap_or_default(),
+                        // The table names the chain's coin `native`; balances and traces name it by its symbol.
+                        asset: get(2, k).map(|a| if a == "native" { tracehound_trace::native_symbol(chain).to_string() } else { a }).unwrap_or_default(),
                         asset_symbol: get(3, k),
                         token_id: get(4, k),
                         from,
