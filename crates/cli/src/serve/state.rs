@@ -134,7 +134,6 @@ impl AppState {
     /// while nothing it depends on changed, else the exposure index brought up to date (rebuilt
     /// when the chain, the labels or the clusters changed) and opened again.
     pub fn screener(&self, chain: &str) -> Result<Arc<Screener>, ApiError> {
-        self.store_with(chain)?;
         let stamp = screening_stamp(&self.data_dir, chain);
         let mut screeners = self.screeners.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((s, screener)) = screeners.get(chain) {
@@ -142,6 +141,7 @@ impl AppState {
                 return Ok(screener.clone());
             }
         }
+        self.store_with(chain)?;
         let (screener, _) = crate::screening::ensure_exposure(&self.data_dir, chain, None, true).map_err(|e| ApiError::internal(&e))?;
         let screener = Arc::new(screener);
         screeners.insert(chain.to_string(), (stamp, screener.clone()));
