@@ -300,6 +300,39 @@ enum Command {
     /// Statistics over the incident registry: stolen USD by actor, country, year, victim type.
     #[command(subcommand)]
     Report(ReportCmd),
+    /// The exposure index: how much of what each address received came from, and of what it sent
+    /// went to, each risk category (sanctioned, stolen_funds, mixing_service, …), directly and
+    /// through intermediaries (haircut).
+    #[command(subcommand)]
+    Exposure(ExposureCmd),
+    /// Screen addresses, outputs, transactions or deposits for exposure to sanctioned or stolen
+    /// funds and other risk categories, under a risk policy.
+    ///
+    /// Each subject is an address, `txid:vout` (one output), a transaction hash (its outputs'
+    /// funds) or `txhash/address` (a deposit: the funds that transaction paid that address). The
+    /// result: risk level (none, low, medium, high, severe) and score 0-10, the exposures, the
+    /// entity, tags with their sources, actor and country, and the rules that fired with their
+    /// evidence. A subject never seen on the chain and not labelled is NO DATA, not low risk.
+    /// The exposure index is brought up to date first (`tracehound exposure build`).
+    ///
+    /// Examples:
+    ///   tracehound screen bitcoin 1Q2TWHE3GMdB6BZKafqwxXtWAWgFt5Jvm3
+    ///   tracehound screen bitcoin_regtest --file deposits.txt --policy my-policy.yaml --json
+    Screen {
+        /// Chain (as stored: bitcoin, bitcoin_regtest, ethereum, anvil, …).
+        chain: String,
+        /// Subjects to screen.
+        subjects: Vec<String>,
+        /// A file of subjects, one per line (`#` comments).
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Risk policy (YAML; see data/policies/default.yaml, the default).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Print JSON (one array of results).
+        #[arg(long)]
+        json: bool,
+    },
     /// Serve the data directory as a REST API (JSON under /v1, OpenAPI at /v1/openapi.json).
     ///
     /// One process answers for the same --data-dir the commands use, while `ingest` and `sync`
@@ -324,6 +357,30 @@ enum Command {
         /// Random seed.
         #[arg(long, default_value_t = 7)]
         seed: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExposureCmd {
+    /// Build (or bring up to date) the exposure index of a chain, and the SQL tables `exposure`
+    /// (chain, address, asset, category, flow, direct, indirect, flow_value, share) and
+    /// `cluster_exposure` (the same per cluster_id, when the chain is clustered).
+    ///
+    /// Sources are the addresses tagged in the label store with a risk category (extended to
+    /// their whole entity when the chain is clustered) and the incident registry's attacker and
+    /// laundering addresses (stolen_funds). `screen` and `serve` run this by themselves; the
+    /// index is rebuilt, with the reason printed, whenever the chain, labels or clusters changed.
+    /// Example: tracehound exposure build --chain bitcoin
+    Build {
+        /// Chain (default: the only UTXO chain stored).
+        #[arg(long)]
+        chain: Option<String>,
+        /// Count only funds within this many transactions of a source (default: unlimited).
+        #[arg(long)]
+        horizon: Option<u8>,
+        /// Print the build report as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -1076,6 +1133,28 @@ fn run(cli: Cli) -> Result<()> {
         Command::Labels(LabelsCmd::Stats { json }) => labels::stats_cmd(&data_dir, json),
         Command::Actors(ActorsCmd::Show { id, json }) => labels::actor_cmd(&data_dir, &id, json),
         Command::Demo { blocks, seed } => demo::run(&data_dir, blocks, seed),
+        Command::Exposure(ExposureCmd::Build { chain, horizon, json }) => {
+            let store = open_existing(&data_dir)?;
+            let chain = chains::any_chain(&store, chain.as_deref())?;
+            screening::exposure_cmd(&data_dir, &chain, horizon, json)
+        }
+        Command::Screen { chain, subjects, file, policy, json } => {
+            let mut items = subjects;
+            if let Some(f) = &file {
+                let text = std::fs::read_to_string(f).with_context(|| format!("reading subjects from {}", f.display()))?;
+                items.extend(text.lines().map(|l| l.split('#').next().unwrap_or("").trim().to_string()).filter(|l| !l.is_empty()));
+            }
+            if items.is_empty() {
+                bail!("nothing to screen: give subjects (addresses, txid:vout, transaction hashes, tx/address) or --file");
+            }
+            let results = screening::screen_items(&data_dir, &chain, &items, policy.as_deref(), json)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&results)?);
+            } else {
+                screening::print_results(&results, &mut std::io::stdout())?;
+            }
+            Ok(())
+        }
         Command::Serve(args) => serve::run(&data_dir, &args),
         Command::Keys(cmd) => serve::keys_cmd(&data_dir, cmd),
         Command::Tokens(TokensCmd::Refresh { chain, rpc, max_rps, json }) => evm::tokens_refresh_cmd(&data_dir, &chain, rpc.as_deref(), max_rps, json),

@@ -305,7 +305,12 @@ mod tests {
         let (_, reader) = w.finish(&streamed, &meta).unwrap();
         assert_eq!(std::fs::read(&streamed).unwrap(), std::fs::read(&path).unwrap());
         let mut back = vec![];
-        reader.for_each(&mut |b| Ok(back.extend_from_slice(b))).unwrap();
+        reader
+            .for_each(&mut |b| {
+                back.extend_from_slice(b);
+                Ok(())
+            })
+            .unwrap();
         assert_eq!(back, entries);
         assert_eq!(reader.read_block(1, 10).unwrap(), vec![entries[1]]);
         assert_eq!(reader.read_block(0, 1).unwrap(), vec![entries[0]]);
