@@ -375,8 +375,9 @@ enum ExposureCmd {
         /// Chain (default: the only UTXO chain stored).
         #[arg(long)]
         chain: Option<String>,
-        /// Count only funds within this many transactions of a source (default: unlimited).
-        #[arg(long)]
+        /// Count only funds within this many transactions of a source, 1-250 (default:
+        /// unlimited). Screening keeps the horizon the index was last built with.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=250))]
         horizon: Option<u8>,
         /// Print the build report as JSON.
         #[arg(long)]

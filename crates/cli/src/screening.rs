@@ -11,10 +11,10 @@ use anyhow::{bail, Context, Result};
 use datafusion::arrow::array::{ArrayRef, Decimal128Builder, Float64Array, RecordBatch, StringBuilder, UInt32Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use rustc_hash::FxHashMap;
+use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Arc;
-use tracehound_graph::index::index_path;
-use tracehound_graph::transfers::transfers_path;
+use tracehound_graph::cluster::clusters_path;
 use tracehound_graph::{AddressIndex, Clusters, GraphIndex, TransferIndex};
 use tracehound_screen::exposure::{self, Budget, Entry, Options, NO_CATEGORY, TOTAL};
 use tracehound_screen::index::{exposure_path, EntryReader, EntryWriter, ExposureIndex, ExposureMeta, EXPOSURE_VERSION};
@@ -68,7 +68,9 @@ fn open_chain(store: &Store, chain: &str, quiet: bool) -> Result<ChainData> {
 struct Labelled {
     tags: FxHashMap<String, Vec<TagEvidence>>,
     sources: Vec<u8>,
-    digest: u32,
+    /// Per entity (cluster id; address id when not clustered): its category and a label of it.
+    entity_source: FxHashMap<u32, (u8, String)>,
+    digest: String,
     per_category: Vec<(String, u64)>,
 }
 
@@ -115,37 +117,51 @@ fn labelled(data_dir: &Path, chain: &str, data: &ChainData, clusters: Option<&Cl
     }
     let idx = data.index();
     let mut sources = vec![NO_CATEGORY; idx.address_count()];
-    let mut pairs: Vec<(u32, u8)> = vec![];
+    let mut pairs: Vec<(u32, u8, &str)> = vec![];
     for (addr, list) in &tags {
         let Some(c) = list.iter().filter_map(|t| risk_category_of(&t.category)).min() else { continue };
         let Some(a) = idx.address_id(addr) else { continue };
-        pairs.push((a, c));
+        let label = list.iter().find(|t| risk_category_of(&t.category) == Some(c)).map(|t| t.label.as_str()).unwrap_or("");
+        pairs.push((a, c, label));
     }
     pairs.sort_unstable();
-    for &(a, c) in &pairs {
-        match clusters {
-            Some(cl) => {
-                for &m in cl.members(cl.cluster_of(a)) {
-                    sources[m as usize] = sources[m as usize].min(c);
-                }
-            }
-            None => sources[a as usize] = sources[a as usize].min(c),
+    // Each entity counts as the most severe category tagged on any of its members; one pass over
+    // the addresses then marks every member (an exchange's entity has millions).
+    let entity = |a: u32| clusters.map_or(a, |cl| cl.cluster_of(a));
+    let mut entity_source: FxHashMap<u32, (u8, String)> = FxHashMap::default();
+    for &(a, c, label) in &pairs {
+        let e = entity_source.entry(entity(a)).or_insert((c, label.to_string()));
+        if c < e.0 {
+            *e = (c, label.to_string());
         }
     }
-    let mut crc = crc32fast::Hasher::new();
-    for &(a, c) in &pairs {
-        crc.update(&a.to_le_bytes());
-        crc.update(&[c]);
+    if !entity_source.is_empty() {
+        match clusters {
+            Some(cl) => {
+                for (a, s) in sources.iter_mut().enumerate() {
+                    if let Some((c, _)) = entity_source.get(&cl.cluster_of(a as u32)) {
+                        *s = *c;
+                    }
+                }
+            }
+            None => {
+                for (&a, (c, _)) in &entity_source {
+                    sources[a as usize] = *c;
+                }
+            }
+        }
     }
-    if let Some(cl) = clusters {
-        crc.update(bytemuck::cast_slice(cl.cluster_ids()));
+    let mut digest = Sha256::new();
+    for &(a, c, _) in &pairs {
+        digest.update(a.to_le_bytes());
+        digest.update([c]);
     }
     let mut counts = vec![0u64; RISK_CATEGORIES.len()];
     for &c in sources.iter().filter(|&&c| c != NO_CATEGORY) {
         counts[c as usize] += 1;
     }
     let per_category = RISK_CATEGORIES.iter().zip(counts).filter(|x| x.1 > 0).map(|(n, c)| (n.to_string(), c)).collect();
-    Ok(Labelled { tags, sources, digest: crc.finalize(), per_category })
+    Ok(Labelled { tags, sources, entity_source, digest: hex::encode(&digest.finalize()[..16]), per_category })
 }
 
 /// Identity of the chain index file (size and modification time).
@@ -181,16 +197,22 @@ pub fn ensure_exposure(data_dir: &Path, chain: &str, horizon: Option<u8>, quiet:
     let data = open_chain(&store, chain, quiet)?;
     let clusters = Clusters::open_current(store.root(), data.index()).ok();
     let lab = labelled(data_dir, chain, &data, clusters.as_ref())?;
-    let index_file = match &data {
-        ChainData::Utxo(_) => index_path(data_dir, chain),
-        ChainData::Account(_) => transfers_path(data_dir, chain),
+    // What the index holds (its own meta, read from the opened file: a file renamed over it since
+    // does not count), the labels, the clusters file and the horizon.
+    let index_meta = match &data {
+        ChainData::Utxo(g) => serde_json::to_vec(g.meta())?,
+        ChainData::Account(t) => serde_json::to_vec(t.meta())?,
     };
+    let clusters_file = if clusters.is_some() { file_identity(&clusters_path(data_dir, chain)) } else { "none".into() };
+    if clusters.is_none() && clusters_path(data_dir, chain).exists() && !quiet {
+        eprintln!("note: the clusters of {chain} are older than its index: exposure counts each address alone until `tracehound cluster` runs");
+    }
     let fingerprint = format!(
-        "v{EXPOSURE_VERSION} index {} addresses {} labels {:08x} clustered {} horizon {:?}",
-        file_identity(&index_file),
+        "v{EXPOSURE_VERSION} index {} addresses {} labels {} clusters {} horizon {:?}",
+        hex::encode(&Sha256::digest(&index_meta)[..16]),
         data.index().address_count(),
         lab.digest,
-        clusters.is_some(),
+        clusters_file,
         horizon
     );
     let path = exposure_path(data_dir, chain);
@@ -221,7 +243,8 @@ pub fn ensure_exposure(data_dir: &Path, chain: &str, horizon: Option<u8>, quiet:
             let started = std::time::Instant::now();
             let opts = Options { horizon };
             let scratch = tracehound_memory::Scratch::new(data_dir, "exposure").context("creating the exposure build's scratch directory")?;
-            let mut writer = EntryWriter::new(scratch.file("entries"), data.index().address_count() as u64)?;
+            let mut writer = EntryWriter::new(scratch.file("entries"), data.index().address_count() as u64)
+                .with_context(|| format!("exposure build of {chain}: creating a scratch file in {}", scratch.dir().display()))?;
             let mut failed: Option<std::io::Error> = None;
             let mut emit = |e: Entry| {
                 if failed.is_none() {
@@ -232,9 +255,11 @@ pub fn ensure_exposure(data_dir: &Path, chain: &str, horizon: Option<u8>, quiet:
             };
             match &data {
                 ChainData::Utxo(g) => {
-                    // Half the limit: the graph index is mapped from disk besides.
-                    let budget = Budget { bytes: meter.limit() / 2, scratch: &scratch };
-                    let spilled = exposure::utxo_exposure_within(utxo::UtxoGraph::of(g), &lab.sources, &opts, Some(budget), &mut emit)?;
+                    // A quarter of the limit: the pages of the mapped graph index, the writers of
+                    // the index and the table, and the entity sums need room besides.
+                    let budget = Budget { bytes: meter.limit() / 4, scratch: &scratch };
+                    let spilled = exposure::utxo_exposure_within(utxo::UtxoGraph::of(g), &lab.sources, &opts, Some(budget), &mut emit)
+                        .with_context(|| format!("exposure build of {chain}: spilling to {}", scratch.dir().display()))?;
                     meter.spilled(spilled);
                 }
                 ChainData::Account(t) => exposure::account_exposure(t, &lab.sources, &opts).into_iter().for_each(&mut emit),
@@ -252,9 +277,13 @@ pub fn ensure_exposure(data_dir: &Path, chain: &str, horizon: Option<u8>, quiet:
                 sources: lab.per_category.clone(),
                 seconds,
             };
-            let (bytes, entries) = writer.finish(&path, &meta).with_context(|| format!("writing {}", path.display()))?;
+            // The tables first, the index last: a crash in between leaves the old index (or none),
+            // whose fingerprint no longer matches, so the next run writes both again.
+            let fresh = path.with_extension("idx.new");
+            let (bytes, entries) = writer.finish(&fresh, &meta).with_context(|| format!("writing {}", fresh.display()))?;
             report.bytes = bytes;
             write_tables(&store, &data, clusters.as_ref(), &entries)?;
+            std::fs::rename(&fresh, &path).with_context(|| format!("renaming {} to {}", fresh.display(), path.display()))?;
             report.action = if old.is_ok() { "rebuilt".into() } else { "built".into() };
             report.seconds = seconds;
             report.entries = entries.len();
@@ -280,7 +309,7 @@ fn why_stale(old: &str, new: &str) -> String {
     if part(old, "index ") != part(new, "index ") || part(old, "addresses ") != part(new, "addresses ") {
         return "the chain's index changed (new blocks, or a rollback)".into();
     }
-    if part(old, "labels ") != part(new, "labels ") || part(old, "clustered ") != part(new, "clustered ") {
+    if part(old, "labels ") != part(new, "labels ") || part(old, "clusters ") != part(new, "clusters ") {
         return "the labels, incident addresses or clusters changed".into();
     }
     "the hop horizon changed".into()
@@ -399,7 +428,14 @@ fn write_tables(store: &Store, data: &ChainData, clusters: Option<&Clusters>, en
     if let Some(e) = failed {
         return Err(e).context("reading the exposure entries back from scratch");
     }
-    let Some(_) = clusters else { return Ok(()) };
+    let Some(_) = clusters else {
+        // No entities: no per-entity table (an older one would describe other clusters).
+        let old = store.derived_path(Some(&chain), "cluster_exposure");
+        if old.exists() {
+            std::fs::remove_file(&old).with_context(|| format!("removing {}", old.display()))?;
+        }
+        return Ok(());
+    };
     let mut sums: Vec<(ClusterKey, (u128, u128))> = sums.into_iter().collect();
     sums.sort_unstable_by_key(|x| x.0);
     let cschema = Arc::new(Schema::new(
@@ -457,20 +493,32 @@ pub struct Screener {
 impl Screener {
     fn new(data_dir: &Path, chain: &str, data: ChainData, clusters: Option<Clusters>, exposure: ExposureIndex, lab: Labelled) -> Result<Screener> {
         let mut entity_tags: FxHashMap<u32, Vec<TagEvidence>> = FxHashMap::default();
-        let mut sinks = utxo::Sinks::default();
         let idx = data.index();
-        for (addr, list) in &lab.tags {
-            let Some(a) = idx.address_id(addr) else { continue };
-            if let Some(cl) = &clusters {
-                entity_tags.entry(cl.cluster_of(a)).or_default().extend(list.iter().cloned());
+        if let Some(cl) = &clusters {
+            for (addr, list) in &lab.tags {
+                if let Some(a) = idx.address_id(addr) {
+                    entity_tags.entry(cl.cluster_of(a)).or_default().extend(list.iter().cloned());
+                }
             }
-            if let Some(c) = list.iter().filter_map(|t| risk_category_of(&t.category)).min() {
-                let label = list.iter().find(|t| risk_category_of(&t.category) == Some(c)).map(|t| t.label.clone()).unwrap_or_default();
-                let members: Vec<u32> = match &clusters {
-                    Some(cl) => cl.members(cl.cluster_of(a)).to_vec(),
-                    None => vec![a],
-                };
-                sinks.add(Sink { category: category_name(c).into(), name: label }, members);
+        }
+        // The sinks of funds traces: every source address, as the sink of its entity's category
+        // (the same category the exposure pass gave it), named by a label of that category.
+        let mut sinks = utxo::Sinks::default();
+        if let ChainData::Utxo(_) = &data {
+            let mut ids: FxHashMap<Sink, u32> = FxHashMap::default();
+            for (a, &c) in lab.sources.iter().enumerate() {
+                if c == NO_CATEGORY {
+                    continue;
+                }
+                let key = clusters.as_ref().map_or(a as u32, |cl| cl.cluster_of(a as u32));
+                let name = lab.entity_source.get(&key).map(|x| x.1.clone()).unwrap_or_default();
+                let sink = Sink { category: category_name(c).into(), name };
+                let next = ids.len() as u32;
+                let id = *ids.entry(sink.clone()).or_insert_with(|| {
+                    sinks.list.push(sink);
+                    next
+                });
+                sinks.by_address.insert(a as u32, id);
             }
         }
         let labels = open_labels(data_dir)?;
@@ -556,7 +604,12 @@ impl Screener {
             return result;
         }
         let totals: FxHashMap<(u32, Flow), u128> = entries.iter().filter(|e| e.category == TOTAL).map(|e| ((e.asset, e.flow), e.direct)).collect();
-        let native = entries.iter().filter(|e| e.category == TOTAL && e.flow == Flow::Received).map(|e| e.direct).max().unwrap_or(0);
+        let native_asset = match &self.data {
+            ChainData::Utxo(_) => Some(0),
+            ChainData::Account(t) => (0..t.meta().assets as u32).find(|&x| t.asset(x) == tracehound_trace::native_symbol(&self.chain)),
+        };
+        let native =
+            entries.iter().filter(|e| e.category == TOTAL && e.flow == Flow::Received && Some(e.asset) == native_asset).map(|e| e.direct).sum::<u128>();
         result.value = native.to_string();
         let measured: Vec<(u32, Measured)> = entries
             .iter()
@@ -619,6 +672,12 @@ impl Screener {
         let value: u128 = seeds.iter().map(|&o| g.out_value()[o as usize] as u128).sum();
         result.value = value.to_string();
         let trace = self.funds_trace(seeds.iter().map(|&o| utxo::Seed::Output(o)).collect())?;
+        let stopped = trace.accounting.node_limit + trace.accounting.hop_limit;
+        if stopped > 0 {
+            result.notes.push(format!(
+                "the trace of these funds stopped at its limits (200,000 outputs, 1,000 hops): {stopped} base units were not followed to their sources"
+            ));
+        }
         let mut measured = vec![];
         for (c, _) in RISK_CATEGORIES.iter().enumerate() {
             let name = category_name(c as u8);
@@ -660,6 +719,7 @@ impl Screener {
             country,
             exposures: vec![],
             reasons: vec![],
+            notes: vec![],
         }
     }
 
@@ -753,12 +813,18 @@ impl Screener {
 /// index first when it is stale (printing why on stderr unless `quiet`). Errors name the chain
 /// when it is not ingested; unknown subjects are answered with `Status::NoData`, never an error.
 pub fn screen_items(data_dir: &Path, chain: &str, items: &[String], policy: Option<&Path>, quiet: bool) -> Result<Vec<ScreenResult>> {
-    let (mut screener, _) = ensure_exposure(data_dir, chain, None, quiet)?;
+    let (mut screener, _) = ensure_exposure(data_dir, chain, stored_horizon(data_dir, chain), quiet)?;
     if let Some(p) = policy {
         let text = std::fs::read_to_string(p).with_context(|| format!("reading the policy {}", p.display()))?;
         screener.set_policy(Policy::parse(&p.display().to_string(), &text)?);
     }
     items.iter().map(|s| screener.screen(s)).collect()
+}
+
+/// The hop horizon the chain's exposure index was last built with (`None`: unlimited, or no
+/// index yet): screening keeps it rather than rebuilding with the default.
+pub fn stored_horizon(data_dir: &Path, chain: &str) -> Option<u8> {
+    ExposureIndex::open(&exposure_path(data_dir, chain)).ok().and_then(|x| x.meta().horizon)
 }
 
 /// `tracehound exposure build`.
@@ -814,6 +880,9 @@ pub fn print_results(results: &[ScreenResult], out: &mut dyn std::io::Write) -> 
                         x.asset,
                         x.share * 100.0
                     )?;
+                }
+                for n in &r.notes {
+                    writeln!(out, "    note: {n}")?;
                 }
                 for reason in &r.reasons {
                     writeln!(out, "    ! {} [{}]: {}", reason.severity.name(), reason.rule, reason.message)?;

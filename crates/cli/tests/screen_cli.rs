@@ -164,6 +164,25 @@ fn screening_the_demo_chain() {
     assert!(count > 0, "{rows}");
     let rows = ok(&data, &["sql", "SELECT count(*) FROM cluster_exposure WHERE category = 'stolen_funds' AND flow = 'received'", "--format", "csv"]);
     assert!(rows.lines().nth(1).unwrap().trim().parse::<u64>().unwrap() > 0);
+
+    // An entity with an exchange tag and a sanctioned member is sanctioned, whole: funds it paid
+    // out are a direct sanctions exposure (severe), never "exchange" exposure.
+    let hot = truth["exchange_hot_wallets"].as_object().unwrap().values().next().unwrap().as_str().unwrap();
+    let member = ok(
+        &data,
+        &["sql", &format!("SELECT address FROM address_clusters WHERE cluster_id = (SELECT cluster_id FROM address_clusters WHERE address = '{hot}') AND address <> '{hot}' ORDER BY address LIMIT 1"), "--format", "csv"],
+    );
+    let member = member.lines().nth(1).expect("the hot wallet's entity has other addresses").trim().to_string();
+    ok(&data, &["labels", "add", chain, &member, "--label", "Sanctioned member", "--category", "sanctioned"]);
+    let paid =
+        ok(&data, &["sql", &format!("SELECT transaction_hash FROM inputs WHERE addresses[1] = '{hot}' ORDER BY block_number DESC LIMIT 1"), "--format", "csv"]);
+    let paid = paid.lines().nth(1).expect("the hot wallet paid something").trim().to_string();
+    let r = &json(&data, &["screen", chain, &format!("{paid}:0"), hot, "--json"]);
+    let out = &r[0];
+    assert_eq!(out["risk"], "severe", "{out:#}");
+    assert!(received(out, "sanctioned") > 0 && received(out, "exchange") == 0, "{out:#}");
+    assert_eq!(r[1]["risk"], "severe");
+    assert!(r[1]["reasons"].as_array().unwrap().iter().any(|x| x["rule"] == "sanctions-list"), "{:#}", r[1]);
 }
 
 /// On the anvil scenario (a bridge heist laundered through a mixer, a swap and an exchange), each

@@ -70,7 +70,7 @@ type Vector = Vec<(CategoryId, u8, u128)>;
 
 fn add_into(sum: &mut Vector, key: (CategoryId, u8), amount: u128) {
     match sum.binary_search_by_key(&key, |e| (e.0, e.1)) {
-        Ok(i) => sum[i].2 += amount,
+        Ok(i) => sum[i].2 = sum[i].2.saturating_add(amount),
         Err(i) => sum.insert(i, (key.0, key.1, amount)),
     }
 }
@@ -112,7 +112,8 @@ impl<'a> Totals<'a> {
 
     fn add(&mut self, address: u32, asset: u32, category: CategoryId, flow: Flow, hop: u8, amount: u128) -> std::io::Result<()> {
         if address != NO_ADDRESS && amount > 0 {
-            *self.map.entry((address, asset, category, flow, hop >= 2)).or_default() += amount;
+            let v = self.map.entry((address, asset, category, flow, hop >= 2)).or_default();
+            *v = v.saturating_add(amount);
             if self.map.len() >= self.cap {
                 let records = self.drain();
                 self.runs.as_mut().expect("a cap comes with runs").write(records)?;
@@ -166,9 +167,9 @@ impl<'a> Totals<'a> {
             }
             let e = cur.as_mut().expect("set above");
             if r[1] & 1 == 1 {
-                e.indirect += v;
+                e.indirect = e.indirect.saturating_add(v);
             } else {
-                e.direct += v;
+                e.direct = e.direct.saturating_add(v);
             }
         }
         if let Some(e) = cur {
@@ -197,8 +198,10 @@ impl<'a> Live<'a> {
 
     /// Adds to the vector of output `o`; `key` is the order in which it will be consumed.
     fn add(&mut self, o: u64, c: CategoryId, hop: u8, amount: u128, key: &dyn Fn(u64) -> u64) -> std::io::Result<()> {
-        add_into(self.map.entry(o).or_default(), (c, hop), amount);
-        self.elements += 1;
+        let v = self.map.entry(o).or_default();
+        let before = v.len();
+        add_into(v, (c, hop), amount);
+        self.elements += (v.len() - before) as u64;
         if self.map.len() as u64 * LIVE_ENTRY_BYTES + self.elements * LIVE_ELEMENT_BYTES > self.cap {
             let mut records = Vec::with_capacity(self.elements as usize);
             for (o, v) in self.map.drain() {
@@ -213,6 +216,7 @@ impl<'a> Live<'a> {
     /// Takes the vector of output `o` (consumed in `key` order) and hands its parts to `f`.
     fn take(&mut self, o: u64, key: u64, f: &mut dyn FnMut(CategoryId, u8, u128)) -> std::io::Result<()> {
         if let Some(v) = self.map.remove(&o) {
+            self.elements = self.elements.saturating_sub(v.len() as u64);
             for (c, hop, a) in v {
                 f(c, hop, a);
             }
@@ -230,7 +234,7 @@ impl<'a> Live<'a> {
 
 /// A memory budget for the exposure pass: bytes for its maps, and where to spill the rest.
 pub struct Budget<'a> {
-    /// Bytes for the live vectors and the per-address sums together.
+    /// Bytes for the live vectors and the per-address sums together (half each).
     pub bytes: u64,
     /// Scratch directory for the spilled runs.
     pub scratch: &'a Scratch,
@@ -248,9 +252,9 @@ pub fn utxo_exposure(g: UtxoGraph<'_>, sources: &[u8], opts: &Options) -> Vec<En
 /// in the budget's scratch directory when their share is full; the entries, the same as without
 /// a budget, are handed to `emit` in order. Returns the bytes spilled.
 pub fn utxo_exposure_within(g: UtxoGraph<'_>, sources: &[u8], opts: &Options, budget: Option<Budget<'_>>, emit: &mut dyn FnMut(Entry)) -> std::io::Result<u64> {
-    let half = budget.as_ref().map(|b| Budget { bytes: b.bytes / 2, scratch: b.scratch });
-    let mut totals = Totals::new(half.as_ref());
-    let spilled = received(g, sources, opts, &mut totals, half.as_ref())? + sent(g, sources, opts, &mut totals, half.as_ref())?;
+    // The sums take half the budget; the live vectors of each pass (one after the other) the other.
+    let mut totals = Totals::new(budget.as_ref());
+    let spilled = received(g, sources, opts, &mut totals, budget.as_ref())? + sent(g, sources, opts, &mut totals, budget.as_ref())?;
     Ok(spilled + totals.finish(emit)?)
 }
 
@@ -443,7 +447,11 @@ fn take_share(vector: &mut Vector, amount: u128, balance: u128) -> Vector {
 /// The exposure of every address of an account chain, per asset: entries sorted by (address,
 /// asset, category, flow). Every (address, asset) is a pool, as in an account trace: a send
 /// carries the share `amount / balance` of the pool's vector (haircut); funds a pool sends without
-/// the data showing them arrive are clean.
+/// the data showing them arrive are clean. Unlike a trace, exposure does not follow a swap from
+/// one asset into another (a pool holds one asset): with swaps labelled (`defi_dex`), a trace
+/// attributes what a swap paid out to what it took in, and exposure does not.
+///
+/// Its pools, per-movement balances and sums are held in memory (not yet within a budget).
 pub fn account_exposure(m: &dyn Movements, sources: &[u8], opts: &Options) -> Vec<Entry> {
     let mut out = vec![];
     let n = m.len();
@@ -462,7 +470,7 @@ pub fn account_exposure(m: &dyn Movements, sources: &[u8], opts: &Options) -> Ve
         let sender = pools.entry((from, asset)).or_default();
         let lacked = amount.saturating_sub(sender.balance);
         missing.push(lacked);
-        sender.balance += lacked;
+        sender.balance = sender.balance.saturating_add(lacked);
         let carried: Vector = match source_of(sources, from) {
             Some(c) => {
                 sender.vector.clear();
@@ -476,7 +484,7 @@ pub fn account_exposure(m: &dyn Movements, sources: &[u8], opts: &Options) -> Ve
             continue;
         }
         let receiver = pools.entry((to, asset)).or_default();
-        receiver.balance += amount;
+        receiver.balance = receiver.balance.saturating_add(amount);
         after_credit.push(receiver.balance);
         for (c, hop, a) in carried {
             let Some(hop) = next_hop(hop, opts) else { continue };

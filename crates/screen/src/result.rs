@@ -130,4 +130,6 @@ pub struct ScreenResult {
     pub exposures: Vec<ExposureLine>,
     /// The rules that fired, most severe first.
     pub reasons: Vec<Reason>,
+    /// What limited the answer (a trace of the funds cut short by its limits), in words.
+    pub notes: Vec<String>,
 }

@@ -142,7 +142,8 @@ impl AppState {
             }
         }
         self.store_with(chain)?;
-        let (screener, _) = crate::screening::ensure_exposure(&self.data_dir, chain, None, true).map_err(|e| ApiError::internal(&e))?;
+        let (screener, _) = crate::screening::ensure_exposure(&self.data_dir, chain, crate::screening::stored_horizon(&self.data_dir, chain), true)
+            .map_err(|e| ApiError::internal(&e))?;
         let screener = Arc::new(screener);
         screeners.insert(chain.to_string(), (stamp, screener.clone()));
         Ok(screener)
