@@ -16,7 +16,8 @@ use std::path::Path;
 use std::sync::Arc;
 use tracehound_graph::cluster::clusters_path;
 use tracehound_graph::{AddressIndex, Clusters, GraphIndex, TransferIndex};
-use tracehound_screen::exposure::{self, Budget, Entry, Options, NO_CATEGORY, TOTAL};
+use tracehound_screen::exposure::{self, Budget, Entry, Options, Totals, NO_CATEGORY, TOTAL};
+use tracehound_memory::Scratch;
 use tracehound_screen::index::{exposure_path, EntryReader, EntryWriter, ExposureIndex, ExposureMeta, EXPOSURE_VERSION};
 use tracehound_screen::policy::{score, Measured, Policy};
 use tracehound_screen::risk::{category_id, category_name, risk_category_of, RISK_CATEGORIES};
@@ -282,7 +283,7 @@ pub fn ensure_exposure(data_dir: &Path, chain: &str, horizon: Option<u8>, quiet:
             let fresh = path.with_extension("idx.new");
             let (bytes, entries) = writer.finish(&fresh, &meta).with_context(|| format!("writing {}", fresh.display()))?;
             report.bytes = bytes;
-            write_tables(&store, &data, clusters.as_ref(), &entries)?;
+            write_tables(&store, &data, clusters.as_ref(), &entries, &scratch, meter.limit() / 4)?;
             std::fs::rename(&fresh, &path).with_context(|| format!("renaming {} to {}", fresh.display(), path.display()))?;
             report.action = if old.is_ok() { "rebuilt".into() } else { "built".into() };
             report.seconds = seconds;
@@ -319,16 +320,55 @@ fn decimal(b: &mut Decimal128Builder, v: u128) {
     b.append_value(v.min(i128::MAX as u128) as i128);
 }
 
-/// (cluster, asset, category, flow) of a `cluster_exposure` row.
-type ClusterKey = (u32, u32, u8, Flow);
+/// Writes the SQL tables `exposure` (per address) and `cluster_exposure` (per cluster, when the
+/// chain is clustered), a block of entries at a time: the entity sums are a [`Totals`] within
+/// `budget` bytes that spills to `scratch`, and their entries stream through a scratch file too.
+fn write_tables(store: &Store, data: &ChainData, clusters: Option<&Clusters>, entries: &EntryReader, scratch: &Scratch, budget: u64) -> Result<()> {
+    let chain = data.index().chain().to_string();
+    let mut sums = clusters.map(|_| Totals::new(Some(&Budget { bytes: budget, scratch })));
+    write_exposure_table(store, data, "exposure", false, entries, &mut |e| match (&mut sums, clusters) {
+        (Some(s), Some(cl)) => s.add_entry(cl.cluster_of(e.address), e),
+        _ => Ok(()),
+    })?;
+    let (Some(sums), Some(_)) = (sums, clusters) else {
+        // No entities: no per-entity table (an older one would describe other clusters).
+        let old = store.derived_path(Some(&chain), "cluster_exposure");
+        if old.exists() {
+            std::fs::remove_file(&old).with_context(|| format!("removing {}", old.display()))?;
+        }
+        return Ok(());
+    };
+    let mut writer = EntryWriter::new(scratch.file("cluster-entries"), data.index().address_count() as u64)?;
+    let mut failed: Option<std::io::Error> = None;
+    sums.finish(&mut |e| {
+        if failed.is_none() {
+            failed = writer.push(&e).err();
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e).context("writing the entity sums to scratch");
+    }
+    let reader = writer.into_reader()?;
+    write_exposure_table(store, data, "cluster_exposure", true, &reader, &mut |_| Ok(()))
+}
 
-/// Writes the SQL tables `exposure` (per address, batch by batch from the entries) and
-/// `cluster_exposure` (per cluster, when the chain is clustered).
-fn write_tables(store: &Store, data: &ChainData, clusters: Option<&Clusters>, entries: &EntryReader) -> Result<()> {
+/// Writes one exposure table from `entries` (sorted by id: an address id, or a cluster id when
+/// `clusters`), batch by batch; `each` sees every entry on the way.
+fn write_exposure_table(
+    store: &Store,
+    data: &ChainData,
+    table: &str,
+    clusters: bool,
+    entries: &EntryReader,
+    each: &mut dyn FnMut(&Entry) -> std::io::Result<()>,
+) -> Result<()> {
     let idx = data.index();
     let chain = idx.chain().to_string();
     let amount = || DataType::Decimal128(38, 0);
-    let tail = [
+    let id_field = if clusters { Field::new("cluster_id", DataType::UInt32, false) } else { Field::new("address", DataType::Utf8, false) };
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("chain", DataType::Utf8, false),
+        id_field,
         Field::new("asset", DataType::Utf8, false),
         Field::new("category", DataType::Utf8, false),
         Field::new("flow", DataType::Utf8, false),
@@ -336,32 +376,30 @@ fn write_tables(store: &Store, data: &ChainData, clusters: Option<&Clusters>, en
         Field::new("indirect", amount(), false),
         Field::new("flow_value", amount(), false),
         Field::new("share", DataType::Float64, false),
-    ];
-    let schema = Arc::new(Schema::new(
-        [Field::new("chain", DataType::Utf8, false), Field::new("address", DataType::Utf8, false)].into_iter().chain(tail.iter().cloned()).collect::<Vec<_>>(),
-    ));
+    ]));
     let mut assets: FxHashMap<u32, String> = FxHashMap::default();
-    let mut asset_name = |a: u32| assets.entry(a).or_insert_with(|| data.asset_name(a)).clone();
-    // Rows: an address's entries are complete (with its totals, the shares' denominators) when
-    // the next address begins, so they are held until then. Batches are made as the table is
-    // written, a block of entries at a time.
+    // Rows: an id's entries are complete (with its totals, the shares' denominators) when the
+    // next id begins, so they are held until then.
     let mut pending: Vec<Entry> = vec![];
     let mut rows: Vec<(Entry, u128)> = vec![];
-    let mut sums: FxHashMap<ClusterKey, (u128, u128)> = FxHashMap::default();
     let mut next_entry = 0u64;
     let mut done = false;
     let mut failed: Option<std::io::Error> = None;
     const ROWS: usize = 1 << 16;
     let mut batches = std::iter::from_fn(|| loop {
         if rows.len() >= ROWS || (done && !rows.is_empty()) {
-            let (mut ch, mut ad, mut asb, mut ca, mut fl) =
-                (StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
+            let (mut ch, mut ad, mut asb, mut ca, mut fl) = (StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
+            let mut ids = vec![];
             let (mut di, mut ind, mut va) = (Decimal128Builder::new(), Decimal128Builder::new(), Decimal128Builder::new());
             let mut share = vec![];
             for (e, total) in rows.drain(..) {
                 ch.append_value(&chain);
-                ad.append_value(idx.address(e.address));
-                asb.append_value(asset_name(e.asset));
+                if clusters {
+                    ids.push(e.address);
+                } else {
+                    ad.append_value(idx.address(e.address));
+                }
+                asb.append_value(assets.entry(e.asset).or_insert_with(|| data.asset_name(e.asset)));
                 ca.append_value(category_name(e.category));
                 fl.append_value(e.flow.name());
                 decimal(&mut di, e.direct);
@@ -369,9 +407,10 @@ fn write_tables(store: &Store, data: &ChainData, clusters: Option<&Clusters>, en
                 decimal(&mut va, total);
                 share.push(if total == 0 { 0.0 } else { (e.direct + e.indirect) as f64 / total as f64 });
             }
+            let id: ArrayRef = if clusters { Arc::new(UInt32Array::from(ids)) } else { Arc::new(ad.finish()) };
             let cols: Vec<ArrayRef> = vec![
                 Arc::new(ch.finish()),
-                Arc::new(ad.finish()),
+                id,
                 Arc::new(asb.finish()),
                 Arc::new(ca.finish()),
                 Arc::new(fl.finish()),
@@ -382,7 +421,7 @@ fn write_tables(store: &Store, data: &ChainData, clusters: Option<&Clusters>, en
             ];
             return Some(RecordBatch::try_new(schema.clone(), cols).expect("columns match the schema"));
         }
-        if done {
+        if done || failed.is_some() {
             return None;
         }
         let block = if next_entry < entries.len() {
@@ -398,80 +437,31 @@ fn write_tables(store: &Store, data: &ChainData, clusters: Option<&Clusters>, en
             vec![]
         };
         next_entry += block.len() as u64;
-        let mut flush = |pending: &mut Vec<Entry>| {
+        let flush = |pending: &mut Vec<Entry>, rows: &mut Vec<(Entry, u128)>| {
             let totals: FxHashMap<(u32, Flow), u128> = pending.iter().filter(|e| e.category == TOTAL).map(|e| ((e.asset, e.flow), e.direct)).collect();
-            for e in pending.drain(..) {
-                if let Some(cl) = clusters {
-                    let s = sums.entry((cl.cluster_of(e.address), e.asset, e.category, e.flow)).or_default();
-                    s.0 += e.direct;
-                    s.1 += e.indirect;
-                }
-                if e.category != TOTAL {
-                    rows.push((e, totals.get(&(e.asset, e.flow)).copied().unwrap_or(0)));
-                }
-            }
+            rows.extend(pending.drain(..).filter(|e| e.category != TOTAL).map(|e| (e, totals.get(&(e.asset, e.flow)).copied().unwrap_or(0))));
         };
         for e in block {
+            if let Err(err) = each(&e) {
+                failed = Some(err);
+                return None;
+            }
             if pending.last().is_some_and(|p| p.address != e.address) {
-                flush(&mut pending);
+                flush(&mut pending, &mut rows);
             }
             pending.push(e);
         }
         if done {
-            flush(&mut pending);
+            flush(&mut pending, &mut rows);
         }
     });
-    let written = store.write_derived_stream(Some(&chain), "exposure", schema.clone(), &mut batches);
-    #[allow(clippy::drop_non_drop)] // ends the closure's borrows of the sums and the error
+    let written = store.write_derived_stream(Some(&chain), table, schema.clone(), &mut batches);
+    #[allow(clippy::drop_non_drop)] // ends the closure's borrows of the rows and the error
     drop(batches);
-    written?;
     if let Some(e) = failed {
-        return Err(e).context("reading the exposure entries back from scratch");
+        return Err(e).with_context(|| format!("writing the {table} table of {chain}"));
     }
-    let Some(_) = clusters else {
-        // No entities: no per-entity table (an older one would describe other clusters).
-        let old = store.derived_path(Some(&chain), "cluster_exposure");
-        if old.exists() {
-            std::fs::remove_file(&old).with_context(|| format!("removing {}", old.display()))?;
-        }
-        return Ok(());
-    };
-    let mut sums: Vec<(ClusterKey, (u128, u128))> = sums.into_iter().collect();
-    sums.sort_unstable_by_key(|x| x.0);
-    let cschema = Arc::new(Schema::new(
-        [Field::new("chain", DataType::Utf8, false), Field::new("cluster_id", DataType::UInt32, false)]
-            .into_iter()
-            .chain(tail.iter().cloned())
-            .collect::<Vec<_>>(),
-    ));
-    let totals: FxHashMap<(u32, u32, Flow), u128> = sums.iter().filter(|x| x.0 .2 == TOTAL).map(|x| ((x.0 .0, x.0 .1, x.0 .3), x.1 .0)).collect();
-    let (mut ch, mut id, mut asb, mut ca, mut fl) = (StringBuilder::new(), vec![], StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
-    let (mut di, mut ind, mut va) = (Decimal128Builder::new(), Decimal128Builder::new(), Decimal128Builder::new());
-    let mut share = vec![];
-    for &((c, asset, cat, flow), (d, i)) in sums.iter().filter(|x| x.0 .2 != TOTAL) {
-        let total = totals.get(&(c, asset, flow)).copied().unwrap_or(0);
-        ch.append_value(&chain);
-        id.push(c);
-        asb.append_value(asset_name(asset));
-        ca.append_value(category_name(cat));
-        fl.append_value(flow.name());
-        decimal(&mut di, d);
-        decimal(&mut ind, i);
-        decimal(&mut va, total);
-        share.push(if total == 0 { 0.0 } else { (d + i) as f64 / total as f64 });
-    }
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(ch.finish()),
-        Arc::new(UInt32Array::from(id)),
-        Arc::new(asb.finish()),
-        Arc::new(ca.finish()),
-        Arc::new(fl.finish()),
-        Arc::new(di.finish().with_precision_and_scale(38, 0)?),
-        Arc::new(ind.finish().with_precision_and_scale(38, 0)?),
-        Arc::new(va.finish().with_precision_and_scale(38, 0)?),
-        Arc::new(Float64Array::from(share)),
-    ];
-    store.write_derived(Some(&chain), "cluster_exposure", &[RecordBatch::try_new(cschema, cols)?])?;
+    written?;
     Ok(())
 }
 

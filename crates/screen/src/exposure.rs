@@ -83,23 +83,27 @@ fn next_hop(hop: u8, opts: &Options) -> Option<u8> {
     }
 }
 
-/// Per-address sums per (address, asset, category, flow, hop ≥ 2 ?), turned into [`Entry`]s in
+/// Sums per (address or entity id, asset, category, flow, hop ≥ 2 ?), turned into [`Entry`]s in
 /// order at the end. Within a budget, the sums spill as sorted runs when the map is full, and the
 /// runs are merged (adding up equal keys) at the end.
-struct Totals<'a> {
+pub struct Totals<'a> {
     map: FxHashMap<(u32, u32, CategoryId, Flow, bool), u128>,
     cap: usize,
     runs: Option<Runs<'a>>,
 }
 
-/// Bytes per entry of the sums' map (key, value, hash table control), as budgeted.
-const TOTALS_ENTRY_BYTES: u64 = 48;
-/// Bytes per live output of the vectors' map, and per element of a vector, as budgeted.
-const LIVE_ENTRY_BYTES: u64 = 64;
+/// Bytes per entry of the sums' map as budgeted: 33 bytes of key, value and control byte, twice
+/// that at the table's lowest load, and the 32-byte record it becomes when spilled.
+const TOTALS_ENTRY_BYTES: u64 = 96;
+/// Bytes per live output of the vectors' map as budgeted (the table's slot at its lowest load,
+/// and the vector's first allocation of four 32-byte elements with the allocator's header), and
+/// per element beyond.
+const LIVE_ENTRY_BYTES: u64 = 224;
 const LIVE_ELEMENT_BYTES: u64 = 32;
 
 impl<'a> Totals<'a> {
-    fn new(budget: Option<&Budget<'a>>) -> Totals<'a> {
+    /// Empty sums, keeping half of `budget` in memory (`None`: everything).
+    pub fn new(budget: Option<&Budget<'a>>) -> Totals<'a> {
         match budget {
             None => Totals { map: FxHashMap::default(), cap: usize::MAX, runs: None },
             Some(b) => Totals {
@@ -123,8 +127,9 @@ impl<'a> Totals<'a> {
     }
 
     fn drain(&mut self) -> Vec<Record> {
-        self.map
-            .drain()
+        // The table is given back, not kept for reuse: its size counts against the budget.
+        std::mem::take(&mut self.map)
+            .into_iter()
             .map(|((a, asset, c, flow, indirect), v)| {
                 let flow = match flow {
                     Flow::Received => 0u64,
@@ -135,9 +140,15 @@ impl<'a> Totals<'a> {
             .collect()
     }
 
-    /// Hands every entry to `emit`, sorted by (address, asset, category, flow); returns the bytes
+    /// Adds the amounts of `e` under id `id` (an entity's sums from its members' entries).
+    pub fn add_entry(&mut self, id: u32, e: &Entry) -> std::io::Result<()> {
+        self.add(id, e.asset, e.category, e.flow, 1, e.direct)?;
+        self.add(id, e.asset, e.category, e.flow, 2, e.indirect)
+    }
+
+    /// Hands every entry to `emit`, sorted by (id, asset, category, flow); returns the bytes
     /// spilled.
-    fn finish(mut self, emit: &mut dyn FnMut(Entry)) -> std::io::Result<u64> {
+    pub fn finish(mut self, emit: &mut dyn FnMut(Entry)) -> std::io::Result<u64> {
         let mut records = self.drain();
         let mut spilled = 0;
         let mut next: Box<dyn FnMut() -> std::io::Result<Option<Record>>> = match self.runs.take() {
@@ -204,7 +215,7 @@ impl<'a> Live<'a> {
         self.elements += (v.len() - before) as u64;
         if self.map.len() as u64 * LIVE_ENTRY_BYTES + self.elements * LIVE_ELEMENT_BYTES > self.cap {
             let mut records = Vec::with_capacity(self.elements as usize);
-            for (o, v) in self.map.drain() {
+            for (o, v) in std::mem::take(&mut self.map) {
                 records.extend(v.into_iter().map(|(c, hop, a)| [key(o), (c as u64) << 8 | hop as u64, a as u64, (a >> 64) as u64]));
             }
             self.elements = 0;
@@ -254,7 +265,12 @@ pub fn utxo_exposure(g: UtxoGraph<'_>, sources: &[u8], opts: &Options) -> Vec<En
 pub fn utxo_exposure_within(g: UtxoGraph<'_>, sources: &[u8], opts: &Options, budget: Option<Budget<'_>>, emit: &mut dyn FnMut(Entry)) -> std::io::Result<u64> {
     // The sums take half the budget; the live vectors of each pass (one after the other) the other.
     let mut totals = Totals::new(budget.as_ref());
-    let spilled = received(g, sources, opts, &mut totals, budget.as_ref())? + sent(g, sources, opts, &mut totals, budget.as_ref())?;
+    let spilled = received(g, sources, opts, &mut totals, budget.as_ref())?;
+    // What the received pass freed goes back before the sent pass (the binary's allocator keeps
+    // freed memory otherwise).
+    tracehound_memory::release_free_memory();
+    let spilled = spilled + sent(g, sources, opts, &mut totals, budget.as_ref())?;
+    tracehound_memory::release_free_memory();
     Ok(spilled + totals.finish(emit)?)
 }
 

@@ -106,6 +106,15 @@ impl EntryWriter {
         Ok(())
     }
 
+    /// A reader of the entries, without an index file (entries of entities, for a table).
+    pub fn into_reader(mut self) -> std::io::Result<EntryReader> {
+        let file = self.out.into_inner().map_err(|e| e.into_error())?;
+        for a in 0..self.start.len() - 1 {
+            self.start[a + 1] += self.start[a];
+        }
+        Ok(EntryReader { path: self.path, file, start: self.start, count: self.count })
+    }
+
     /// Writes the index file at `path` (tmp + fsync + rename) and returns its size and a reader
     /// of the entries.
     pub fn finish(mut self, path: &Path, meta: &ExposureMeta) -> std::io::Result<(u64, EntryReader)> {
