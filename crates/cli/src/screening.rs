@@ -16,8 +16,8 @@ use std::path::Path;
 use std::sync::Arc;
 use tracehound_graph::cluster::clusters_path;
 use tracehound_graph::{AddressIndex, Clusters, GraphIndex, TransferIndex};
-use tracehound_screen::exposure::{self, Budget, Entry, Options, Totals, NO_CATEGORY, TOTAL};
 use tracehound_memory::Scratch;
+use tracehound_screen::exposure::{self, Budget, Entry, Options, Totals, NO_CATEGORY, TOTAL};
 use tracehound_screen::index::{exposure_path, EntryReader, EntryWriter, ExposureIndex, ExposureMeta, EXPOSURE_VERSION};
 use tracehound_screen::policy::{score, Measured, Policy};
 use tracehound_screen::risk::{category_id, category_name, risk_category_of, RISK_CATEGORIES};
@@ -388,7 +388,8 @@ fn write_exposure_table(
     const ROWS: usize = 1 << 16;
     let mut batches = std::iter::from_fn(|| loop {
         if rows.len() >= ROWS || (done && !rows.is_empty()) {
-            let (mut ch, mut ad, mut asb, mut ca, mut fl) = (StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
+            let (mut ch, mut ad, mut asb, mut ca, mut fl) =
+                (StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
             let mut ids = vec![];
             let (mut di, mut ind, mut va) = (Decimal128Builder::new(), Decimal128Builder::new(), Decimal128Builder::new());
             let mut share = vec![];
