@@ -6,25 +6,9 @@
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn run(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tracehound")).arg("--data-dir").arg(data).args(args).output().unwrap()
-}
-
-fn ok(data: &Path, args: &[&str]) -> String {
-    let out = run(data, args);
-    assert!(out.status.success(), "tracehound {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn json(data: &Path, args: &[&str]) -> Value {
-    serde_json::from_str(&ok(data, args)).unwrap()
-}
-
-fn n(v: &Value) -> u128 {
-    v.as_str().map(|s| s.parse().unwrap()).unwrap_or_else(|| v.as_u64().unwrap() as u128)
-}
+mod common;
+use common::{json, n, ok, run};
 
 /// direct + indirect of `category` received, from a screening result.
 fn received(r: &Value, category: &str) -> u128 {

@@ -5,39 +5,10 @@
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Command, Output};
 use tracehound_testing::Anvil;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tracehound"))
-}
-
-fn run(data: &Path, args: &[&str]) -> Output {
-    bin().arg("--data-dir").arg(data).args(args).output().unwrap()
-}
-
-fn ok(data: &Path, args: &[&str]) -> String {
-    let out = run(data, args);
-    assert!(out.status.success(), "tracehound {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn json(data: &Path, args: &[&str]) -> Value {
-    serde_json::from_str(&ok(data, args)).unwrap()
-}
-
-fn n(v: &Value) -> u128 {
-    match v {
-        Value::String(s) => s.parse().unwrap(),
-        Value::Number(x) => x.as_u64().unwrap() as u128,
-        _ => panic!("not an amount: {v}"),
-    }
-}
-
-fn sql_rows(data: &Path, sql: &str) -> Vec<Value> {
-    let out = ok(data, &["sql", sql, "--format", "json"]);
-    out.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
-}
+mod common;
+use common::{json, n, ok, run, sql_rows};
 
 #[test]
 fn bitcoin_heist_traced_to_exchanges_coinjoins_and_held_outputs_as_the_simulator_says() {
