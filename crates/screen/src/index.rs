@@ -13,7 +13,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use tracehound_graph::file::{write_streamed, SectionFile, SectionWriter};
+use tracehound_graph::file::{write_streamed, SectionFile};
 
 /// Version of the file layout; older files are rebuilt.
 pub const EXPOSURE_VERSION: u32 = 1;
@@ -62,13 +62,17 @@ fn unpack(address: u32, w: &[u64; 5]) -> Entry {
     }
 }
 
-/// Entries written to a scratch file as they come (sorted by address), then into the index
-/// without ever being all in memory: only the per-address start offsets (8 bytes per address)
-/// are.
+/// Entries written to scratch files as they come (sorted by address), then into the index
+/// without ever being in memory: the entries with their address, and the per-address start
+/// offsets, each written out as the addresses go by.
 pub struct EntryWriter {
     path: PathBuf,
     out: BufWriter<File>,
-    start: Vec<u64>,
+    starts_path: PathBuf,
+    starts: BufWriter<File>,
+    /// The next address whose start offset is to be written.
+    next: u64,
+    addresses: u64,
     count: u64,
 }
 
@@ -76,16 +80,24 @@ pub struct EntryWriter {
 pub struct EntryReader {
     path: PathBuf,
     file: File,
-    /// Offset of each address's entries (the address column is not in the entries).
-    start: Vec<u64>,
     count: u64,
 }
 
+/// An entry as the scratch file holds it: its address, then its five words in the index.
+type Stored = [u64; 6];
+
+fn scratch_file(path: &Path) -> std::io::Result<File> {
+    File::options().create_new(true).read(true).write(true).open(path)
+}
+
 impl EntryWriter {
-    /// Writes to `scratch_file`, for an index of `addresses` addresses.
-    pub fn new(scratch_file: PathBuf, addresses: u64) -> std::io::Result<EntryWriter> {
-        let file = File::options().create_new(true).read(true).write(true).open(&scratch_file)?;
-        Ok(EntryWriter { path: scratch_file, out: BufWriter::with_capacity(1 << 20, file), start: vec![0; addresses as usize + 1], count: 0 })
+    /// Writes to `scratch` (and a file of start offsets next to it), for an index of
+    /// `addresses` addresses.
+    pub fn new(scratch: PathBuf, addresses: u64) -> std::io::Result<EntryWriter> {
+        let starts_path = scratch.with_extension("starts");
+        let out = BufWriter::with_capacity(1 << 20, scratch_file(&scratch)?);
+        let starts = BufWriter::with_capacity(1 << 16, scratch_file(&starts_path)?);
+        Ok(EntryWriter { path: scratch, out, starts_path, starts, next: 0, addresses, count: 0 })
     }
 
     /// Entries written so far.
@@ -98,103 +110,90 @@ impl EntryWriter {
         self.count == 0
     }
 
+    /// Writes the start offsets of every address up to `a` (included).
+    fn starts_to(&mut self, a: u64) -> std::io::Result<()> {
+        while self.next <= a {
+            self.starts.write_all(&self.count.to_le_bytes())?;
+            self.next += 1;
+        }
+        Ok(())
+    }
+
     /// Adds the next entry (entries come sorted by address).
     pub fn push(&mut self, e: &Entry) -> std::io::Result<()> {
-        self.out.write_all(bytemuck::bytes_of(&pack(e)))?;
-        self.start[e.address as usize + 1] += 1;
+        assert!((e.address as u64) < self.addresses && (e.address as u64) + 1 >= self.next, "entries come sorted by address, within the index");
+        self.starts_to(e.address as u64)?;
+        let w = pack(e);
+        let stored: Stored = [e.address as u64, w[0], w[1], w[2], w[3], w[4]];
+        self.out.write_all(bytemuck::bytes_of(&stored))?;
         self.count += 1;
         Ok(())
     }
 
-    /// A reader of the entries, without an index file (entries of entities, for a table).
-    pub fn into_reader(mut self) -> std::io::Result<EntryReader> {
+    /// Ends the files: the start offsets of the remaining addresses, and the end.
+    fn close(mut self) -> std::io::Result<(EntryReader, PathBuf, File)> {
+        self.starts_to(self.addresses)?;
         let file = self.out.into_inner().map_err(|e| e.into_error())?;
-        for a in 0..self.start.len() - 1 {
-            self.start[a + 1] += self.start[a];
-        }
-        Ok(EntryReader { path: self.path, file, start: self.start, count: self.count })
+        let starts = self.starts.into_inner().map_err(|e| e.into_error())?;
+        Ok((EntryReader { path: self.path, file, count: self.count }, self.starts_path, starts))
+    }
+
+    /// A reader of the entries, without an index file (entries of entities, for a table).
+    pub fn into_reader(self) -> std::io::Result<EntryReader> {
+        let (reader, starts_path, _) = self.close()?;
+        let _ = std::fs::remove_file(starts_path);
+        Ok(reader)
     }
 
     /// Writes the index file at `path` (tmp + fsync + rename) and returns its size and a reader
     /// of the entries.
-    pub fn finish(mut self, path: &Path, meta: &ExposureMeta) -> std::io::Result<(u64, EntryReader)> {
-        let file = self.out.into_inner().map_err(|e| e.into_error())?;
-        let n = self.start.len() - 1;
-        for a in 0..n {
-            self.start[a + 1] += self.start[a];
-        }
+    pub fn finish(self, path: &Path, meta: &ExposureMeta) -> std::io::Result<(u64, EntryReader)> {
+        let addresses = self.addresses;
+        let (reader, starts_path, starts) = self.close()?;
         let meta_bytes = serde_json::to_vec(meta).expect("meta serializes");
-        let sections =
-            vec![("meta".to_string(), meta_bytes.len() as u64), ("addr_start".to_string(), 8 * (n as u64 + 1)), ("entries".to_string(), 40 * self.count)];
-        let mut reader = EntryReader { path: self.path, file, start: vec![], count: self.count };
-        let start = self.start;
-        let bytes = write_streamed(path, MAGIC, EXPOSURE_VERSION, &sections, &mut |i, sink| match i {
+        let total = 8 * (addresses + 1);
+        let sections = vec![("meta".to_string(), meta_bytes.len() as u64), ("addr_start".to_string(), total), ("entries".to_string(), 40 * reader.count)];
+        let written = write_streamed(path, MAGIC, EXPOSURE_VERSION, &sections, &mut |i, sink| match i {
             0 => sink(&meta_bytes),
             1 => {
-                for part in start.chunks(1 << 16) {
-                    sink(bytemuck::cast_slice(part))?;
+                let mut buf = vec![0u8; 1 << 16];
+                let mut done = 0u64;
+                while done < total {
+                    let n = (buf.len() as u64).min(total - done) as usize;
+                    starts.read_exact_at(&mut buf[..n], done).map_err(|e| tracehound_graph::Error::io(&starts_path, e))?;
+                    sink(&buf[..n])?;
+                    done += n as u64;
                 }
                 Ok(())
             }
-            _ => reader.for_each_raw(&mut |words| sink(bytemuck::cast_slice(words))),
-        })
-        .map_err(std::io::Error::other)?;
-        reader.start = start;
-        Ok((bytes, reader))
+            _ => {
+                let mut first = 0u64;
+                while first < reader.count {
+                    let block = reader.read_stored(first, 1 << 14).map_err(|e| tracehound_graph::Error::io(&reader.path, e))?;
+                    for w in &block {
+                        sink(bytemuck::cast_slice(&w[1..]))?;
+                    }
+                    first += block.len() as u64;
+                }
+                Ok(())
+            }
+        });
+        let _ = std::fs::remove_file(&starts_path);
+        Ok((written.map_err(std::io::Error::other)?, reader))
     }
 }
 
 impl EntryReader {
-    fn for_each_raw(&self, f: &mut dyn FnMut(&[[u64; 5]]) -> tracehound_graph::Result<()>) -> tracehound_graph::Result<()> {
-        let mut buf = vec![[0u64; 5]; 1 << 14];
-        let mut done = 0u64;
-        while done < self.count {
-            let n = (buf.len() as u64).min(self.count - done) as usize;
-            self.file.read_exact_at(bytemuck::cast_slice_mut(&mut buf[..n]), done * 40).map_err(|e| tracehound_graph::Error::io(&self.path, e))?;
-            f(&buf[..n])?;
-            done += n as u64;
-        }
-        Ok(())
-    }
-
-    /// Hands the entries, in order, to `f`, in blocks.
-    pub fn for_each(&self, f: &mut dyn FnMut(&[Entry]) -> std::io::Result<()>) -> std::io::Result<()> {
-        let start = &self.start;
-        let mut next = (0..start.len().saturating_sub(1) as u32).filter(|&a| start[a as usize + 1] > start[a as usize]);
-        let mut address = 0u32;
-        let mut left = 0u64;
-        let mut block = vec![];
-        self.for_each_raw(&mut |words| {
-            block.clear();
-            for w in words {
-                while left == 0 {
-                    address = next.next().expect("an address for every entry");
-                    left = start[address as usize + 1] - start[address as usize];
-                }
-                block.push(unpack(address, w));
-                left -= 1;
-            }
-            f(&block).map_err(|e| tracehound_graph::Error::io(&self.path, e))
-        })
-        .map_err(std::io::Error::other)
+    fn read_stored(&self, first: u64, n: usize) -> std::io::Result<Vec<Stored>> {
+        let n = (n as u64).min(self.count.saturating_sub(first)) as usize;
+        let mut block = vec![[0u64; 6]; n];
+        self.file.read_exact_at(bytemuck::cast_slice_mut(&mut block), first * 48)?;
+        Ok(block)
     }
 
     /// Up to `n` entries from entry number `first` on.
     pub fn read_block(&self, first: u64, n: usize) -> std::io::Result<Vec<Entry>> {
-        let n = (n as u64).min(self.count.saturating_sub(first)) as usize;
-        let mut words = vec![[0u64; 5]; n];
-        self.file.read_exact_at(bytemuck::cast_slice_mut(&mut words), first * 40)?;
-        // The address of entry `first`: the last address whose entries start at or before it.
-        let mut a = self.start.partition_point(|&s| s <= first).saturating_sub(1);
-        let mut out = Vec::with_capacity(n);
-        for (k, w) in words.iter().enumerate() {
-            let j = first + k as u64;
-            while self.start[a + 1] <= j {
-                a += 1;
-            }
-            out.push(unpack(a as u32, w));
-        }
-        Ok(out)
+        Ok(self.read_stored(first, n)?.iter().map(|w| unpack(w[0] as u32, &[w[1], w[2], w[3], w[4], w[5]])).collect())
     }
 
     /// Number of entries.
@@ -212,27 +211,6 @@ impl Drop for EntryReader {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
-}
-
-/// Writes the index: `entries` sorted by address. Returns the bytes written.
-pub fn write(path: &Path, meta: &ExposureMeta, entries: &[Entry]) -> std::io::Result<u64> {
-    let n = meta.addresses as usize;
-    let mut start = vec![0u64; n + 1];
-    for e in entries {
-        start[e.address as usize + 1] += 1;
-    }
-    for a in 0..n {
-        start[a + 1] += start[a];
-    }
-    let words: Vec<[u64; 5]> = entries.iter().map(pack).collect();
-    let mut w = SectionWriter::new(MAGIC, EXPOSURE_VERSION);
-    w.add_bytes("meta", serde_json::to_vec(meta).expect("meta serializes"));
-    w.add("addr_start", &start);
-    w.add("entries", &words);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    w.write(path).map_err(std::io::Error::other)
 }
 
 /// An opened exposure index.
@@ -296,34 +274,30 @@ mod tests {
         let entries = vec![
             Entry { address: 0, asset: 0, category: 1, flow: Flow::Received, direct: 5, indirect: 7 },
             Entry { address: 2, asset: 3, category: 254, flow: Flow::Sent, direct: u128::MAX - 1, indirect: 1 << 70 },
+            Entry { address: 2, asset: 4, category: 0, flow: Flow::Received, direct: 1, indirect: 0 },
         ];
-        let meta = ExposureMeta { chain: "c".into(), fingerprint: "f".into(), addresses: 3, entries: 2, horizon: None, sources: vec![], seconds: 0.0 };
-        write(&path, &meta, &entries).unwrap();
-        let idx = ExposureIndex::open(&path).unwrap();
-        assert_eq!(idx.meta(), &meta);
-        assert_eq!(idx.entries_of(0), vec![entries[0]]);
-        assert!(idx.entries_of(1).is_empty());
-        assert_eq!(idx.entries_of(2), vec![entries[1]]);
-        assert!(idx.entries_of(9).is_empty());
-        // Streamed through a scratch file: the same file, and the entries read back in order.
-        let streamed = dir.path().join("streamed.idx");
-        let mut w = EntryWriter::new(dir.path().join("entries.tmp"), 3).unwrap();
+        let meta = ExposureMeta { chain: "c".into(), fingerprint: "f".into(), addresses: 4, entries: 3, horizon: None, sources: vec![], seconds: 0.0 };
+        let mut w = EntryWriter::new(dir.path().join("entries.tmp"), 4).unwrap();
         for e in &entries {
             w.push(e).unwrap();
         }
-        let (_, reader) = w.finish(&streamed, &meta).unwrap();
-        assert_eq!(std::fs::read(&streamed).unwrap(), std::fs::read(&path).unwrap());
-        let mut back = vec![];
-        reader
-            .for_each(&mut |b| {
-                back.extend_from_slice(b);
-                Ok(())
-            })
-            .unwrap();
-        assert_eq!(back, entries);
-        assert_eq!(reader.read_block(1, 10).unwrap(), vec![entries[1]]);
-        assert_eq!(reader.read_block(0, 1).unwrap(), vec![entries[0]]);
+        let (_, reader) = w.finish(&path, &meta).unwrap();
+        let idx = ExposureIndex::open(&path).unwrap();
+        assert_eq!(idx.meta(), &meta);
+        assert_eq!(idx.len(), 3);
+        assert_eq!(idx.entries_of(0), vec![entries[0]]);
+        assert!(idx.entries_of(1).is_empty());
+        assert_eq!(idx.entries_of(2), entries[1..].to_vec());
+        assert!(idx.entries_of(3).is_empty() && idx.entries_of(9).is_empty());
+        // The scratch files read back in order, and are removed.
+        assert_eq!(reader.read_block(0, 10).unwrap(), entries);
+        assert_eq!(reader.read_block(1, 1).unwrap(), vec![entries[1]]);
         drop(reader);
-        assert!(!dir.path().join("entries.tmp").exists());
+        let left: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert!(left.iter().all(|n| n.starts_with("exposure.idx")), "scratch files left: {left:?}");
+        // The same entries, without an index file.
+        let mut w = EntryWriter::new(dir.path().join("more.tmp"), 4).unwrap();
+        w.push(&entries[2]).unwrap();
+        assert_eq!(w.into_reader().unwrap().read_block(0, 5).unwrap(), vec![entries[2]]);
     }
 }
